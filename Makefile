@@ -1,0 +1,47 @@
+# custseg: `make run` = set up + main job on the embedded defaults; `make test` = set up + suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint format lock bench clean-state
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) pip install --python $(BIN)/python --compile-bytecode -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --compile-bytecode --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned stack + custseg (no run)
+
+run: install  ## main job on generated sample data (MLflow: local SQLite store in .custseg/)
+	$(BIN)/custseg run
+
+test: install  ## the whole test suite, slow end-to-end tests included
+	$(BIN)/python -m pytest
+
+test-fast: install  ## the suite without tests marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install  ## ruff check
+	$(BIN)/ruff check .
+
+format: install  ## ruff format + fix imports
+	$(BIN)/ruff check --fix --select I . && $(BIN)/ruff format .
+
+bench: install  ## cleaning benchmark: 1M customers / 10M transactions
+	$(BIN)/python benchmarks/bench_cleaning.py
+
+lock: install  ## re-resolve requirements.in into requirements.lock (wheels only)
+	$(UV) pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--only-binary :all: -o requirements.lock
+
+clean-state:  ## forget local state (.custseg/: MLflow store, sample data, outputs)
+	rm -rf .custseg

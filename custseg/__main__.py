@@ -1,0 +1,3 @@
+from custseg.cli import main
+
+main()

@@ -1,0 +1,33 @@
+"""MLflow set-up shared by every stage: the project's own store, never the current directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from custseg import paths
+
+
+@contextmanager
+def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iterator[object]:
+    """An MLflow run in `experiment` (created with artifacts under the state folder)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=paths.artifact_root() + f"/{experiment}")
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as active:
+        yield active
+
+
+def flatten(prefix: str, value: object) -> dict[str, object]:
+    """{"a": {"b": 1}} -> {"prefix.a.b": 1}, for params and metrics."""
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: value}

@@ -1,0 +1,284 @@
+"""The data contract: which columns custseg reads, their types, and one clear error when a file
+breaks it (missing column, unparseable dates, non-numeric amounts, empty file, duplicate header).
+
+`read_table` returns the file with canonical column names and typed values; values that are
+present but unreadable are kept as masks (`TypedTable.invalid`) so cleaning can drop or repair
+those rows with a reason instead of losing them silently.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from custseg.errors import InputError
+from features.parsing import clean_text, parse_bools, parse_dates, parse_numbers
+
+Kind = Literal["id", "text", "date", "number", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def get(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+TRANSACTIONS = TableSchema(
+    "transactions",
+    (
+        Column("customer_id", "id", True, "customer identifier (string; never assumed numeric)"),
+        Column("order_date", "date", True, "order date; any common format, written YYYY-MM-DD"),
+        Column("amount", "number", True, "order amount; negative only for a refund of an order"),
+        Column("order_id", "id", False, "order identifier; a refund repeats its order's id"),
+        Column("quantity", "number", False, "items in the order"),
+        Column("product", "text", False, "product name or SKU"),
+        Column("category", "text", False, "product category"),
+        Column("channel", "text", False, "sales channel, normalised to online/offline"),
+        Column("store", "text", False, "store or shop"),
+        Column("region", "text", False, "region of the order, normalised to 省-市"),
+    ),
+)
+
+CUSTOMERS = TableSchema(
+    "customers",
+    (
+        Column("customer_id", "id", True, "customer identifier (string)"),
+        Column("signup_date", "date", False, "registration date, written YYYY-MM-DD"),
+        Column("age", "number", False, "age in years (valid 1..120)"),
+        Column("gender", "text", False, "gender, normalised to male/female"),
+        Column("region", "text", False, "region, normalised to 省-市"),
+        Column("industry", "text", False, "industry"),
+        Column("phone", "id", False, "phone number: personal data, hashed on read"),
+        Column("email", "id", False, "e-mail address: personal data, hashed on read"),
+        Column("phone_hash", "id", False, "keyed hash of the normalised phone (from custseg)"),
+        Column("email_hash", "id", False, "keyed hash of the normalised e-mail (from custseg)"),
+        Column("is_test", "bool", False, "test account flag (1/0, true/false, 是/否)"),
+        Column("tags", "text", False, "free-form tags"),
+    ),
+)
+
+SCHEMAS = {s.name: s for s in (TRANSACTIONS, CUSTOMERS)}
+# Columns with personal data that have no analytic use: dropped on read, never written anywhere.
+PII_DROP_COLUMNS = ("name", "customer_name", "full_name", "姓名", "address", "地址", "id_card")
+# Columns whose values must never be echoed in clear, even in an error message.
+PII_COLUMNS = ("phone", "email") + PII_DROP_COLUMNS
+
+_PARSERS = {"date": parse_dates, "number": parse_numbers, "bool": parse_bools}
+_KIND_WORDS = {"date": "dates", "number": "numbers", "bool": "true/false flags"}
+
+
+@dataclass
+class TypedTable:
+    """A table in canonical names and types, with what could not be read kept aside."""
+
+    name: str
+    source: str
+    frame: pd.DataFrame
+    invalid: dict[str, np.ndarray] = field(default_factory=dict)  # column -> mask of bad values
+    raw: dict[str, pd.Series] = field(default_factory=dict)  # column -> source text (bad rows)
+    renamed: dict[str, str] = field(default_factory=dict)  # canonical -> source column name
+    dropped_pii: list[str] = field(default_factory=list)
+    date_formats: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> format -> n
+
+
+def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """`["amount=金额", "customers.region=地区"]` -> {"*": {"amount": "金额"}, "customers": {...}}."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--column {item!r}: expected TARGET=SOURCE, e.g. amount=金额")
+        target, source = (p.strip() for p in item.split("=", 1))
+        table, _, col = target.rpartition(".")
+        table = table or "*"
+        if table != "*" and table not in SCHEMAS:
+            raise InputError(f"--column {item!r}: unknown table {table!r} (transactions, customers)")
+        known = {c.name for s in SCHEMAS.values() for c in s.columns}
+        if col not in known or not source:
+            raise InputError(
+                f"--column {item!r}: {col!r} is not a custseg column; known: {', '.join(sorted(known))}"
+            )
+        out.setdefault(table, {})[col] = source
+    return out
+
+
+def mask_value(column: str, value: object) -> str:
+    """A value safe to print: personal data keeps only its shape (138****5678, a***@x.com)."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    if column not in PII_COLUMNS or not text:
+        return text
+    if "@" in text:
+        user, _, domain = text.partition("@")
+        return f"{user[:1]}***@{domain}"
+    return text[:3] + "*" * max(len(text) - 7, 1) + text[-4:] if len(text) > 7 else "***"
+
+
+def _read_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            header = next(csv.reader(fh))
+        except StopIteration:
+            raise InputError(f"{path}: the file is empty (no header line)") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    return [h.strip() for h in header]
+
+
+def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
+    """Read CSV or Parquet; id/text columns as strings, the rest typed where clean."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if suffixes.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        names = table.column_names
+    elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
+        import pyarrow.csv as pacsv
+
+        names = _read_header(path) if not suffixes.endswith(".gz") else None
+        types = {n: pa.string() for n in (names or []) if n in string_cols}
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=True
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            msg = str(exc).splitlines()[0]
+            raise InputError(f"{path}: cannot be read as CSV: {msg}") from None
+        names = table.column_names
+    else:
+        raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the file has a header but no data rows")
+    for name in names:  # ids and text stay strings whatever Parquet stored
+        if name in string_cols and not pa.types.is_string(table.schema.field(name).type):
+            table = table.set_column(
+                names.index(name), name, table[name].cast(pa.string())
+            )
+    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return table.to_pandas(types_mapper=mapper.get)
+
+
+def _examples(raw: pd.Series, mask: np.ndarray, column: str, n: int = 3) -> str:
+    rows = np.flatnonzero(mask)[:n]
+    return ", ".join(f"row {r + 1}: {mask_value(column, raw.iloc[r])!r}" for r in rows)
+
+
+def read_table(
+    path: str | Path,
+    schema: TableSchema,
+    column_map: Mapping[str, Mapping[str, str]] | None = None,
+    max_invalid_share: float = 0.2,
+) -> TypedTable:
+    """Read one input file under `schema`; raise InputError naming file, column and rows.
+
+    Row numbers in messages count data rows from 1 (the header is not a row). A typed column
+    whose share of unreadable values exceeds `max_invalid_share` is a contract error (the column
+    is not what the contract says); below that, bad values are left to cleaning.
+    """
+    path = Path(path)
+    source_of = _source_names(schema, column_map)
+    string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
+    return type_table(_read_raw(path, string_cols), schema, str(path), column_map, max_invalid_share)
+
+
+def _source_names(schema: TableSchema, column_map: Mapping | None) -> dict[str, str]:
+    column_map = column_map or {}
+    mapping = {**column_map.get("*", {}), **column_map.get(schema.name, {})}
+    return {c.name: mapping.get(c.name, c.name) for c in schema.columns}
+
+
+def type_table(
+    df: pd.DataFrame,
+    schema: TableSchema,
+    path: str = "<DataFrame>",
+    column_map: Mapping[str, Mapping[str, str]] | None = None,
+    max_invalid_share: float = 0.2,
+) -> TypedTable:
+    """Apply `schema` to an in-memory frame (what `read_table` does after reading the file)."""
+    column_map = column_map or {}
+    source_of = _source_names(schema, column_map)
+    if len(df) == 0:
+        raise InputError(f"{path}: the table has no rows")
+    df = df.reset_index(drop=True)
+    explicit = column_map.get(schema.name, {})
+    for target, source in explicit.items():
+        if source not in df.columns:
+            raise InputError(f"{path}: --column {target}={source}: no column {source!r} in the file")
+    present = {t: s for t, s in source_of.items() if s in df.columns}
+    for target, source in present.items():
+        if target != source and target in df.columns and target not in present.values():
+            raise InputError(
+                f"{path}: both {target!r} and {source!r} (mapped to {target!r}) are present"
+            )
+    missing = [c for c in schema.required if c not in present]
+    if missing:
+        hint = ", ".join(f"{c} (looked for {source_of[c]!r})" for c in missing)
+        raise InputError(
+            f"{path}: missing required column(s) {hint}; found: {', '.join(map(str, df.columns))}."
+            " Map other names with --column TARGET=SOURCE"
+        )
+    df = df.rename(columns={s: t for t, s in present.items()})
+    pii = [c for c in df.columns if str(c).lower() in PII_DROP_COLUMNS]
+    df = df.drop(columns=pii)
+    out = TypedTable(schema.name, path, df, renamed={t: s for t, s in present.items() if t != s})
+    out.dropped_pii = pii
+
+    for col in schema.columns:
+        if col.name not in df.columns:
+            continue
+        raw = df[col.name]
+        if col.kind in ("id", "text"):
+            df[col.name] = clean_text(raw)
+            continue
+        parsed = _PARSERS[col.kind](raw)
+        n_present = int((~parsed.missing).sum())
+        n_bad = int(parsed.invalid.sum())
+        if n_bad and n_bad > max_invalid_share * n_present:
+            raise InputError(
+                f"{path}: column {present[col.name]!r}"
+                f"{f' (as {col.name})' if present[col.name] != col.name else ''}: {n_bad} of "
+                f"{n_present} values are not {_KIND_WORDS[col.kind]}, e.g. "
+                f"{_examples(raw, parsed.invalid, col.name)}"
+            )
+        df[col.name] = parsed.values
+        if parsed.by_format:
+            out.date_formats[col.name] = parsed.by_format
+        if n_bad:
+            out.invalid[col.name] = parsed.invalid
+            out.raw[col.name] = raw[parsed.invalid].astype("string")
+    return out

@@ -1,0 +1,1 @@
+"""Stage 6: drift and segment-health monitoring with Evidently (issue to come)."""
