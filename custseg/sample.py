@@ -267,6 +267,7 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
     c_dirt[n:n + n_extra] = "duplicate_customer"
     c_dirt[n + n_extra:] = "test_account"
     customers.loc[bad_age, "age"] = rng.choice([0.0, 200.0, -1.0, 150.0], len(bad_age))
+    true_signup = customers["signup_day"].to_numpy().copy()
     profile = ["signup_day", "age", "gender", "region", "industry"]
     which = rng.choice(len(profile), len(one_missing))
     for j, col in enumerate(profile):
@@ -381,12 +382,13 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
         "churn_date": np.concatenate([np.where(churned, churn_at, np.datetime64("NaT")),
                                       np.where(churned, churn_at, np.datetime64("NaT"))[extra_src],
                                       np.full(n_test, np.datetime64("NaT"), "datetime64[D]")]).astype("datetime64[ns]"),
+        "signup_date": true_signup,
         "region": np.concatenate([canon_region, canon_region[extra_src], np.full(n_test, "北京-北京", dtype=object)]),
         "dirt": c_dirt,
     })
     truth_customers.loc[bad_region, "region"] = None
     truth_tx = pd.DataFrame({"source_row": np.arange(len(tx)), "dirt": tx["dirt"],
-                             "true_customer_id": tx["true_customer_id"]})
+                             "true_customer_id": tx["true_customer_id"], "order_date": tx["day"]})
     summary = {
         "config": {**asdict(cfg), "end_date": str(cfg.end_date)},
         "customers": {"real": n, "rows": len(customers_out)},

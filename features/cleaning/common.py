@@ -44,11 +44,11 @@ def normalize_region_column(df: pd.DataFrame, table: str, cfg: CleaningConfig,
     audit.reformatted[f"{table}.region"] += int(respelled.sum())
     if cfg.policy("region_unrecognized") == "null":
         audit.change(df, unknown, table, "region_unrecognized", "region", raw, None)
-        df["region"] = norm["region"].to_numpy()
+        df["region"] = norm["region"]
     else:
         audit.flag(df, unknown, table, "region_unrecognized", "region", raw)
-        df["region"] = norm["region"].fillna(raw).to_numpy()
+        df["region"] = norm["region"].fillna(raw)
         df["flag_region_unrecognized"] = unknown
-    df["province"] = norm["province"].to_numpy()
-    df["city"] = norm["city"].to_numpy()
+    df["province"] = norm["province"]
+    df["city"] = norm["city"]
     return df

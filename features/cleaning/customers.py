@@ -74,6 +74,7 @@ def _merge_duplicates(df: pd.DataFrame, audit: Audit) -> tuple[pd.DataFrame, pd.
         "customer_id": canonical[is_dup].to_numpy(),
         "group_size": group_size[is_dup].to_numpy(np.int64),
     }).astype({"source_customer_id": "string[pyarrow]", "customer_id": "string[pyarrow]"})
+    id_map = id_map.drop_duplicates("source_customer_id", ignore_index=True)
     # same id twice in the table is also a duplicate: the later rows are merged away
     is_repeat = df.duplicated(["_group"]).to_numpy() & ~is_dup
     merged_away = is_dup | is_repeat
@@ -129,7 +130,9 @@ def clean_customers(t: TypedTable, cfg: CleaningConfig, audit: Audit) -> tuple[p
             audit.flag(df, bad, T, "invalid_age", "age", df["age"])
             df["flag_invalid_age"] = bad
 
+    dtypes = df.dtypes
     df, id_map = _merge_duplicates(df, audit)
+    df = df.astype(dtypes[df.columns])  # filling gaps across rows must not widen types
 
     present = [f for f in cfg.profile_key_fields if f in df]
     if absent := [f for f in cfg.profile_key_fields if f not in df]:

@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated state folder and PII key, and one small generated data set."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("CUSTSEG_PII_KEY", "test-key-not-secret")
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory, monkeypatch):
+    """Every test gets a private state folder: no test touches the developer's .custseg/."""
+    home = tmp_path_factory.mktemp("custseg-home")
+    monkeypatch.setenv("CUSTSEG_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """3,000 customers of generated data with ground truth, written as CSV."""
+    from custseg.sample import SampleConfig, generate, write
+
+    out = tmp_path_factory.mktemp("sample")
+    write(generate(SampleConfig(customers=3000, seed=7)), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cleaned(sample_dir, tmp_path_factory):
+    """The sample cleaned with default settings, written out; returns (result, out_dir)."""
+    from features.cleaning import CleaningConfig, clean
+    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+
+    out = tmp_path_factory.mktemp("clean")
+    result = clean(read_table(sample_dir / "transactions.csv", TRANSACTIONS),
+                   read_table(sample_dir / "customers.csv", CUSTOMERS), CleaningConfig())
+    result.write(out)
+    return result, out
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run the real `custseg` entry point in-process; returns (exit code, stdout, stderr)."""
+    from custseg.cli import main
+
+    old = sys.argv
+    sys.argv = ["custseg", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def frame(**cols) -> pd.DataFrame:
+    return pd.DataFrame(cols)
