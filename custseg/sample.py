@@ -91,11 +91,31 @@ def _ids(prefix: str, numbers: np.ndarray, width: int = 7) -> pa.Array:
 
 
 def _fmt_dates(days: np.ndarray, rng: np.random.Generator, shares=(.7, .15, .1, .05)) -> pa.Array:
-    """Dates written the way exports mix them: 2024-01-05, 2024/01/05, 20240105, 2024年01月05日."""
-    ts = pa.array(days.astype("datetime64[s]"))
-    fmts = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日")
-    which = pa.array(rng.choice(len(fmts), len(days), p=shares).astype(np.int8))
-    return pc.choose(which, *(pc.strftime(ts, format=f) for f in fmts))
+    """Dates written the way exports mix them: 2024-01-05, 2024/01/05, 20240105, 2024年01月05日.
+
+    Built from the ISO text with plain string kernels (strftime is ~20x slower at 10M rows).
+    """
+    iso = pc.cast(pa.array(days.astype("datetime64[D]")), pa.string())
+    year, month, day = (pc.utf8_slice_codeunits(iso, a, b) for a, b in ((0, 4), (5, 7), (8, 10)))
+    variants = (
+        iso,
+        pc.replace_substring(iso, "-", "/"),
+        pc.replace_substring(iso, "-", ""),
+        pc.binary_join_element_wise(year, "年", month, "月", day, "日", ""),
+    )
+    which = pa.array(rng.choice(len(variants), len(days), p=shares).astype(np.int8))
+    return pc.choose(which, *variants)
+
+
+def _text(values) -> np.ndarray:
+    """Arrow strings -> numpy object array (what pandas columns hold)."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _join(*parts) -> np.ndarray:
+    """Element-wise string concatenation in Arrow (no Python loop)."""
+    arrays = [p if isinstance(p, str) else pa.array(p, pa.string()) for p in parts]
+    return _text(pc.binary_join_element_wise(*arrays, ""))
 
 
 def _unique_ints(rng: np.random.Generator, low: int, high: int, n: int) -> np.ndarray:
@@ -239,14 +259,14 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
         "region": region_text,
         "industry": np.array(INDUSTRIES, dtype=object)[industry],
         "phone_num": phone_num,
-        "email": pd.Series(ids[:n]).str.lower().radd("u").to_numpy() + "@example.com",
+        "email": _join("u", _text(pc.utf8_lower(pa.array(ids[:n], pa.string()))), "@example.com"),
         "is_test": "0",
     })
     extra = cust.iloc[extra_src].copy()
     extra["customer_id"] = ids[n:n + n_extra]
     extra["signup_day"] = extra["signup_day"] + rng.integers(5, 90, n_extra) * DAY
-    extra["email"] = np.where(share_phone, "x" + extra["customer_id"].str.lower() + "@example.net",
-                              extra["email"].str.upper())
+    extra["email"] = np.where(share_phone, _join("x", extra["customer_id"].to_numpy(), "@example.net"),
+                              _text(pc.utf8_upper(pa.array(extra["email"].to_numpy(), pa.string()))))
     extra.loc[~share_phone, "phone_num"] = _unique_ints(rng, 19_000_000_000, 19_500_000_000,
                                                         int((~share_phone).sum()))
     # chain ids: share the e-mail of the first len(chain) dups, with a fresh phone
@@ -257,7 +277,7 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
         "signup_day": start + rng.integers(0, cfg.history_days, n_test) * DAY,
         "age": 30.0, "gender": "男", "region": "北京-北京", "industry": "互联网",
         "phone_num": _unique_ints(rng, 19_500_000_000, 19_999_999_999, n_test),
-        "email": pd.Series(ids[n + n_extra:]).str.lower().radd("qa+").to_numpy() + "@example.org",
+        "email": _join("qa+", ids[n + n_extra:], "@example.org"),
         "is_test": np.where(test_by_id, "", "1"),
     })
     customers = pd.concat([cust, extra, tests], ignore_index=True)
@@ -302,7 +322,8 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
         "true_customer_id": true_id,
         "dirt": "",
     })
-    tx["product"] = tx["category"] + "-" + pd.Series(rng.integers(1, 60, m)).astype(str).str.zfill(3).to_numpy()
+    tx["product"] = _join(tx["category"].to_numpy(), "-",
+                          _text(pc.utf8_lpad(pc.cast(pa.array(rng.integers(1, 60, m)), pa.string()), 3, "0")))
 
     # ---------- transaction dirt, on disjoint rows ----------
     taken = np.zeros(m, bool)
@@ -340,7 +361,7 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
 
     # ---------- render as an export would write it ----------
     date_text = _fmt_dates(tx["day"].to_numpy().astype("datetime64[D]"), rng)
-    dates = pd.Series(date_text.to_numpy(zero_copy_only=False), dtype=object)
+    dates = pd.Series(_text(date_text), dtype=object)
     bad = (tx["dirt"] == "bad_date").to_numpy()
     dates[bad] = rng.choice(["unknown", "2024-13-45", "0000-00-00", "32/13/2024", "昨天"], bad.sum())
     fut = (tx["dirt"] == "future_date").to_numpy()
@@ -359,12 +380,11 @@ def generate(cfg: SampleConfig) -> dict[str, pd.DataFrame | dict]:
     bs = np.asarray(bad_signup)
     signup_text[bs] = rng.choice(["2023-02-30", "unknown", "00/00/0000"], len(bs))
     phone_fmt = rng.choice(3, len(customers))
-    p = customers["phone_num"].astype("int64").astype(str)
-    share_phone_rows = np.zeros(len(customers), bool)
-    share_phone_rows[n:n + n_extra] = share_phone
-    phone_fmt[share_phone_rows] = 1  # the shared phone of a duplicate is written differently
-    phone = np.where(phone_fmt == 0, p, np.where(phone_fmt == 1, "+86 " + p.str[:3] + "-" + p.str[3:7] + "-" + p.str[7:],
-                                                  p.str[:3] + " " + p.str[3:7] + " " + p.str[7:]))
+    p = pc.cast(pa.array(customers["phone_num"].to_numpy(np.int64)), pa.string())
+    a, b, c = (pc.utf8_slice_codeunits(p, i, j) for i, j in ((0, 3), (3, 7), (7, 11)))
+    phone = _text(pc.choose(pa.array(phone_fmt.astype(np.int8)), p,
+                            pc.binary_join_element_wise("+86 ", a, "-", b, "-", c, ""),
+                            pc.binary_join_element_wise(a, " ", b, " ", c, "")))
     customers_out = pd.DataFrame({
         "customer_id": customers["customer_id"], "signup_date": signup_text,
         "age": customers["age"].astype("Int64"),

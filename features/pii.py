@@ -15,6 +15,7 @@ import secrets
 import pandas as pd
 
 from custseg import paths
+from features.vector import regex_replace
 
 
 def _key() -> str:
@@ -30,8 +31,8 @@ def _key() -> str:
 
 def normalize_phone(s: pd.Series) -> pd.Series:
     """Digits only, without the +86 / 0086 country prefix; fewer than 7 digits is no phone."""
-    digits = s.astype("string[pyarrow]").str.replace(r"\D", "", regex=True)
-    digits = digits.str.replace(r"^(?:0086|86)(1\d{10})$", r"\1", regex=True)
+    digits = regex_replace(s.astype("string[pyarrow]"), r"\D", "")
+    digits = regex_replace(digits, r"^(?:0086|86)(1\d{10})$", r"\1")
     return digits.mask(digits.str.len() < 7)
 
 

@@ -14,6 +14,7 @@ from features.cleaning.common import drop_unreadable, normalize_region_column
 from features.cleaning.config import CleaningConfig
 from features.cleaning.customers import CustomerContext
 from features.contract import TRANSACTIONS, TypedTable
+from features.vector import isin, lookup
 
 T = "transactions"
 REQUIRED = tuple(TRANSACTIONS.required)
@@ -44,9 +45,10 @@ def refund_mask(df: pd.DataFrame) -> np.ndarray:
     if not neg.any():
         return neg
     key = ["customer_id", "order_id"]
-    paid = df[df["amount"] > 0].groupby(key, observed=True).agg(
-        paid=("amount", "sum"), first=("order_date", "min")
-    )
+    # only orders that some refund names: a small subset, so the string group-by stays cheap
+    named = isin(df["order_id"], df.loc[neg, "order_id"].unique())
+    positive = df[named & (df["amount"] > 0).to_numpy()]
+    paid = positive.groupby(key, observed=True).agg(paid=("amount", "sum"), first=("order_date", "min"))
     refunds = df.loc[neg, key + ["order_date", "amount"]].sort_values("order_date", kind="stable")
     refunds["refunded"] = -refunds.groupby(key, observed=True)["amount"].cumsum()
     m = refunds.join(paid, on=key)
@@ -74,14 +76,14 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
 
     is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy()
     if customers is not None:
-        is_test |= df["customer_id"].isin(customers.test_ids).to_numpy()
+        is_test |= isin(df["customer_id"], customers.test_ids)
     df = audit.drop(df, is_test, T, "test_account", "customer_id")
 
     if customers is not None and len(customers.id_map):
-        new_id = df["customer_id"].map(customers.id_map)
+        new_id = lookup(df["customer_id"], customers.id_map)
         rekey = new_id.notna().to_numpy()
         audit.change(df, rekey, T, "duplicate_customer", "customer_id", df["customer_id"], new_id)
-        df.loc[rekey, "customer_id"] = new_id[rekey]
+        df["customer_id"] = new_id.fillna(df["customer_id"])
     else:
         audit.touch(T, "duplicate_customer", "change")
 
@@ -90,9 +92,9 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
                 "order_date", df["order_date"])
 
     refund = refund_mask(df)
-    df = _apply(df, (df["amount"] <= 0).to_numpy() & ~refund, "nonpositive_amount", cfg, audit,
-                "amount", df["amount"])
-    df["is_refund"] = refund_mask(df)  # recomputed: rows may have gone
+    bad = (df["amount"] <= 0).to_numpy() & ~refund
+    df = _apply(df, bad, "nonpositive_amount", cfg, audit, "amount", df["amount"])
+    df["is_refund"] = refund[~bad] if len(df) < len(refund) else refund  # only non-refunds went
 
     positive = df["amount"] > 0
     threshold = cfg.extreme_factor * float(df.loc[positive, "amount"].mean()) if positive.any() else np.inf
@@ -109,10 +111,10 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
 
     if customers is not None:
         if customers.signup is not None:
-            signup = df["customer_id"].map(customers.signup)
+            signup = lookup(df["customer_id"], customers.signup)
             early = (df["order_date"] < signup).fillna(False).to_numpy(bool)
             df = _apply(df, early, "order_before_signup", cfg, audit, "order_date", df["order_date"])
-        unknown = ~df["customer_id"].isin(customers.known_ids).to_numpy()
+        unknown = ~isin(df["customer_id"], customers.known_ids)
         df = _apply(df, unknown, "unknown_customer", cfg, audit, "customer_id")
 
     if "channel" in df:
