@@ -31,6 +31,14 @@ def isin(s: pd.Series, values) -> np.ndarray:
     return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
+def codes(s: pd.Series) -> np.ndarray:
+    """Integer code per distinct value (-1 for missing), by Arrow's dictionary encoding."""
+    enc = pc.dictionary_encode(_arrow(s))
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def positions(s: pd.Series, keys) -> np.ndarray:
     """Index of each value of s in `keys` (-1 where absent or missing)."""
     if len(keys) == 0:

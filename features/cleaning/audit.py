@@ -63,14 +63,19 @@ class Audit:
         """Make a rule appear in the report even when it touched no row."""
         self.counts[(table, rule, action)]  # noqa: B018 - defaultdict access creates the entry
 
+    def record_drop(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
+                    column: str | None = None, old: object = None, new: object = None) -> None:
+        """Log the masked rows as dropped with this reason (the caller removes them)."""
+        mask = np.asarray(mask, dtype=bool)
+        self._record(table, rule, "drop", df[mask], column,
+                     old[mask] if isinstance(old, (pd.Series, np.ndarray)) else old,
+                     new[mask] if isinstance(new, (pd.Series, np.ndarray)) else new)
+
     def drop(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
              column: str | None = None, old: object = None, new: object = None) -> pd.DataFrame:
         """Remove the masked rows, logging each with its reason; returns the rows kept."""
         mask = np.asarray(mask, dtype=bool)
-        hit = df[mask]
-        self._record(table, rule, "drop", hit, column,
-                     old[mask] if isinstance(old, (pd.Series, np.ndarray)) else old,
-                     new[mask] if isinstance(new, (pd.Series, np.ndarray)) else new)
+        self.record_drop(df, mask, table, rule, column, old, new)
         return df[~mask]
 
     def change(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,

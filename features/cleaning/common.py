@@ -11,24 +11,45 @@ from features.contract import TypedTable
 from features.regions import normalize_regions
 
 
-def drop_unreadable(df: pd.DataFrame, t: TypedTable, table: str, cfg: CleaningConfig,
-                    audit: Audit, required: tuple[str, ...]) -> pd.DataFrame:
+class LiveRows:
+    """A table while rules run. Dropped rows are only marked (`alive`) and removed once at the
+    end: filtering a 10M-row frame after every rule costs more than the rules themselves."""
+
+    def __init__(self, df: pd.DataFrame, table: str, cfg: CleaningConfig, audit: Audit):
+        self.df, self.table, self.cfg, self.audit = df, table, cfg, audit
+        self.alive = np.ones(len(df), bool)
+
+    def drop(self, mask, rule: str, column: str | None = None, old: pd.Series | None = None) -> None:
+        hit = np.asarray(mask, bool) & self.alive
+        self.audit.record_drop(self.df, hit, self.table, rule, column, old)
+        self.alive &= ~hit
+
+    def apply(self, mask, rule: str, column: str | None = None, old: pd.Series | None = None) -> None:
+        """Drop or flag the rows as the rule's policy says (a flag becomes `flag_<rule>`)."""
+        if self.cfg.policy(rule) == "drop":
+            self.drop(mask, rule, column, old)
+            return
+        hit = np.asarray(mask, bool) & self.alive
+        self.audit.flag(self.df, hit, self.table, rule, column, old)
+        self.df[f"flag_{rule}"] = hit
+
+    def kept(self) -> pd.DataFrame:
+        return self.df[self.alive].reset_index(drop=True)
+
+
+def drop_unreadable(rows: LiveRows, t: TypedTable, required: tuple[str, ...]) -> None:
     """Rows whose required field could not be read are dropped; other fields become missing.
 
     The contract already set those values to missing; here each one is logged with its source
-    text (looked up by source row, so earlier drops do not matter).
+    text. Call it before any row is reordered (masks are by source row).
     """
     for column, mask in t.invalid.items():
-        bad_rows = np.flatnonzero(mask)
-        hit = df["source_row"].isin(bad_rows).to_numpy()
-        raw = t.raw[column].reindex(df["source_row"].to_numpy()).reset_index(drop=True)
-        raw.index = df.index
+        raw = t.raw[column].reindex(rows.df.index)
         if column in required:
-            df = audit.drop(df, hit, table, "unreadable_value", column, raw)
+            rows.drop(mask, "unreadable_value", column, raw)
         else:
-            audit.change(df, hit, table, "unreadable_value", column, raw, None)
-    audit.touch(table, "unreadable_value", "drop")
-    return df
+            rows.audit.change(rows.df, mask & rows.alive, rows.table, "unreadable_value", column, raw, None)
+    rows.audit.touch(rows.table, "unreadable_value", "drop")
 
 
 def normalize_region_column(df: pd.DataFrame, table: str, cfg: CleaningConfig,

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import connected_components
 from features import pii
 from features.cleaning.audit import Audit
 from features.cleaning.config import CleaningConfig
-from features.cleaning.common import drop_unreadable, normalize_region_column
+from features.cleaning.common import LiveRows, drop_unreadable, normalize_region_column
 from features.contract import TypedTable
 
 T = "customers"
@@ -98,16 +98,15 @@ def clean_customers(t: TypedTable, cfg: CleaningConfig, audit: Audit) -> tuple[p
     audit.input_rows[T] = len(df)
     df = _hash_personal_data(df)
 
-    df = audit.drop(df, df["customer_id"].isna(), T, "missing_key_field", "customer_id")
-    df = drop_unreadable(df, t, T, cfg, audit, required=("customer_id",))
-
-    is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False)
+    rows = LiveRows(df, T, cfg, audit)
+    rows.drop(df["customer_id"].isna(), "missing_key_field", "customer_id")
+    drop_unreadable(rows, t, ("customer_id",))
+    is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy(bool)
     if "is_test" in df:
-        is_test |= df["is_test"].fillna(False).astype(bool)
-    test_ids = pd.Index(df.loc[is_test.to_numpy(bool), "customer_id"].unique())
-    df = audit.drop(df, is_test, T, "test_account", "customer_id")
-    if "is_test" in df:
-        df = df.drop(columns="is_test")
+        is_test |= df["is_test"].fillna(False).to_numpy(bool)
+    test_ids = pd.Index(df.loc[is_test & rows.alive, "customer_id"].unique())
+    rows.drop(is_test, "test_account", "customer_id")
+    df = rows.kept().drop(columns="is_test", errors="ignore")
 
     if "gender" in df:
         raw = df["gender"]

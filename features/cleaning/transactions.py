@@ -4,17 +4,15 @@ extreme amounts, orders before signup, unknown customers, channel and region spe
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import pandas as pd
 
 from features.cleaning.audit import Audit
-from features.cleaning.common import drop_unreadable, normalize_region_column
+from features.cleaning.common import LiveRows, drop_unreadable, normalize_region_column
 from features.cleaning.config import CleaningConfig
 from features.cleaning.customers import CustomerContext
 from features.contract import TRANSACTIONS, TypedTable
-from features.vector import isin, lookup
+from features.vector import codes, isin, lookup
 
 T = "transactions"
 REQUIRED = tuple(TRANSACTIONS.required)
@@ -26,28 +24,19 @@ _CHANNELS = {
 }
 
 
-def _apply(df: pd.DataFrame, mask: np.ndarray, rule: str, cfg: CleaningConfig, audit: Audit,
-           column: str | None = None, old: pd.Series | None = None) -> pd.DataFrame:
-    """Drop or flag the masked rows as the rule's policy says (a flag becomes `flag_<rule>`)."""
-    if cfg.policy(rule) == "drop":
-        return audit.drop(df, mask, T, rule, column, old)
-    audit.flag(df, mask, T, rule, column, old)
-    df[f"flag_{rule}"] = mask
-    return df
-
-
-def refund_mask(df: pd.DataFrame) -> np.ndarray:
+def refund_mask(df: pd.DataFrame, alive: np.ndarray | None = None) -> np.ndarray:
     """Negative amounts that refund an earlier-or-same-day order of the same customer (same
     order_id) and, together with earlier refunds of it, do not exceed what was paid."""
     if "order_id" not in df:
         return np.zeros(len(df), bool)
-    neg = (df["amount"] < 0).to_numpy() & df["order_id"].notna().to_numpy()
+    alive = np.ones(len(df), bool) if alive is None else alive
+    neg = (df["amount"] < 0).to_numpy() & df["order_id"].notna().to_numpy() & alive
     if not neg.any():
         return neg
     key = ["customer_id", "order_id"]
     # only orders that some refund names: a small subset, so the string group-by stays cheap
     named = isin(df["order_id"], df.loc[neg, "order_id"].unique())
-    positive = df[named & (df["amount"] > 0).to_numpy()]
+    positive = df[named & (df["amount"] > 0).to_numpy() & alive]
     paid = positive.groupby(key, observed=True).agg(paid=("amount", "sum"), first=("order_date", "min"))
     refunds = df.loc[neg, key + ["order_date", "amount"]].sort_values("order_date", kind="stable")
     refunds["refunded"] = -refunds.groupby(key, observed=True)["amount"].cumsum()
@@ -58,65 +47,76 @@ def refund_mask(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _duplicate_rows(df: pd.DataFrame, alive: np.ndarray) -> np.ndarray:
+    """Exact copies of an earlier live row; only rows whose order_id repeats can be copies."""
+    code = codes(df["order_id"])
+    live = alive & (code >= 0)
+    out = np.zeros(len(df), bool)
+    if not live.any():
+        return out
+    repeats = live & (np.bincount(code[live], minlength=code.max() + 1)[np.maximum(code, 0)] > 1)
+    if repeats.any():
+        data_cols = [c for c in df.columns if c != "source_row"]
+        out[repeats] = df.loc[repeats, data_cols].duplicated().to_numpy()
+    return out
+
+
 def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
                        customers: CustomerContext | None) -> pd.DataFrame:
     df = t.frame.copy()
     df["source_row"] = np.arange(len(df), dtype=np.int64)
     audit.input_rows[T] = len(df)
+    rows = LiveRows(df, T, cfg, audit)
 
     for col in REQUIRED:  # empty in the source (unreadable values are the next rule)
-        empty = df[col].isna().to_numpy() & ~t.invalid.get(col, np.zeros(len(t.frame), bool))[
-            df["source_row"].to_numpy()]
-        df = audit.drop(df, empty, T, "missing_key_field", col)
-    df = drop_unreadable(df, t, T, cfg, audit, required=REQUIRED)
+        none = np.zeros(len(df), bool)
+        rows.drop(df[col].isna().to_numpy() & ~t.invalid.get(col, none), "missing_key_field", col)
+    drop_unreadable(rows, t, REQUIRED)
 
     if "order_id" in df:
-        data_cols = [c for c in df.columns if c != "source_row"]
-        df = _apply(df, df.duplicated(data_cols).to_numpy(), "duplicate_transaction", cfg, audit)
+        rows.apply(_duplicate_rows(df, rows.alive), "duplicate_transaction")
 
     is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy()
     if customers is not None:
         is_test |= isin(df["customer_id"], customers.test_ids)
-    df = audit.drop(df, is_test, T, "test_account", "customer_id")
+    rows.drop(is_test, "test_account", "customer_id")
 
     if customers is not None and len(customers.id_map):
         new_id = lookup(df["customer_id"], customers.id_map)
-        rekey = new_id.notna().to_numpy()
+        rekey = new_id.notna().to_numpy() & rows.alive
         audit.change(df, rekey, T, "duplicate_customer", "customer_id", df["customer_id"], new_id)
         df["customer_id"] = new_id.fillna(df["customer_id"])
     else:
         audit.touch(T, "duplicate_customer", "change")
 
-    today = pd.Timestamp(cfg.today if isinstance(cfg.today, date) else date.today())
-    df = _apply(df, (df["order_date"] > today).to_numpy(), "future_date", cfg, audit,
-                "order_date", df["order_date"])
+    today = pd.Timestamp(cfg.today)
+    rows.apply((df["order_date"] > today).to_numpy(), "future_date", "order_date", df["order_date"])
 
-    refund = refund_mask(df)
-    bad = (df["amount"] <= 0).to_numpy() & ~refund
-    df = _apply(df, bad, "nonpositive_amount", cfg, audit, "amount", df["amount"])
-    df["is_refund"] = refund[~bad] if len(df) < len(refund) else refund  # only non-refunds went
+    refund = refund_mask(df, rows.alive)
+    rows.apply((df["amount"] <= 0).to_numpy() & ~refund, "nonpositive_amount", "amount", df["amount"])
+    df["is_refund"] = refund
 
-    positive = df["amount"] > 0
-    threshold = cfg.extreme_factor * float(df.loc[positive, "amount"].mean()) if positive.any() else np.inf
+    positive = (df["amount"] > 0).to_numpy() & rows.alive
+    threshold = cfg.extreme_factor * float(df["amount"][positive].mean()) if positive.any() else np.inf
     audit.notes.append(f"transactions: extreme_amount threshold = {cfg.extreme_factor:g} x mean "
                        f"= {threshold:,.2f}")
-    extreme = (df["amount"] > threshold).to_numpy()
+    extreme = (df["amount"] > threshold).to_numpy() & rows.alive
     if cfg.policy("extreme_amount") == "cap":
         capped = df["amount"].where(~extreme, threshold)
         audit.change(df, extreme, T, "extreme_amount", "amount", df["amount"], capped)
         df["amount"] = capped
         df["flag_extreme_amount"] = extreme
     else:
-        df = _apply(df, extreme, "extreme_amount", cfg, audit, "amount", df["amount"])
+        rows.apply(extreme, "extreme_amount", "amount", df["amount"])
 
     if customers is not None:
         if customers.signup is not None:
             signup = lookup(df["customer_id"], customers.signup)
             early = (df["order_date"] < signup).fillna(False).to_numpy(bool)
-            df = _apply(df, early, "order_before_signup", cfg, audit, "order_date", df["order_date"])
-        unknown = ~isin(df["customer_id"], customers.known_ids)
-        df = _apply(df, unknown, "unknown_customer", cfg, audit, "customer_id")
+            rows.apply(early, "order_before_signup", "order_date", df["order_date"])
+        rows.apply(~isin(df["customer_id"], customers.known_ids), "unknown_customer", "customer_id")
 
+    df = rows.kept()
     if "channel" in df:
         raw = df["channel"]
         norm = raw.str.lower().map(_CHANNELS).astype("string[pyarrow]").fillna(raw.str.lower())
@@ -124,4 +124,4 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
         df["channel"] = norm
     if "region" in df:
         df = normalize_region_column(df, T, cfg, audit)
-    return df.reset_index(drop=True)
+    return df
