@@ -30,8 +30,13 @@ def phase_generate(out: Path, customers: int, fmt: str) -> dict:
     t1 = time.perf_counter()
     write(data, out, fmt)
     t2 = time.perf_counter()
-    return {"generate_s": t1 - t0, "write_s": t2 - t1, "transactions": len(data["transactions"]),
-            "customer_rows": len(data["customers"]), "peak_rss_mb": _peak_mb()}
+    return {
+        "generate_s": t1 - t0,
+        "write_s": t2 - t1,
+        "transactions": len(data["transactions"]),
+        "customer_rows": len(data["customers"]),
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 def phase_clean(out: Path, fmt: str) -> dict:
@@ -47,13 +52,21 @@ def phase_clean(out: Path, fmt: str) -> dict:
     result.write(out / "clean")
     t3 = time.perf_counter()
     t = result.audit["tables"]
-    return {"read_s": t1 - t0, "clean_s": t2 - t1, "write_s": t3 - t2, "peak_rss_mb": _peak_mb(),
-            "kept_transactions": t["transactions"]["kept_rows"], "log_rows": len(result.changes),
-            "balanced": all(x["balanced"] for x in t.values())}
+    return {
+        "read_s": t1 - t0,
+        "clean_s": t2 - t1,
+        "write_s": t3 - t2,
+        "peak_rss_mb": _peak_mb(),
+        "kept_transactions": t["transactions"]["kept_rows"],
+        "log_rows": len(result.changes),
+        "balanced": all(x["balanced"] for x in t.values()),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--format", default="csv", choices=["csv", "parquet"])
     ap.add_argument("--phase", choices=["generate", "clean"], help=argparse.SUPPRESS)
@@ -67,21 +80,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
         results = {}
         for phase in ("generate", "clean"):
-            proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--dir", tmp,
-                                   "--customers", str(args.customers), "--format", args.format],
-                                  capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--dir",
+                    tmp,
+                    "--customers",
+                    str(args.customers),
+                    "--format",
+                    args.format,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
     g, c = results["generate"], results["clean"]
-    print(f"custseg cleaning benchmark: {args.customers:,} customers, {g['transactions']:,} "
-          f"transactions, {args.format}")
-    print(f"  generate sample   {g['generate_s']:7.1f} s   write {g['write_s']:5.1f} s   "
-          f"peak RSS {g['peak_rss_mb']:7,.0f} MB")
+    print(
+        f"custseg cleaning benchmark: {args.customers:,} customers, {g['transactions']:,} "
+        f"transactions, {args.format}"
+    )
+    print(
+        f"  generate sample   {g['generate_s']:7.1f} s   write {g['write_s']:5.1f} s   "
+        f"peak RSS {g['peak_rss_mb']:7,.0f} MB"
+    )
     print(f"  read + type       {c['read_s']:7.1f} s")
-    print(f"  clean             {c['clean_s']:7.1f} s   "
-          f"({g['transactions'] / max(c['clean_s'], 1e-9):,.0f} transactions/s)")
+    print(
+        f"  clean             {c['clean_s']:7.1f} s   "
+        f"({g['transactions'] / max(c['clean_s'], 1e-9):,.0f} transactions/s)"
+    )
     print(f"  write outputs     {c['write_s']:7.1f} s   peak RSS {c['peak_rss_mb']:7,.0f} MB")
-    print(f"  kept {c['kept_transactions']:,} transactions; {c['log_rows']:,} row-log entries; "
-          f"balanced: {c['balanced']}")
+    print(
+        f"  kept {c['kept_transactions']:,} transactions; {c['log_rows']:,} row-log entries; "
+        f"balanced: {c['balanced']}"
+    )
 
 
 if __name__ == "__main__":

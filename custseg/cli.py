@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,22 +21,53 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-TransactionsOpt = Annotated[Path, typer.Option(
-    "--transactions", "-t", help="Transaction log (CSV or Parquet): customer_id, order_date, amount, "
-    "optional order_id, quantity, product, category, channel, store, region.", show_default=False)]
-CustomersOpt = Annotated[Optional[Path], typer.Option(
-    "--customers", "-c", help="Customer table (CSV or Parquet): customer_id, optional signup_date, age, "
-    "gender, region, industry, phone, email, is_test, tags.", show_default=False)]
-ColumnOpt = Annotated[Optional[list[str]], typer.Option(
-    "--column", help="Map a column name: TARGET=SOURCE (e.g. amount=金额), or TABLE.TARGET=SOURCE "
-    "(e.g. customers.region=地区). Repeat for several.", metavar="TARGET=SOURCE",
-    show_default=False)]
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help="TOML file with a \\[cleaning] table: thresholds and per-rule policies "
-    "(see README).", show_default=False)]
-ReferenceOpt = Annotated[Optional[str], typer.Option(
-    "--reference-date", help="Orders after this date (YYYY-MM-DD) count as future-dated. "
-    "Default: today.", metavar="YYYY-MM-DD", show_default=False)]
+TransactionsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--transactions",
+        "-t",
+        help="Transaction log (CSV or Parquet): customer_id, order_date, amount, "
+        "optional order_id, quantity, product, category, channel, store, region.",
+        show_default=False,
+    ),
+]
+CustomersOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--customers",
+        "-c",
+        help="Customer table (CSV or Parquet): customer_id, optional signup_date, age, "
+        "gender, region, industry, phone, email, is_test, tags.",
+        show_default=False,
+    ),
+]
+ColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column",
+        help="Map a column name: TARGET=SOURCE (e.g. amount=金额), or TABLE.TARGET=SOURCE "
+        "(e.g. customers.region=地区). Repeat for several.",
+        metavar="TARGET=SOURCE",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file with a \\[cleaning] table: thresholds and per-rule policies (see README).",
+        show_default=False,
+    ),
+]
+ReferenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reference-date",
+        help="Orders after this date (YYYY-MM-DD) count as future-dated. Default: today.",
+        metavar="YYYY-MM-DD",
+        show_default=False,
+    ),
+]
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -48,8 +79,14 @@ def _date(value: str | None, option: str) -> date | None:
         raise CustsegError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from None
 
 
-def _clean(transactions: Path, customers: Path | None, out: Path, column: list[str] | None,
-           config: Path | None, reference_date: str | None):
+def _clean(
+    transactions: Path,
+    customers: Path | None,
+    out: Path,
+    column: list[str] | None,
+    config: Path | None,
+    reference_date: str | None,
+):
     from custseg import config as cfgmod
     from custseg.progress import stage
     from features.cleaning import clean
@@ -59,7 +96,9 @@ def _clean(transactions: Path, customers: Path | None, out: Path, column: list[s
     mapping = parse_column_map(column)
     with stage("reading input"):
         tx = read_table(transactions, TRANSACTIONS, mapping, cfg.max_invalid_share)
-        cust = read_table(customers, CUSTOMERS, mapping, cfg.max_invalid_share) if customers else None
+        cust = (
+            read_table(customers, CUSTOMERS, mapping, cfg.max_invalid_share) if customers else None
+        )
     with stage("cleaning"):
         result = clean(tx, cust, cfg)
     with stage("writing outputs"):
@@ -73,12 +112,16 @@ def _print_summary(audit: dict, paths: dict[str, Path]) -> None:
 
     for name, t in audit["tables"].items():
         dropped = ", ".join(f"{r} {n:,}" for r, n in t["dropped_by_rule"].items()) or "none"
-        console.print(f"{name}: {t['input_rows']:,} in, {t['kept_rows']:,} kept, "
-                      f"{t['dropped_rows']:,} dropped ({dropped})")
+        console.print(
+            f"{name}: {t['input_rows']:,} in, {t['kept_rows']:,} kept, "
+            f"{t['dropped_rows']:,} dropped ({dropped})"
+        )
     m = audit["merges"]
     if m["customers_merged_away"]:
-        console.print(f"duplicate customers: {m['customers_merged_away']:,} ids merged into "
-                      f"{m['groups']:,} customers")
+        console.print(
+            f"duplicate customers: {m['customers_merged_away']:,} ids merged into "
+            f"{m['groups']:,} customers"
+        )
     for w in audit["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"audit report: {paths['audit_html']}")
@@ -86,15 +129,31 @@ def _print_summary(audit: dict, paths: dict[str, Path]) -> None:
 
 @app.command()
 def sample(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write customers, transactions "
-                                      "and truth/ into.")] = Path("data/sample"),
-    customers: Annotated[int, typer.Option("--customers", "-n", min=10,
-                                           help="Number of real customers (duplicates, test "
-                                           "accounts come on top).")] = 5000,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder to write customers, transactions and truth/ into."
+        ),
+    ] = Path("data/sample"),
+    customers: Annotated[
+        int,
+        typer.Option(
+            "--customers",
+            "-n",
+            min=10,
+            help="Number of real customers (duplicates, test accounts come on top).",
+        ),
+    ] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
-    end_date: Annotated[str, typer.Option(help="Last day of the history (YYYY-MM-DD).")] = "2026-06-30",
-    orders_scale: Annotated[float, typer.Option(min=0.05, help="Order intensity multiplier "
-                                                "(1.0 = about 8-10 orders per customer).")] = 1.0,
+    end_date: Annotated[
+        str, typer.Option(help="Last day of the history (YYYY-MM-DD).")
+    ] = "2026-06-30",
+    orders_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.05, help="Order intensity multiplier (1.0 = about 8-10 orders per customer)."
+        ),
+    ] = 1.0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
     """Generate a realistic transaction log and customer table with known ground truth.
@@ -108,20 +167,28 @@ def sample(
 
     if fmt not in ("csv", "parquet"):
         raise CustsegError(f"--format {fmt!r}: use csv or parquet")
-    cfg = SampleConfig(customers=customers, seed=seed, end_date=_date(end_date, "--end-date"),
-                       orders_scale=orders_scale)
+    cfg = SampleConfig(
+        customers=customers,
+        seed=seed,
+        end_date=_date(end_date, "--end-date"),
+        orders_scale=orders_scale,
+    )
     with stage(f"generating {customers:,} customers"):
         data = generate(cfg)
     with stage("writing"):
         paths = write(data, out, fmt)
-    console.print(f"{len(data['customers']):,} customer rows, {len(data['transactions']):,} "
-                  f"transactions -> {paths['transactions'].parent}")
+    console.print(
+        f"{len(data['customers']):,} customer rows, {len(data['transactions']):,} "
+        f"transactions -> {paths['transactions'].parent}"
+    )
 
 
 @app.command("clean")
 def clean_cmd(
     transactions: TransactionsOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for clean tables and the audit.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for clean tables and the audit.")
+    ],
     customers: CustomersOpt = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
@@ -137,20 +204,36 @@ def clean_cmd(
 
 @app.command()
 def run(
-    transactions: Annotated[Optional[Path], typer.Option(
-        "--transactions", "-t", help="Transaction log. Default: generate sample data first.",
-        show_default=False)] = None,
+    transactions: Annotated[
+        Path | None,
+        typer.Option(
+            "--transactions",
+            "-t",
+            help="Transaction log. Default: generate sample data first.",
+            show_default=False,
+        ),
+    ] = None,
     customers: CustomersOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder. Default: "
-                                                ".custseg/output in the state folder.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder. Default: .custseg/output in the state folder."
+        ),
+    ] = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
     reference_date: ReferenceOpt = None,
-    sample_customers: Annotated[int, typer.Option(help="Customers to generate when no "
-                                                  "--transactions is given.")] = 25_000,
-    tracking_uri: Annotated[Optional[str], typer.Option(
-        help="MLflow tracking URI. Default: MLFLOW_TRACKING_URI, else a SQLite store in the "
-        "state folder.", show_default=False)] = None,
+    sample_customers: Annotated[
+        int, typer.Option(help="Customers to generate when no --transactions is given.")
+    ] = 25_000,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking URI. Default: MLFLOW_TRACKING_URI, else a SQLite store in the "
+            "state folder.",
+            show_default=False,
+        ),
+    ] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
 ) -> None:
     """The main job: (sample data ->) cleaning -> audit report, tracked in MLflow.
@@ -172,8 +255,10 @@ def run(
     if track:
         with stage("logging to MLflow"):
             run_id = _track(result.audit, paths, tracking_uri)
-        console.print(f"MLflow run {run_id} (experiment custseg; `mlflow ui --backend-store-uri "
-                      f"{tracking_uri or state.tracking_uri()}`)")
+        console.print(
+            f"MLflow run {run_id} (experiment custseg; `mlflow ui --backend-store-uri "
+            f"{tracking_uri or state.tracking_uri()}`)"
+        )
 
 
 def _track(audit: dict, paths: dict[str, Path], tracking_uri: str | None) -> str:
@@ -186,14 +271,21 @@ def _track(audit: dict, paths: dict[str, Path], tracking_uri: str | None) -> str
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         metrics = {}
         for name, t in audit["tables"].items():
-            metrics.update({f"{name}.input_rows": t["input_rows"], f"{name}.kept_rows": t["kept_rows"],
-                            f"{name}.dropped_rows": t["dropped_rows"]})
+            metrics.update(
+                {
+                    f"{name}.input_rows": t["input_rows"],
+                    f"{name}.kept_rows": t["kept_rows"],
+                    f"{name}.dropped_rows": t["dropped_rows"],
+                }
+            )
         for r in audit["rules"]:
             metrics[f"{r['table']}.{r['rule']}.{r['action']}"] = r["rows"]
         for name, cols in audit["missing_rates"].items():
             metrics.update({f"{name}.missing.{c}": m["input"] for c, m in cols.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.set_tags({"stage": "cleaning", "balanced": all(t["balanced"] for t in audit["tables"].values())})
+        mlflow.set_tags(
+            {"stage": "cleaning", "balanced": all(t["balanced"] for t in audit["tables"].values())}
+        )
         for key in ("audit_json", "audit_html"):
             mlflow.log_artifact(str(paths[key]), artifact_path="cleaning")
         return active.info.run_id

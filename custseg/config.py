@@ -1,9 +1,9 @@
 """One TOML file configures every stage; each stage gets only its own table (`[cleaning]`, ...).
 
-    [cleaning]
-    extreme_factor = 10
-    [cleaning.policies]
-    extreme_amount = "cap"
+[cleaning]
+extreme_factor = 10
+[cleaning.policies]
+extreme_amount = "cap"
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def load(path: str | Path | None) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+        )
     return data
 
 

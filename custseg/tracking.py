@@ -17,7 +17,9 @@ def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iter
 
     mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
     if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=paths.artifact_root() + f"/{experiment}")
+        mlflow.create_experiment(
+            experiment, artifact_location=paths.artifact_root() + f"/{experiment}"
+        )
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as active:
         yield active

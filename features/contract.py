@@ -104,7 +104,7 @@ class TypedTable:
 
 
 def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:
-    """`["amount=金额", "customers.region=地区"]` -> {"*": {"amount": "金额"}, "customers": {...}}."""
+    """`["amount=金额", "customers.region=地区"]` -> {"*": {"amount": "金额"}, "customers": ...}."""
     out: dict[str, dict[str, str]] = {}
     for item in items or []:
         if "=" not in item:
@@ -113,11 +113,14 @@ def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:
         table, _, col = target.rpartition(".")
         table = table or "*"
         if table != "*" and table not in SCHEMAS:
-            raise InputError(f"--column {item!r}: unknown table {table!r} (transactions, customers)")
+            raise InputError(
+                f"--column {item!r}: unknown table {table!r} (transactions, customers)"
+            )
         known = {c.name for s in SCHEMAS.values() for c in s.columns}
         if col not in known or not source:
             raise InputError(
-                f"--column {item!r}: {col!r} is not a custseg column; known: {', '.join(sorted(known))}"
+                f"--column {item!r}: {col!r} is not a custseg column; "
+                f"known: {', '.join(sorted(known))}"
             )
         out.setdefault(table, {})[col] = source
     return out
@@ -186,9 +189,7 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
         raise InputError(f"{path}: the file has a header but no data rows")
     for name in names:  # ids and text stay strings whatever Parquet stored
         if name in string_cols and not pa.types.is_string(table.schema.field(name).type):
-            table = table.set_column(
-                names.index(name), name, table[name].cast(pa.string())
-            )
+            table = table.set_column(names.index(name), name, table[name].cast(pa.string()))
     mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
     return table.to_pandas(types_mapper=mapper.get)
 
@@ -213,7 +214,9 @@ def read_table(
     path = Path(path)
     source_of = _source_names(schema, column_map)
     string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
-    return type_table(_read_raw(path, string_cols), schema, str(path), column_map, max_invalid_share)
+    return type_table(
+        _read_raw(path, string_cols), schema, str(path), column_map, max_invalid_share
+    )
 
 
 def _source_names(schema: TableSchema, column_map: Mapping | None) -> dict[str, str]:
@@ -238,7 +241,9 @@ def type_table(
     explicit = column_map.get(schema.name, {})
     for target, source in explicit.items():
         if source not in df.columns:
-            raise InputError(f"{path}: --column {target}={source}: no column {source!r} in the file")
+            raise InputError(
+                f"{path}: --column {target}={source}: no column {source!r} in the file"
+            )
     present = {t: s for t, s in source_of.items() if s in df.columns}
     for target, source in present.items():
         if target != source and target in df.columns and target not in present.values():

@@ -54,7 +54,9 @@ def parse_dates(s: pd.Series) -> Parsed:
     missing = _blank(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         values = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-        return Parsed(values.dt.normalize().astype("datetime64[ns]"), missing, np.zeros(len(s), bool))
+        return Parsed(
+            values.dt.normalize().astype("datetime64[ns]"), missing, np.zeros(len(s), bool)
+        )
     text = clean_text(s)
     values = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     todo = ~missing

@@ -26,7 +26,9 @@ def _stems(text: str) -> list[str]:
 
 
 @cache
-def _tables() -> tuple[dict[str, str], dict[str, set[str]], dict[str, str], list[str]]:
+def _tables() -> tuple[
+    dict[str, str], dict[str, set[str]], dict[str, str], list[str], dict[str, list[str]]
+]:
     data = json.loads(resources.files("features").joinpath("data/regions.json").read_text("utf-8"))
     alias: dict[str, str] = {}  # any province spelling -> short name
     cities: dict[str, set[str]] = {}
@@ -38,7 +40,13 @@ def _tables() -> tuple[dict[str, str], dict[str, set[str]], dict[str, str], list
         for c in p["cities"]:
             city_to_province.setdefault(c, p["name"])
     prefixes = sorted((a for a in alias if len(a) > 1), key=len, reverse=True)
-    return alias, cities, city_to_province, prefixes
+    ordered = {p["name"]: p["cities"] for p in data["provinces"]}
+    return alias, cities, city_to_province, prefixes, ordered
+
+
+def aliases() -> dict[str, str]:
+    """Every province spelling (short, official, 简称) -> short name."""
+    return dict(_tables()[0])
 
 
 def provinces() -> list[str]:
@@ -48,6 +56,11 @@ def provinces() -> list[str]:
 
 def cities_of(province: str) -> list[str]:
     return sorted(_tables()[1][province])
+
+
+def capital_first(province: str) -> list[str]:
+    """Cities of a province in the data file's order (the capital first)."""
+    return list(_tables()[4][province])
 
 
 def _province(token: str) -> str | None:
@@ -76,7 +89,7 @@ def normalize_one(text: str) -> tuple[str | None, str | None]:
     text = text.strip()
     if not text:
         return None, None
-    _, _, city_to_province, prefixes = _tables()
+    _, _, city_to_province, prefixes, _ = _tables()
     parts = [p for p in _SEPARATORS.split(text) if p]
     if len(parts) >= 2 and (prov := _province(parts[0])):
         return prov, _city(prov, "".join(parts[1:]))
@@ -106,7 +119,9 @@ def normalize_regions(s: pd.Series) -> pd.DataFrame:
     text = s.astype("string[pyarrow]").str.strip()
     uniques = text.dropna().unique()
     lookup = pd.DataFrame(
-        [normalize_one(str(u)) for u in uniques], index=pd.Index(uniques), columns=["province", "city"]
+        [normalize_one(str(u)) for u in uniques],
+        index=pd.Index(uniques),
+        columns=["province", "city"],
     )
     out = lookup.reindex(text.to_numpy()).reset_index(drop=True)
     out.index = s.index

@@ -15,7 +15,11 @@ import pyarrow.compute as pc
 
 def _arrow(values) -> pa.Array:
     if isinstance(values, (pd.Series, pd.Index)):
-        values = values.array if isinstance(values.dtype, pd.StringDtype) else values.astype("string[pyarrow]").array
+        values = (
+            values.array
+            if isinstance(values.dtype, pd.StringDtype)
+            else values.astype("string[pyarrow]").array
+        )
     if hasattr(values, "_pa_array"):
         arr = values._pa_array  # noqa: SLF001 - zero-copy view of an ArrowExtensionArray
     else:
@@ -51,8 +55,11 @@ def lookup(s: pd.Series, mapping: pd.Series) -> pd.Series:
     """`s.map(mapping)` for a string-indexed mapping, done by Arrow; missing where absent."""
     pos = positions(s, mapping.index)
     found = pos >= 0
-    out = mapping.iloc[np.where(found, pos, 0)].reset_index(drop=True) if len(mapping) else \
-        pd.Series([pd.NA] * len(s), dtype=mapping.dtype)
+    out = (
+        mapping.iloc[np.where(found, pos, 0)].reset_index(drop=True)
+        if len(mapping)
+        else pd.Series([pd.NA] * len(s), dtype=mapping.dtype)
+    )
     out = out.where(found) if len(mapping) else out
     out.index = s.index
     return out
@@ -61,5 +68,7 @@ def lookup(s: pd.Series, mapping: pd.Series) -> pd.Series:
 def regex_replace(s: pd.Series, pattern: str, replacement: str) -> pd.Series:
     """RE2 replacement (\\1 groups allowed) on strings, missing stays missing."""
     out = pc.replace_substring_regex(_arrow(s), pattern=pattern, replacement=replacement)
-    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([out]) if isinstance(out, pa.Array) else out),
-                     index=s.index)
+    return pd.Series(
+        pd.arrays.ArrowStringArray(pa.chunked_array([out]) if isinstance(out, pa.Array) else out),
+        index=s.index,
+    )

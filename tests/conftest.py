@@ -38,8 +38,11 @@ def cleaned(sample_dir, tmp_path_factory):
     from features.contract import CUSTOMERS, TRANSACTIONS, read_table
 
     out = tmp_path_factory.mktemp("clean")
-    result = clean(read_table(sample_dir / "transactions.csv", TRANSACTIONS),
-                   read_table(sample_dir / "customers.csv", CUSTOMERS), CleaningConfig())
+    result = clean(
+        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
+        read_table(sample_dir / "customers.csv", CUSTOMERS),
+        CleaningConfig(),
+    )
     result.write(out)
     return result, out
 

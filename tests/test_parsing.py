@@ -5,9 +5,20 @@ import pytest
 from features.parsing import parse_bools, parse_dates, parse_numbers
 
 
-@pytest.mark.parametrize("text", ["2024-03-05", "2024/03/05", "20240305", "2024.03.05",
-                                  "2024年3月5日", "2024年03月05日", "2024-03-05 13:45:00",
-                                  "2024-03-05T13:45:00", "  2024-03-05 "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-03-05",
+        "2024/03/05",
+        "20240305",
+        "2024.03.05",
+        "2024年3月5日",
+        "2024年03月05日",
+        "2024-03-05 13:45:00",
+        "2024-03-05T13:45:00",
+        "  2024-03-05 ",
+    ],
+)
 def test_date_formats_all_read_as_the_same_day(text):
     p = parse_dates(pd.Series([text]))
     assert p.values.iloc[0] == pd.Timestamp("2024-03-05")
@@ -31,8 +42,17 @@ def test_date_format_counts_are_reported():
     assert p.by_format == {"%Y-%m-%d": 1, "%Y/%m/%d": 2}
 
 
-@pytest.mark.parametrize("text,value", [("12.5", 12.5), ("¥1,200", 1200.0), ("1200元", 1200.0),
-                                        ("-30", -30.0), ("35岁", 35.0), ("￥ 8", 8.0)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("12.5", 12.5),
+        ("¥1,200", 1200.0),
+        ("1200元", 1200.0),
+        ("-30", -30.0),
+        ("35岁", 35.0),
+        ("￥ 8", 8.0),
+    ],
+)
 def test_numbers_tolerate_currency_and_units(text, value):
     assert parse_numbers(pd.Series([text])).values.iloc[0] == value
 

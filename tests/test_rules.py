@@ -35,7 +35,9 @@ def tx(ids, dates, amounts, **more):
 
 
 def test_missing_key_fields_are_dropped_with_the_column_named():
-    r = run(tx(["A", None, "C", "D"], ["2024-01-01", "2024-01-01", None, "2024-01-01"], [1, 2, 3, None]))
+    r = run(
+        tx(["A", None, "C", "D"], ["2024-01-01", "2024-01-01", None, "2024-01-01"], [1, 2, 3, None])
+    )
     assert r.transactions["customer_id"].tolist() == ["A"]
     ch = r.changes.set_index("source_row")
     assert ch.loc[1, "column"] == "customer_id" and ch.loc[2, "column"] == "order_date"
@@ -50,10 +52,22 @@ def test_unreadable_required_values_keep_their_source_text():
 
 
 def test_nonpositive_amounts_dropped_but_refunds_of_earlier_orders_kept():
-    r = run(tx(["A", "A", "A", "A", "B", "B", "C"],
-               ["2024-01-01", "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-01", "2023-12-01", "2024-01-01"],
-               [100, -60, -40, -1, 0, -5, -3],
-               order_id=["o1", "o1", "o1", "o1", "o2", "o3", None]))
+    r = run(
+        tx(
+            ["A", "A", "A", "A", "B", "B", "C"],
+            [
+                "2024-01-01",
+                "2024-01-05",
+                "2024-01-06",
+                "2024-01-07",
+                "2024-01-01",
+                "2023-12-01",
+                "2024-01-01",
+            ],
+            [100, -60, -40, -1, 0, -5, -3],
+            order_id=["o1", "o1", "o1", "o1", "o2", "o3", None],
+        )
+    )
     # o1: 100 paid; refunds -60 and -40 fit, the third (-1) would exceed what was paid
     assert logged(r, "nonpositive_amount") == [3, 4, 5, 6]
     kept = r.transactions.set_index("source_row")
@@ -72,7 +86,10 @@ def test_refund_of_another_customers_order_is_not_a_refund():
 
 @pytest.mark.parametrize("policy", ["drop", "flag"])
 def test_nonpositive_policy(policy):
-    r = run(tx(["A", "B"], ["2024-01-01", "2024-01-02"], [10, -5]), policies={"nonpositive_amount": policy})
+    r = run(
+        tx(["A", "B"], ["2024-01-01", "2024-01-02"], [10, -5]),
+        policies={"nonpositive_amount": policy},
+    )
     assert len(r.transactions) == (1 if policy == "drop" else 2)
 
 
@@ -96,7 +113,9 @@ def test_extreme_amount_exactly_at_the_threshold_is_not_extreme():
     assert logged(run(rows, extreme_factor=1000 / 109), "extreme_amount") == []
 
 
-@pytest.mark.parametrize("policy,amount,n", [("flag", 1000.0, 10), ("cap", 327.0, 10), ("drop", None, 9)])
+@pytest.mark.parametrize(
+    "policy,amount,n", [("flag", 1000.0, 10), ("cap", 327.0, 10), ("drop", None, 9)]
+)
 def test_extreme_policies(policy, amount, n):
     r = run(_extreme_rows(), extreme_factor=3, policies={"extreme_amount": policy})
     assert len(r.transactions) == n
@@ -113,8 +132,22 @@ def test_duplicate_transactions_only_with_order_id():
 
 CUST = {
     "customer_id": ["A", "B", "C", "D", "TEST-1", "E"],
-    "signup_date": ["2023-01-01", "2022-06-01", "2023-03-01", "2024-01-10", "2023-01-01", "2023-01-01"],
-    "phone": ["138 0000 1111", "+86 138-0000-1111", "13900002222", "13700003333", "13600004444", None],
+    "signup_date": [
+        "2023-01-01",
+        "2022-06-01",
+        "2023-03-01",
+        "2024-01-10",
+        "2023-01-01",
+        "2023-01-01",
+    ],
+    "phone": [
+        "138 0000 1111",
+        "+86 138-0000-1111",
+        "13900002222",
+        "13700003333",
+        "13600004444",
+        None,
+    ],
     "email": ["a@x.com", "B@X.com", "b@x.com ", "d@x.com", "t@x.com", None],
     "age": [30, 0, 120, 121, 1, None],
     "is_test": ["0", "0", "", "0", "", "1"],
@@ -132,8 +165,13 @@ def test_duplicates_merge_transitively_to_the_earliest_signup():
 
 
 def test_merged_record_fills_gaps_from_its_duplicates():
-    c = {"customer_id": ["A", "B"], "signup_date": ["2023-01-01", "2024-01-01"],
-         "phone": ["13800001111", "13800001111"], "industry": [None, "零售"], "age": [None, 40]}
+    c = {
+        "customer_id": ["A", "B"],
+        "signup_date": ["2023-01-01", "2024-01-01"],
+        "phone": ["13800001111", "13800001111"],
+        "industry": [None, "零售"],
+        "age": [None, 40],
+    }
     r = run(tx(["A"], ["2024-02-01"], [1]), c)
     row = r.customers.iloc[0]
     assert row["customer_id"] == "A" and row["industry"] == "零售" and row["age"] == 40
@@ -164,7 +202,11 @@ def test_order_before_signup_is_flagged_same_day_is_not():
     r = run(tx(["A", "A", "A"], ["2024-01-09", "2024-01-10", "2024-02-01"], [1, 1, 1]), c)
     assert logged(r, "order_before_signup") == [0]
     assert r.transactions["flag_order_before_signup"].tolist() == [True, False, False]
-    r = run(tx(["A", "A"], ["2024-01-09", "2024-01-10"], [1, 1]), c, policies={"order_before_signup": "drop"})
+    r = run(
+        tx(["A", "A"], ["2024-01-09", "2024-01-10"], [1, 1]),
+        c,
+        policies={"order_before_signup": "drop"},
+    )
     assert len(r.transactions) == 1
 
 
@@ -175,26 +217,44 @@ def test_unknown_customers_are_flagged():
 
 def test_to_complete_boundary():
     # 5 profile key fields, to_complete_share 0.3: one missing is fine, two mark the customer
-    c = {"customer_id": ["A", "B"], "signup_date": ["2024-01-01"] * 2, "age": [30, None],
-         "gender": ["男", "女"], "region": ["北京", None], "industry": [None, "零售"]}
+    c = {
+        "customer_id": ["A", "B"],
+        "signup_date": ["2024-01-01"] * 2,
+        "age": [30, None],
+        "gender": ["男", "女"],
+        "region": ["北京", None],
+        "industry": [None, "零售"],
+    }
     r = run(tx(["A"], ["2024-02-01"], [1]), c)
     assert r.customers.set_index("customer_id")["to_complete"].to_dict() == {"A": False, "B": True}
     assert r.audit["merges"]["to_complete"] == 1
 
 
 def test_gender_and_region_normalised_unknowns_logged():
-    c = {"customer_id": ["A", "B", "C"], "gender": ["男", "F", "?"], "region": ["粤-深圳", "火星", "北京市"]}
+    c = {
+        "customer_id": ["A", "B", "C"],
+        "gender": ["男", "F", "?"],
+        "region": ["粤-深圳", "火星", "北京市"],
+    }
     r = run(tx(["A"], ["2024-02-01"], [1]), c)
-    assert r.customers["gender"].tolist()[:2] == ["male", "female"] and pd.isna(r.customers["gender"][2])
-    assert r.customers["region"].tolist()[0] == "广东-深圳" and r.customers["region"].tolist()[2] == "北京-北京"
+    assert r.customers["gender"].tolist()[:2] == ["male", "female"] and pd.isna(
+        r.customers["gender"][2]
+    )
+    assert (
+        r.customers["region"].tolist()[0] == "广东-深圳"
+        and r.customers["region"].tolist()[2] == "北京-北京"
+    )
     assert logged(r, "gender_unrecognized", "customers") == [2]
     assert logged(r, "region_unrecognized", "customers") == [1]
     assert r.audit["reformatted"]["customers.region"] == 2
 
 
 def test_missing_rate_warning_names_fields_over_the_limit():
-    c = {"customer_id": [f"C{i}" for i in range(20)], "industry": [None] + ["零售"] * 19,
-         "age": [None, None] + [30] * 18}
+    c = {
+        "customer_id": [f"C{i}" for i in range(20)],
+        "industry": [None] + ["零售"] * 19,
+        "age": [None, None] + [30] * 18,
+    }
     r = run(tx(["C1"], ["2024-02-01"], [1]), c)
     text = " ".join(r.audit["warnings"])
     assert "customers.age: 10.0%" in text and "industry" not in text  # 5% is not over 5%
@@ -214,7 +274,9 @@ def test_config_rejects_bad_policy_and_rule():
 
 def test_personal_data_never_in_outputs():
     r = run(tx(["A"], ["2024-01-01"], [1]), CUST)
-    blob = " ".join(map(str, [r.customers.to_dict(), r.changes.to_dict(), r.audit, r.id_map.to_dict()]))
+    blob = " ".join(
+        map(str, [r.customers.to_dict(), r.changes.to_dict(), r.audit, r.id_map.to_dict()])
+    )
     for secret in ("13800001111", "0000 1111", "a@x.com", "B@X.com", "13700003333"):
         assert secret not in blob
     assert {"phone_hash", "email_hash"} <= set(r.customers.columns) and "phone" not in r.customers

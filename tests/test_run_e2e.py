@@ -16,14 +16,33 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     env = {**os.environ, "CUSTSEG_HOME": str(home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "custseg", "run", "--sample-customers", "1500", "--out", str(out),
-         "--reference-date", "2026-07-01"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "custseg",
+            "run",
+            "--sample-customers",
+            "1500",
+            "--out",
+            str(out),
+            "--reference-date",
+            "2026-07-01",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    for name in ("transactions.parquet", "customers.parquet", "id_map.parquet", "changes.parquet",
-                 "audit.json", "audit.html"):
+    for name in (
+        "transactions.parquet",
+        "customers.parquet",
+        "id_map.parquet",
+        "changes.parquet",
+        "audit.json",
+        "audit.html",
+    ):
         assert (out / name).stat().st_size > 0, name
     audit = json.loads((out / "audit.json").read_text())
     assert all(t["balanced"] for t in audit["tables"].values())
@@ -37,7 +56,9 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     runs = mlflow.search_runs(experiment_names=["custseg"], output_format="list")
     assert len(runs) == 1
     run = runs[0]
-    assert run.data.metrics["transactions.input_rows"] == audit["tables"]["transactions"]["input_rows"]
+    assert (
+        run.data.metrics["transactions.input_rows"] == audit["tables"]["transactions"]["input_rows"]
+    )
     assert run.data.metrics["customers.duplicate_customer.drop"] > 0
     assert run.data.params["cleaning.extreme_factor"] == "10.0"
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id, "cleaning")}

@@ -25,14 +25,19 @@ EXPECTED = {
 
 
 def _rows(changes, table, rule, action, column=None):
-    hit = changes[(changes["table"] == table) & (changes["rule"] == rule) & (changes["action"] == action)]
+    hit = changes[
+        (changes["table"] == table) & (changes["rule"] == rule) & (changes["action"] == action)
+    ]
     if column:
         hit = hit[hit["column"] == column]
     return set(hit["source_row"])
 
 
 def test_same_seed_same_data():
-    a, b = generate(SampleConfig(customers=300, seed=1)), generate(SampleConfig(customers=300, seed=1))
+    a, b = (
+        generate(SampleConfig(customers=300, seed=1)),
+        generate(SampleConfig(customers=300, seed=1)),
+    )
     pd.testing.assert_frame_equal(a["transactions"], b["transactions"])
     c = generate(SampleConfig(customers=300, seed=2))
     assert not a["transactions"].equals(c["transactions"])
@@ -47,7 +52,9 @@ def test_latent_groups_and_behaviour(sample_dir):
     assert real.loc[real["latent_group"] == "dormant", "churn_date"].notna().all()
     tx = pd.read_parquet(sample_dir / "truth" / "transactions.parquet")
     per_customer = tx[tx["dirt"] == ""].groupby("true_customer_id").size()
-    group_of = real.drop_duplicates("true_customer_id").set_index("true_customer_id")["latent_group"]
+    group_of = real.drop_duplicates("true_customer_id").set_index("true_customer_id")[
+        "latent_group"
+    ]
     mean_orders = per_customer.groupby(group_of).mean()
     assert mean_orders["loyal_high_value"] > 3 * mean_orders["occasional_price_sensitive"]
     assert mean_orders["one_off"] < 1.5
@@ -77,7 +84,9 @@ def test_audit_counts_match_the_summary(cleaned, sample_dir):
     c = audit["tables"]["customers"]
     assert c["kept_rows"] == summary["customers"]["real"]
     assert c["dropped_by_rule"]["test_account"] == summary["customer_dirt"]["test_account"]
-    assert c["dropped_by_rule"]["duplicate_customer"] == summary["customer_dirt"]["duplicate_customer"]
+    assert (
+        c["dropped_by_rule"]["duplicate_customer"] == summary["customer_dirt"]["duplicate_customer"]
+    )
     assert audit["merges"]["to_complete"] == summary["customer_dirt"]["to_complete"]
 
 
@@ -87,7 +96,9 @@ def test_duplicates_merge_to_the_true_customer(cleaned, sample_dir):
     dups = truth[truth["dirt"] == "duplicate_customer"].set_index("customer_id")["true_customer_id"]
     got = result.id_map.set_index("source_customer_id")["customer_id"]
     assert got.reindex(dups.index).tolist() == dups.tolist()
-    tx_truth = pd.read_parquet(sample_dir / "truth" / "transactions.parquet").set_index("source_row")
+    tx_truth = pd.read_parquet(sample_dir / "truth" / "transactions.parquet").set_index(
+        "source_row"
+    )
     kept = result.transactions.set_index("source_row")["customer_id"]
     expected = tx_truth["true_customer_id"].reindex(kept.index)
     normal = tx_truth["dirt"].reindex(kept.index) != "unknown_customer"
@@ -98,8 +109,11 @@ def test_customer_rules_find_injected_rows(cleaned, sample_dir):
     result, _ = cleaned
     truth = pd.read_parquet(sample_dir / "truth" / "customers.parquet")
     row_of = pd.Series(range(len(truth)), index=truth["customer_id"])
-    for dirt, rule in (("invalid_age", "invalid_age"), ("bad_region", "region_unrecognized"),
-                       ("bad_signup_date", "unreadable_value")):
+    for dirt, rule in (
+        ("invalid_age", "invalid_age"),
+        ("bad_region", "region_unrecognized"),
+        ("bad_signup_date", "unreadable_value"),
+    ):
         expected = set(row_of[truth.loc[truth["dirt"] == dirt, "customer_id"]])
         assert _rows(result.changes, "customers", rule, "change") == expected, dirt
     # regions: every recognised one equals the canonical 省-市 the generator started from
@@ -118,13 +132,22 @@ def test_orders_before_signup_are_flagged(cleaned, sample_dir):
     signup = truth.set_index("customer_id")["signup_date"]
     m = tx[tx["dirt"].isin(["", "refund", "outlier"]) & tx["true_customer_id"].isin(late)]
     expected = set(m.loc[m["order_date"] < m["true_customer_id"].map(signup), "source_row"])
-    assert expected and _rows(result.changes, "transactions", "order_before_signup", "flag") == expected
+    assert (
+        expected
+        and _rows(result.changes, "transactions", "order_before_signup", "flag") == expected
+    )
 
 
 def test_no_personal_data_in_any_output_file(cleaned, sample_dir):
     _, out = cleaned
     raw = pd.read_csv(sample_dir / "customers.csv", dtype=str)
-    phones = raw["phone"].dropna().str.replace(r"\D", "", regex=True).str[-11:].sample(200, random_state=0)
+    phones = (
+        raw["phone"]
+        .dropna()
+        .str.replace(r"\D", "", regex=True)
+        .str[-11:]
+        .sample(200, random_state=0)
+    )
     emails = raw["email"].dropna().sample(200, random_state=0)
     blob = b"".join(p.read_bytes() for p in out.iterdir() if p.is_file())
     text = blob.decode("utf-8", errors="ignore")
@@ -135,6 +158,11 @@ def test_no_personal_data_in_any_output_file(cleaned, sample_dir):
 def test_html_report_is_readable(cleaned):
     _, out = cleaned
     html = (out / "audit.html").read_text("utf-8")
-    for needle in ("Cleaning audit", "input = kept + dropped", "duplicate_customer", "Missing rates",
-                   "example rows"):
+    for needle in (
+        "Cleaning audit",
+        "input = kept + dropped",
+        "duplicate_customer",
+        "Missing rates",
+        "example rows",
+    ):
         assert needle in html

@@ -10,7 +10,7 @@ Nothing is lost silently: every input row is either kept or dropped with a rule,
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -40,8 +40,11 @@ class CleanResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"transactions": out / "transactions.parquet", "id_map": out / "id_map.parquet",
-                 "changes": out / "changes.parquet"}
+        paths = {
+            "transactions": out / "transactions.parquet",
+            "id_map": out / "id_map.parquet",
+            "changes": out / "changes.parquet",
+        }
         self.transactions.to_parquet(paths["transactions"], index=False)
         self.id_map.to_parquet(paths["id_map"], index=False)
         self.changes.to_parquet(paths["changes"], index=False)
@@ -53,8 +56,13 @@ class CleanResult:
         return paths
 
 
-def _missing_rates(t: TypedTable, clean: pd.DataFrame, schema: TableSchema,
-                   key_fields: set[str], cfg: CleaningConfig) -> tuple[dict, list[str]]:
+def _missing_rates(
+    t: TypedTable,
+    clean: pd.DataFrame,
+    schema: TableSchema,
+    key_fields: set[str],
+    cfg: CleaningConfig,
+) -> tuple[dict, list[str]]:
     rates, warnings = {}, []
     for col in schema.columns:
         if col.name not in t.frame:
@@ -62,28 +70,42 @@ def _missing_rates(t: TypedTable, clean: pd.DataFrame, schema: TableSchema,
         before = float(t.frame[col.name].isna().mean())
         after = float(clean[col.name].isna().mean()) if col.name in clean and len(clean) else None
         key = col.name in key_fields
-        rates[col.name] = {"input": round(before, 6), "output": None if after is None else round(after, 6),
-                           "key": key}
+        rates[col.name] = {
+            "input": round(before, 6),
+            "output": None if after is None else round(after, 6),
+            "key": key,
+        }
         if before > cfg.missing_rate_warn:
             kind = "key field" if key else "field"
-            warnings.append(f"{schema.name}.{col.name}: {before:.1%} missing in the input "
-                            f"({kind}; limit {cfg.missing_rate_warn:.0%})")
+            warnings.append(
+                f"{schema.name}.{col.name}: {before:.1%} missing in the input "
+                f"({kind}; limit {cfg.missing_rate_warn:.0%})"
+            )
     return rates, warnings
 
 
 def _rule_rows(audit: Audit, cfg: CleaningConfig) -> list[dict]:
     rows = []
     for (table, rule, action), by_col in sorted(audit.counts.items()):
-        rows.append({
-            "table": table, "rule": rule, "action": action, "rows": int(sum(by_col.values())),
-            "by_column": {k: int(v) for k, v in by_col.items() if k},
-            "policy": cfg.policy(rule), "why": RULES[rule].why,
-        })
+        rows.append(
+            {
+                "table": table,
+                "rule": rule,
+                "action": action,
+                "rows": int(sum(by_col.values())),
+                "by_column": {k: int(v) for k, v in by_col.items() if k},
+                "policy": cfg.policy(rule),
+                "why": RULES[rule].why,
+            }
+        )
     return rows
 
 
-def clean(transactions: TypedTable, customers: TypedTable | None = None,
-          config: CleaningConfig | None = None) -> CleanResult:
+def clean(
+    transactions: TypedTable,
+    customers: TypedTable | None = None,
+    config: CleaningConfig | None = None,
+) -> CleanResult:
     """Clean one transaction log and (optionally) its customer table."""
     cfg = config or CleaningConfig()
     audit = Audit()
@@ -92,14 +114,20 @@ def clean(transactions: TypedTable, customers: TypedTable | None = None,
         cust_df, ctx, id_map = clean_customers(customers, cfg, audit)
     tx = clean_transactions(transactions, cfg, audit, ctx)
     if id_map is None:
-        id_map = pd.DataFrame({"source_customer_id": pd.Series(dtype="string[pyarrow]"),
-                               "customer_id": pd.Series(dtype="string[pyarrow]"),
-                               "group_size": pd.Series(dtype="int64")})
+        id_map = pd.DataFrame(
+            {
+                "source_customer_id": pd.Series(dtype="string[pyarrow]"),
+                "customer_id": pd.Series(dtype="string[pyarrow]"),
+                "group_size": pd.Series(dtype="int64"),
+            }
+        )
     for name, t in (("transactions", transactions), ("customers", customers)):
         if t is None:
             continue
         for col, by_fmt in t.date_formats.items():
-            audit.reformatted[f"{name}.{col}"] += sum(n for f, n in by_fmt.items() if f != DATE_FORMATS[0])
+            audit.reformatted[f"{name}.{col}"] += sum(
+                n for f, n in by_fmt.items() if f != DATE_FORMATS[0]
+            )
 
     tables, missing, warnings = {}, {}, []
     key_tx = set(TRANSACTIONS.required)
@@ -112,10 +140,16 @@ def clean(transactions: TypedTable, customers: TypedTable | None = None,
             continue
         dropped = audit.dropped(name)
         n_in, n_out = audit.input_rows[name], len(out)
-        tables[name] = {"source": t.source, "input_rows": n_in, "kept_rows": n_out,
-                        "dropped_rows": sum(dropped.values()), "dropped_by_rule": dropped,
-                        "balanced": n_in == n_out + sum(dropped.values()),
-                        "renamed_columns": t.renamed, "dropped_personal_columns": t.dropped_pii}
+        tables[name] = {
+            "source": t.source,
+            "input_rows": n_in,
+            "kept_rows": n_out,
+            "dropped_rows": sum(dropped.values()),
+            "dropped_by_rule": dropped,
+            "balanced": n_in == n_out + sum(dropped.values()),
+            "renamed_columns": t.renamed,
+            "dropped_personal_columns": t.dropped_pii,
+        }
         missing[name], w = _missing_rates(t, out, schema, keys, cfg)
         warnings += w
     merged = {
@@ -131,7 +165,7 @@ def clean(transactions: TypedTable, customers: TypedTable | None = None,
     cfg_dict["policies"] = {r: cfg.policy(r) for r in RULES}
     report = {
         "custseg_version": custseg.__version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg_dict,
         "tables": tables,
         "rules": _rule_rows(audit, cfg),

@@ -16,7 +16,16 @@ import pandas as pd
 
 from features.contract import mask_value
 
-LOG_COLUMNS = ("table", "source_row", "customer_id", "rule", "action", "column", "old_value", "new_value")
+LOG_COLUMNS = (
+    "table",
+    "source_row",
+    "customer_id",
+    "rule",
+    "action",
+    "column",
+    "old_value",
+    "new_value",
+)
 
 
 def _as_text(values: object, n: int, column: str | None) -> pd.Series:
@@ -41,62 +50,125 @@ class Audit:
     notes: list[str] = field(default_factory=list)
     _log: list[pd.DataFrame] = field(default_factory=list)
 
-    def _record(self, table: str, rule: str, action: str, rows: pd.DataFrame, column: str | None,
-                old: object, new: object) -> None:
+    def _record(
+        self,
+        table: str,
+        rule: str,
+        action: str,
+        rows: pd.DataFrame,
+        column: str | None,
+        old: object,
+        new: object,
+    ) -> None:
         n = len(rows)
         self.counts[(table, rule, action)][column or ""] += n
         if not n:
             return
-        self._log.append(pd.DataFrame({
-            "table": pd.Series([table] * n, dtype="category"),
-            "source_row": rows["source_row"].to_numpy(np.int64),
-            "customer_id": rows["customer_id"].astype("string[pyarrow]").to_numpy()
-            if "customer_id" in rows else pd.array([pd.NA] * n, dtype="string[pyarrow]"),
-            "rule": pd.Series([rule] * n, dtype="category"),
-            "action": pd.Series([action] * n, dtype="category"),
-            "column": pd.Series([column] * n, dtype="string[pyarrow]"),
-            "old_value": _as_text(old, n, column),
-            "new_value": _as_text(new, n, column),
-        }))
+        self._log.append(
+            pd.DataFrame(
+                {
+                    "table": pd.Series([table] * n, dtype="category"),
+                    "source_row": rows["source_row"].to_numpy(np.int64),
+                    "customer_id": rows["customer_id"].astype("string[pyarrow]").to_numpy()
+                    if "customer_id" in rows
+                    else pd.array([pd.NA] * n, dtype="string[pyarrow]"),
+                    "rule": pd.Series([rule] * n, dtype="category"),
+                    "action": pd.Series([action] * n, dtype="category"),
+                    "column": pd.Series([column] * n, dtype="string[pyarrow]"),
+                    "old_value": _as_text(old, n, column),
+                    "new_value": _as_text(new, n, column),
+                }
+            )
+        )
 
     def touch(self, table: str, rule: str, action: str) -> None:
         """Make a rule appear in the report even when it touched no row."""
         self.counts[(table, rule, action)]  # noqa: B018 - defaultdict access creates the entry
 
-    def record_drop(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
-                    column: str | None = None, old: object = None, new: object = None) -> None:
+    def record_drop(
+        self,
+        df: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
+        table: str,
+        rule: str,
+        column: str | None = None,
+        old: object = None,
+        new: object = None,
+    ) -> None:
         """Log the masked rows as dropped with this reason (the caller removes them)."""
         mask = np.asarray(mask, dtype=bool)
-        self._record(table, rule, "drop", df[mask], column,
-                     old[mask] if isinstance(old, (pd.Series, np.ndarray)) else old,
-                     new[mask] if isinstance(new, (pd.Series, np.ndarray)) else new)
+        self._record(
+            table,
+            rule,
+            "drop",
+            df[mask],
+            column,
+            old[mask] if isinstance(old, (pd.Series, np.ndarray)) else old,
+            new[mask] if isinstance(new, (pd.Series, np.ndarray)) else new,
+        )
 
-    def drop(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
-             column: str | None = None, old: object = None, new: object = None) -> pd.DataFrame:
+    def drop(
+        self,
+        df: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
+        table: str,
+        rule: str,
+        column: str | None = None,
+        old: object = None,
+        new: object = None,
+    ) -> pd.DataFrame:
         """Remove the masked rows, logging each with its reason; returns the rows kept."""
         mask = np.asarray(mask, dtype=bool)
         self.record_drop(df, mask, table, rule, column, old, new)
         return df[~mask]
 
-    def change(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
-               column: str, old: pd.Series, new: pd.Series) -> None:
+    def change(
+        self,
+        df: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
+        table: str,
+        rule: str,
+        column: str,
+        old: pd.Series,
+        new: pd.Series,
+    ) -> None:
         """Log a value change of the masked rows (the caller writes the new value)."""
         mask = np.asarray(mask, dtype=bool)
-        self._record(table, rule, "change", df[mask], column,
-                     pd.Series(old)[mask] if old is not None else None,
-                     pd.Series(new)[mask] if new is not None else None)
+        self._record(
+            table,
+            rule,
+            "change",
+            df[mask],
+            column,
+            pd.Series(old)[mask] if old is not None else None,
+            pd.Series(new)[mask] if new is not None else None,
+        )
 
-    def flag(self, df: pd.DataFrame, mask: np.ndarray | pd.Series, table: str, rule: str,
-             column: str | None = None, old: object = None) -> None:
+    def flag(
+        self,
+        df: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
+        table: str,
+        rule: str,
+        column: str | None = None,
+        old: object = None,
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
-        self._record(table, rule, "flag", df[mask], column,
-                     pd.Series(old)[mask] if isinstance(old, (pd.Series, np.ndarray)) else None, None)
+        self._record(
+            table,
+            rule,
+            "flag",
+            df[mask],
+            column,
+            pd.Series(old)[mask] if isinstance(old, (pd.Series, np.ndarray)) else None,
+            None,
+        )
 
     def log(self) -> pd.DataFrame:
         if not self._log:
-            return pd.DataFrame({c: pd.Series(dtype="string[pyarrow]") for c in LOG_COLUMNS}).astype(
-                {"source_row": "int64"}
-            )
+            return pd.DataFrame(
+                {c: pd.Series(dtype="string[pyarrow]") for c in LOG_COLUMNS}
+            ).astype({"source_row": "int64"})
         out = pd.concat(self._log, ignore_index=True)
         for c in ("table", "rule", "action"):
             out[c] = out[c].astype("string[pyarrow]")

@@ -19,12 +19,16 @@ class LiveRows:
         self.df, self.table, self.cfg, self.audit = df, table, cfg, audit
         self.alive = np.ones(len(df), bool)
 
-    def drop(self, mask, rule: str, column: str | None = None, old: pd.Series | None = None) -> None:
+    def drop(
+        self, mask, rule: str, column: str | None = None, old: pd.Series | None = None
+    ) -> None:
         hit = np.asarray(mask, bool) & self.alive
         self.audit.record_drop(self.df, hit, self.table, rule, column, old)
         self.alive &= ~hit
 
-    def apply(self, mask, rule: str, column: str | None = None, old: pd.Series | None = None) -> None:
+    def apply(
+        self, mask, rule: str, column: str | None = None, old: pd.Series | None = None
+    ) -> None:
         """Drop or flag the rows as the rule's policy says (a flag becomes `flag_<rule>`)."""
         if self.cfg.policy(rule) == "drop":
             self.drop(mask, rule, column, old)
@@ -48,12 +52,15 @@ def drop_unreadable(rows: LiveRows, t: TypedTable, required: tuple[str, ...]) ->
         if column in required:
             rows.drop(mask, "unreadable_value", column, raw)
         else:
-            rows.audit.change(rows.df, mask & rows.alive, rows.table, "unreadable_value", column, raw, None)
+            rows.audit.change(
+                rows.df, mask & rows.alive, rows.table, "unreadable_value", column, raw, None
+            )
     rows.audit.touch(rows.table, "unreadable_value", "drop")
 
 
-def normalize_region_column(df: pd.DataFrame, table: str, cfg: CleaningConfig,
-                            audit: Audit) -> pd.DataFrame:
+def normalize_region_column(
+    df: pd.DataFrame, table: str, cfg: CleaningConfig, audit: Audit
+) -> pd.DataFrame:
     """region -> "省-市" plus province/city columns; unrecognised spellings per policy.
 
     A new spelling of the same place is counted (audit "reformatted"), not logged per row.

@@ -23,36 +23,84 @@ class Rule:
 RULES: dict[str, Rule] = {
     r.name: r
     for r in (
-        Rule("missing_key_field", "both", ("drop",),
-             "a required field (customer_id; order_date, amount) is empty"),
-        Rule("unreadable_value", "both", ("drop", "null"),
-             "a date, number or flag that cannot be read: required fields drop the row, others "
-             "become missing"),
-        Rule("test_account", "both", ("drop",),
-             "test account (is_test set, or id matching test_id_pattern) and its orders"),
-        Rule("duplicate_customer", "both", ("drop",),
-             "same customer under another id (shared phone, e-mail or id): merged into one id"),
-        Rule("duplicate_transaction", "transactions", ("drop", "flag"),
-             "an exact copy of an earlier row, all columns equal (only when order_id is given: "
-             "without it, two equal purchases on one day are legitimate)"),
-        Rule("future_date", "transactions", ("drop", "flag"),
-             "order dated after the reference date"),
-        Rule("nonpositive_amount", "transactions", ("drop", "flag"),
-             "amount <= 0 that is not a refund of an earlier order (same order_id)"),
-        Rule("extreme_amount", "transactions", ("flag", "cap", "drop"),
-             "amount above extreme_factor x the mean amount"),
-        Rule("order_before_signup", "transactions", ("flag", "drop"),
-             "order dated before the customer's signup date"),
-        Rule("unknown_customer", "transactions", ("flag", "drop"),
-             "customer id not in the customer table"),
-        Rule("invalid_age", "customers", ("null", "flag", "drop"),
-             "age <= 0 or > 120"),
-        Rule("region_unrecognized", "both", ("null", "flag"),
-             "region names no known province or city"),
-        Rule("gender_unrecognized", "customers", ("null",),
-             "gender spelling that is not male/female (男/女, M/F, ...): becomes missing"),
-        Rule("to_complete", "customers", ("flag",),
-             "more than to_complete_share of the profile key fields missing: marked, not dropped"),
+        Rule(
+            "missing_key_field",
+            "both",
+            ("drop",),
+            "a required field (customer_id; order_date, amount) is empty",
+        ),
+        Rule(
+            "unreadable_value",
+            "both",
+            ("drop", "null"),
+            "a date, number or flag that cannot be read: required fields drop the row, others "
+            "become missing",
+        ),
+        Rule(
+            "test_account",
+            "both",
+            ("drop",),
+            "test account (is_test set, or id matching test_id_pattern) and its orders",
+        ),
+        Rule(
+            "duplicate_customer",
+            "both",
+            ("drop",),
+            "same customer under another id (shared phone, e-mail or id): merged into one id",
+        ),
+        Rule(
+            "duplicate_transaction",
+            "transactions",
+            ("drop", "flag"),
+            "an exact copy of an earlier row, all columns equal (only when order_id is given: "
+            "without it, two equal purchases on one day are legitimate)",
+        ),
+        Rule(
+            "future_date", "transactions", ("drop", "flag"), "order dated after the reference date"
+        ),
+        Rule(
+            "nonpositive_amount",
+            "transactions",
+            ("drop", "flag"),
+            "amount <= 0 that is not a refund of an earlier order (same order_id)",
+        ),
+        Rule(
+            "extreme_amount",
+            "transactions",
+            ("flag", "cap", "drop"),
+            "amount above extreme_factor x the mean amount",
+        ),
+        Rule(
+            "order_before_signup",
+            "transactions",
+            ("flag", "drop"),
+            "order dated before the customer's signup date",
+        ),
+        Rule(
+            "unknown_customer",
+            "transactions",
+            ("flag", "drop"),
+            "customer id not in the customer table",
+        ),
+        Rule("invalid_age", "customers", ("null", "flag", "drop"), "age <= 0 or > 120"),
+        Rule(
+            "region_unrecognized",
+            "both",
+            ("null", "flag"),
+            "region names no known province or city",
+        ),
+        Rule(
+            "gender_unrecognized",
+            "customers",
+            ("null",),
+            "gender spelling that is not male/female (男/女, M/F, ...): becomes missing",
+        ),
+        Rule(
+            "to_complete",
+            "customers",
+            ("flag",),
+            "more than to_complete_share of the profile key fields missing: marked, not dropped",
+        ),
     )
 }
 
@@ -75,10 +123,13 @@ class CleaningConfig:
     def __post_init__(self) -> None:
         for rule, policy in self.policies.items():
             if rule not in RULES:
-                raise ConfigError(f"cleaning.policies: unknown rule {rule!r}; rules: {', '.join(RULES)}")
+                raise ConfigError(
+                    f"cleaning.policies: unknown rule {rule!r}; rules: {', '.join(RULES)}"
+                )
             if policy not in RULES[rule].policies:
                 raise ConfigError(
-                    f"cleaning.policies.{rule} = {policy!r}: allowed {', '.join(RULES[rule].policies)}"
+                    f"cleaning.policies.{rule} = {policy!r}: "
+                    f"allowed {', '.join(RULES[rule].policies)}"
                 )
         if self.extreme_factor <= 1:
             raise ConfigError(f"cleaning.extreme_factor = {self.extreme_factor}: must be > 1")
@@ -98,7 +149,10 @@ class CleaningConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"[cleaning]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"[cleaning]: unknown key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
         data = dict(data)
         if "profile_key_fields" in data:
             data["profile_key_fields"] = tuple(data["profile_key_fields"])
@@ -106,7 +160,9 @@ class CleaningConfig:
             try:
                 data["reference_date"] = date.fromisoformat(data["reference_date"])
             except ValueError:
-                raise ConfigError(f"cleaning.reference_date = {data['reference_date']!r}: not YYYY-MM-DD") from None
+                raise ConfigError(
+                    f"cleaning.reference_date = {data['reference_date']!r}: not YYYY-MM-DD"
+                ) from None
         try:
             return cls(**data)
         except TypeError as exc:

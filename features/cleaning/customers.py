@@ -13,14 +13,23 @@ from scipy.sparse.csgraph import connected_components
 
 from features import pii
 from features.cleaning.audit import Audit
-from features.cleaning.config import CleaningConfig
 from features.cleaning.common import LiveRows, drop_unreadable, normalize_region_column
+from features.cleaning.config import CleaningConfig
 from features.contract import TypedTable
 
 T = "customers"
 _GENDERS = {
-    "male": "male", "m": "male", "man": "male", "男": "male", "男性": "male", "先生": "male",
-    "female": "female", "f": "female", "woman": "female", "女": "female", "女性": "female",
+    "male": "male",
+    "m": "male",
+    "man": "male",
+    "男": "male",
+    "男性": "male",
+    "先生": "male",
+    "female": "female",
+    "f": "female",
+    "woman": "female",
+    "女": "female",
+    "女性": "female",
     "女士": "female",
 }
 LINK_KEYS = ("customer_id", "phone_hash", "email_hash")
@@ -69,17 +78,20 @@ def _merge_duplicates(df: pd.DataFrame, audit: Audit) -> tuple[pd.DataFrame, pd.
     canonical = df.groupby("_group", sort=False)["customer_id"].transform("first")
     is_dup = (df["customer_id"] != canonical).to_numpy()
     group_size = df.groupby("_group", sort=False)["customer_id"].transform("size")
-    id_map = pd.DataFrame({
-        "source_customer_id": df["customer_id"][is_dup].to_numpy(),
-        "customer_id": canonical[is_dup].to_numpy(),
-        "group_size": group_size[is_dup].to_numpy(np.int64),
-    }).astype({"source_customer_id": "string[pyarrow]", "customer_id": "string[pyarrow]"})
+    id_map = pd.DataFrame(
+        {
+            "source_customer_id": df["customer_id"][is_dup].to_numpy(),
+            "customer_id": canonical[is_dup].to_numpy(),
+            "group_size": group_size[is_dup].to_numpy(np.int64),
+        }
+    ).astype({"source_customer_id": "string[pyarrow]", "customer_id": "string[pyarrow]"})
     id_map = id_map.drop_duplicates("source_customer_id", ignore_index=True)
     # same id twice in the table is also a duplicate: the later rows are merged away
     is_repeat = df.duplicated(["_group"]).to_numpy() & ~is_dup
     merged_away = is_dup | is_repeat
-    audit.drop(df, merged_away, T, "duplicate_customer", "customer_id",
-               df["customer_id"], canonical)
+    audit.drop(
+        df, merged_away, T, "duplicate_customer", "customer_id", df["customer_id"], canonical
+    )
     if merged_away.any():
         groups = df["_group"][merged_away].unique()
         in_group = df["_group"].isin(groups).to_numpy()
@@ -91,7 +103,9 @@ def _merge_duplicates(df: pd.DataFrame, audit: Audit) -> tuple[pd.DataFrame, pd.
     return df.drop(columns="_group").sort_values("source_row").reset_index(drop=True), id_map
 
 
-def clean_customers(t: TypedTable, cfg: CleaningConfig, audit: Audit) -> tuple[pd.DataFrame, CustomerContext, pd.DataFrame]:
+def clean_customers(
+    t: TypedTable, cfg: CleaningConfig, audit: Audit
+) -> tuple[pd.DataFrame, CustomerContext, pd.DataFrame]:
     """Returns (clean customers, context for transactions, id map)."""
     df = t.frame.copy()
     df["source_row"] = np.arange(len(df), dtype=np.int64)
@@ -101,7 +115,9 @@ def clean_customers(t: TypedTable, cfg: CleaningConfig, audit: Audit) -> tuple[p
     rows = LiveRows(df, T, cfg, audit)
     rows.drop(df["customer_id"].isna(), "missing_key_field", "customer_id")
     drop_unreadable(rows, t, ("customer_id",))
-    is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy(bool)
+    is_test = (
+        df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy(bool)
+    )
     if "is_test" in df:
         is_test |= df["is_test"].fillna(False).to_numpy(bool)
     test_ids = pd.Index(df.loc[is_test & rows.alive, "customer_id"].unique())

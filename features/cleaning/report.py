@@ -25,9 +25,13 @@ def write_report(result: CleanResult, out: Path) -> dict[str, Path]:
     json_path, html_path = out / "audit.json", out / "audit.html"
     audit["outputs"].update({"audit_json": json_path.name, "audit_html": html_path.name})
     json_path.write_text(json.dumps(audit, indent=2, ensure_ascii=False, default=str), "utf-8")
-    env = Environment(loader=PackageLoader("features.cleaning", "templates"),
-                      autoescape=select_autoescape(["html"]))
-    rules = [dict(r, examples=_examples(result.changes, r["table"], r["rule"])) for r in audit["rules"]]
+    env = Environment(
+        loader=PackageLoader("features.cleaning", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    rules = [
+        dict(r, examples=_examples(result.changes, r["table"], r["rule"])) for r in audit["rules"]
+    ]
     html = env.get_template("audit.html").render(audit=audit, rules=rules)
     html_path.write_text(html, "utf-8")
     return {"audit_json": json_path, "audit_html": html_path}

@@ -17,10 +17,21 @@ from features.vector import codes, isin, lookup
 T = "transactions"
 REQUIRED = tuple(TRANSACTIONS.required)
 _CHANNELS = {
-    "online": "online", "线上": "online", "网店": "online", "电商": "online", "app": "online",
-    "web": "online", "小程序": "online", "网上": "online", "ecommerce": "online",
-    "offline": "offline", "线下": "offline", "门店": "offline", "store": "offline",
-    "shop": "offline", "实体店": "offline",
+    "online": "online",
+    "线上": "online",
+    "网店": "online",
+    "电商": "online",
+    "app": "online",
+    "web": "online",
+    "小程序": "online",
+    "网上": "online",
+    "ecommerce": "online",
+    "offline": "offline",
+    "线下": "offline",
+    "门店": "offline",
+    "store": "offline",
+    "shop": "offline",
+    "实体店": "offline",
 }
 
 
@@ -37,11 +48,13 @@ def refund_mask(df: pd.DataFrame, alive: np.ndarray | None = None) -> np.ndarray
     # only orders that some refund names: a small subset, so the string group-by stays cheap
     named = isin(df["order_id"], df.loc[neg, "order_id"].unique())
     positive = df[named & (df["amount"] > 0).to_numpy() & alive]
-    paid = positive.groupby(key, observed=True).agg(paid=("amount", "sum"), first=("order_date", "min"))
+    paid = positive.groupby(key, observed=True).agg(
+        paid=("amount", "sum"), first=("order_date", "min")
+    )
     refunds = df.loc[neg, key + ["order_date", "amount"]].sort_values("order_date", kind="stable")
     refunds["refunded"] = -refunds.groupby(key, observed=True)["amount"].cumsum()
     m = refunds.join(paid, on=key)
-    ok = (m["paid"].notna() & (m["first"] <= m["order_date"]) & (m["refunded"] <= m["paid"] + 1e-9))
+    ok = m["paid"].notna() & (m["first"] <= m["order_date"]) & (m["refunded"] <= m["paid"] + 1e-9)
     out = np.zeros(len(df), bool)
     out[df.index.get_indexer(m.index[ok.to_numpy()])] = True
     return out
@@ -61,8 +74,9 @@ def _duplicate_rows(df: pd.DataFrame, alive: np.ndarray) -> np.ndarray:
     return out
 
 
-def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
-                       customers: CustomerContext | None) -> pd.DataFrame:
+def clean_transactions(
+    t: TypedTable, cfg: CleaningConfig, audit: Audit, customers: CustomerContext | None
+) -> pd.DataFrame:
     df = t.frame.copy()
     df["source_row"] = np.arange(len(df), dtype=np.int64)
     audit.input_rows[T] = len(df)
@@ -76,7 +90,9 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
     if "order_id" in df:
         rows.apply(_duplicate_rows(df, rows.alive), "duplicate_transaction")
 
-    is_test = df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy()
+    is_test = (
+        df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy()
+    )
     if customers is not None:
         is_test |= isin(df["customer_id"], customers.test_ids)
     rows.drop(is_test, "test_account", "customer_id")
@@ -93,13 +109,18 @@ def clean_transactions(t: TypedTable, cfg: CleaningConfig, audit: Audit,
     rows.apply((df["order_date"] > today).to_numpy(), "future_date", "order_date", df["order_date"])
 
     refund = refund_mask(df, rows.alive)
-    rows.apply((df["amount"] <= 0).to_numpy() & ~refund, "nonpositive_amount", "amount", df["amount"])
+    rows.apply(
+        (df["amount"] <= 0).to_numpy() & ~refund, "nonpositive_amount", "amount", df["amount"]
+    )
     df["is_refund"] = refund
 
     positive = (df["amount"] > 0).to_numpy() & rows.alive
-    threshold = cfg.extreme_factor * float(df["amount"][positive].mean()) if positive.any() else np.inf
-    audit.notes.append(f"transactions: extreme_amount threshold = {cfg.extreme_factor:g} x mean "
-                       f"= {threshold:,.2f}")
+    threshold = (
+        cfg.extreme_factor * float(df["amount"][positive].mean()) if positive.any() else np.inf
+    )
+    audit.notes.append(
+        f"transactions: extreme_amount threshold = {cfg.extreme_factor:g} x mean = {threshold:,.2f}"
+    )
     extreme = (df["amount"] > threshold).to_numpy() & rows.alive
     if cfg.policy("extreme_amount") == "cap":
         capped = df["amount"].where(~extreme, threshold)

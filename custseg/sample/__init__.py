@@ -1,0 +1,107 @@
+"""Realistic sample data with known ground truth: `custseg sample`.
+
+Customers come from latent behaviour groups (loyal high value, new promising, occasional
+price-sensitive, dormant, one-off) with seasonality, gamma-distributed repurchase cycles and
+known churn dates, Chinese regions and industries. Dirt is injected at known rates into disjoint
+rows, and each injected row is recorded, so tests can check that cleaning finds exactly it.
+Vectorised throughout (numpy + Arrow string kernels): 1M customers / ~10M orders in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from custseg.sample import customers, orders
+from custseg.sample.population import CATEGORIES, DAY, GROUPS, SEASON, draw_orders, draw_population
+
+__all__ = ["CATEGORIES", "GROUPS", "SEASON", "DirtRates", "SampleConfig", "generate", "write"]
+
+
+@dataclass(frozen=True)
+class DirtRates:
+    """Share of real customers (c_) or real order rows (t_) that get each kind of dirt."""
+
+    c_duplicate: float = 0.02  # extra ids sharing a phone or e-mail with a real customer
+    c_chain: float = 0.25  # of those, share that get a third id linked by the second's e-mail
+    c_test: float = 0.005
+    c_invalid_age: float = 0.005
+    c_one_missing: float = 0.03  # one profile field empty
+    c_to_complete: float = 0.01  # three profile fields empty
+    c_signup_after_first_order: float = 0.003
+    c_bad_region: float = 0.002
+    c_bad_signup_date: float = 0.002
+    t_bad_date: float = 0.002
+    t_missing_amount: float = 0.001
+    t_missing_customer: float = 0.0005
+    t_negative_amount: float = 0.003
+    t_future_date: float = 0.001
+    t_outlier: float = 0.001
+    t_unknown_customer: float = 0.001
+    t_duplicate_row: float = 0.002
+    t_refund: float = 0.01
+
+
+@dataclass
+class SampleConfig:
+    customers: int = 5000
+    seed: int = 42
+    end_date: date = date(2026, 6, 30)
+    history_days: int = 3 * 365
+    orders_scale: float = 1.0  # multiplies order intensity (about 8 orders per customer at 1.0)
+    dirt: DirtRates = field(default_factory=DirtRates)
+
+
+def generate(cfg: SampleConfig) -> dict:
+    """customers and transactions (as an export writes them) and their ground truth."""
+    rng = np.random.default_rng(cfg.seed)
+    end = np.datetime64(cfg.end_date, "D")
+    pop = draw_population(rng, cfg.customers, end, cfg.history_days)
+    o = draw_orders(rng, pop, cfg.orders_scale)
+    cust = customers.build(rng, pop, cfg.dirt, end - cfg.history_days * DAY, cfg.history_days)
+    transactions, truth_tx = orders.build(rng, o, cust, cfg.dirt, end)
+    c_dirt, t_dirt = cust.truth["dirt"], truth_tx["dirt"]
+    summary = {
+        "config": {**asdict(cfg), "end_date": str(cfg.end_date)},
+        "customers": {"real": cfg.customers, "rows": len(cust.frame)},
+        "transactions": {"rows": len(transactions)},
+        "customer_dirt": c_dirt[c_dirt != ""].value_counts().to_dict(),
+        "transaction_dirt": t_dirt[t_dirt != ""].value_counts().to_dict(),
+        "base_mean_amount": round(o.base_mean, 2),
+    }
+    return {
+        "customers": cust.frame,
+        "transactions": transactions,
+        "truth_customers": cust.truth,
+        "truth_transactions": truth_tx,
+        "summary": summary,
+    }
+
+
+def write(data: dict, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
+    """customers.<fmt>, transactions.<fmt>, and truth/ with the ground truth."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in ("customers", "transactions"):
+        table = pa.Table.from_pandas(data[name], preserve_index=False)
+        path = out / f"{name}.{fmt}"
+        pacsv.write_csv(table, path) if fmt == "csv" else pq.write_table(table, path)
+        paths[name] = path
+    for name in ("truth_customers", "truth_transactions"):
+        path = out / "truth" / f"{name.removeprefix('truth_')}.parquet"
+        pd.DataFrame(data[name]).to_parquet(path, index=False)
+        paths[name] = path
+    paths["summary"] = out / "truth" / "summary.json"
+    text = json.dumps(data["summary"], indent=2, ensure_ascii=False, default=str)
+    paths["summary"].write_text(text, "utf-8")
+    return paths

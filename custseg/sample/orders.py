@@ -1,0 +1,182 @@
+"""The transaction log as a shop system would export it, with dirt injected into known rows.
+
+Rows are kept as integer-coded numpy columns until the very end, then rendered to Arrow
+strings once: 10M rows never become Python objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custseg.sample import text
+from custseg.sample.customers import CustomerTable, pick
+from custseg.sample.population import CATEGORIES, DAY, Orders
+
+CHANNELS = ("online", "线上", "APP", "offline", "门店", "线下")
+DIRT = (
+    "",
+    "bad_date",
+    "missing_amount",
+    "missing_customer",
+    "negative_amount",
+    "future_date",
+    "outlier",
+    "unknown_customer",
+    "duplicate_row",
+    "refund",
+    "test_account",
+)
+_CODE = {name: i for i, name in enumerate(DIRT)}
+_INJECTED = DIRT[1:-1]  # drawn on disjoint rows of real orders (test orders are extra rows)
+_COLUMNS = (
+    "customer",
+    "true_customer",
+    "day",
+    "amount",
+    "quantity",
+    "category",
+    "product",
+    "channel",
+    "order_no",
+    "test_order",
+    "dirt",
+)
+
+
+def _take(cols: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in cols.items()}
+
+
+def build(rng: np.random.Generator, o: Orders, c: CustomerTable, rates, end: np.datetime64):
+    m = len(o.owner)
+    # extra ids take about half of their real customer's orders; chained ids half of those
+    first_extra = np.full(c.n_real, -1)
+    first_extra[c.extra_src[: c.n_direct]] = c.n_real + np.arange(c.n_direct)
+    chain_extra = np.full(c.n_real, -1)
+    chain_extra[c.extra_src[c.n_direct :]] = (
+        c.n_real + c.n_direct + np.arange(len(c.extra_src) - c.n_direct)
+    )
+    customer = o.owner.copy()
+    move = (first_extra[o.owner] >= 0) & (rng.random(m) < 0.5)
+    customer[move] = first_extra[o.owner[move]]
+    to_chain = move & (chain_extra[o.owner] >= 0) & (rng.random(m) < 0.5)
+    customer[to_chain] = chain_extra[o.owner[to_chain]]
+    online = o.online
+    cols = {
+        "customer": customer,
+        "true_customer": o.owner.copy(),
+        "day": o.day,
+        "amount": o.amount.copy(),
+        "quantity": 1 + rng.poisson(0.4, m),
+        "category": o.category,
+        "product": rng.integers(1, 60, m),
+        "channel": np.where(
+            online, rng.choice(3, m, p=[0.7, 0.2, 0.1]), 3 + rng.choice(3, m, p=[0.7, 0.2, 0.1])
+        ),
+        "order_no": rng.permutation(m) + 1,
+        "test_order": np.zeros(m, bool),
+        "dirt": np.zeros(m, np.int8),
+    }
+
+    taken = np.zeros(m, bool)
+    block = {name: pick(rng, m, getattr(rates, f"t_{name}"), taken) for name in _INJECTED}
+    for name in _INJECTED[:-2]:  # duplicate_row and refund add rows instead
+        cols["dirt"][block[name]] = _CODE[name]
+    cols["amount"][block["missing_amount"]] = np.nan
+    cols["customer"][block["missing_customer"]] = -1
+    neg = block["negative_amount"]
+    cols["amount"][neg] = np.where(rng.random(len(neg)) < 0.8, -cols["amount"][neg], 0.0)
+    cols["amount"][block["outlier"]] = np.round(
+        o.base_mean * rng.uniform(20, 60, len(block["outlier"])), 2
+    )
+    unknown = block["unknown_customer"]
+    cols["customer"][unknown] = len(c.ids) + np.arange(len(unknown))
+    all_ids = pa.concat_arrays([c.ids, text.ids("C", 9_000_000 + np.arange(len(unknown)))])
+
+    refunds = _take(cols, block["refund"])
+    refunds["day"] = np.minimum(
+        refunds["day"] + rng.integers(0, 15, len(refunds["day"])) * DAY, end
+    )
+    refunds["amount"] = -np.round(
+        refunds["amount"] * rng.choice([1.0, 0.5, 0.3], len(refunds["day"])), 2
+    )
+    refunds["dirt"][:] = _CODE["refund"]
+    copies = _take(cols, block["duplicate_row"])
+    copies["dirt"][:] = _CODE["duplicate_row"]
+    n_test = len(c.ids) - c.test_start
+    t = n_test * 3
+    test_customer = np.repeat(np.arange(c.test_start, len(c.ids)), 3)
+    tests = {
+        "customer": test_customer,
+        "true_customer": test_customer,
+        "day": end - rng.integers(1, 300, t) * DAY,
+        "amount": np.round(rng.uniform(1, 100, t), 2),
+        "quantity": np.ones(t, np.int64),
+        "category": np.full(t, 3, np.int8),
+        "product": np.ones(t, np.int64),
+        "channel": np.zeros(t, np.int64),
+        "order_no": np.arange(t) + 1,
+        "test_order": np.ones(t, bool),
+        "dirt": np.full(t, _CODE["test_account"], np.int8),
+    }
+    parts = (cols, refunds, copies, tests)
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in _COLUMNS}
+    cols = _take(cols, np.argsort(cols["day"], kind="stable"))
+    return _render(rng, cols, all_ids)
+
+
+def _render(rng: np.random.Generator, cols: dict[str, np.ndarray], all_ids: pa.Array):
+    dirt = cols["dirt"]
+    dates = text.dates(cols["day"], rng)
+    bad = np.flatnonzero(dirt == _CODE["bad_date"])
+    dates = text.replace_at(
+        dates,
+        bad,
+        rng.choice(["unknown", "2024-13-45", "0000-00-00", "32/13/2024", "昨天"], len(bad)),
+    )
+    future = np.flatnonzero(dirt == _CODE["future_date"])
+    iso = cols["day"][future].astype("datetime64[D]").astype(str)
+    day28 = np.minimum(
+        cols["day"][future].astype("datetime64[D]") - cols["day"][future].astype("datetime64[M]"),
+        27,
+    )
+    swapped = [
+        f"{s[:2]}{s[3]}{s[2]}{s[4:8]}{int(d) + 1:02d}" for s, d in zip(iso, day28.astype(int))
+    ]
+    dates = text.replace_at(dates, future, swapped)  # 2025 -> 2052: a typo into the future
+
+    order_id = pc.choose(
+        pa.array(cols["test_order"].astype(np.int8)),
+        text.ids("O", cols["order_no"], 9),
+        text.ids("T", cols["order_no"], 9),
+    )
+    category = text.pick(CATEGORIES, cols["category"])
+    product = pc.binary_join_element_wise(
+        category, "-", pc.utf8_lpad(pc.cast(pa.array(cols["product"]), pa.string()), 3, "0"), ""
+    )
+    table = pa.table(
+        {
+            "order_id": order_id,
+            "customer_id": text.pick(all_ids, cols["customer"]),
+            "order_date": dates,
+            "amount": pa.array(cols["amount"], from_pandas=True),
+            "quantity": pa.array(cols["quantity"]),
+            "product": product,
+            "category": category,
+            "channel": text.pick(CHANNELS, cols["channel"]),
+        }
+    )
+    truth = text.as_pandas(
+        pa.table(
+            {
+                "source_row": pa.array(np.arange(len(dirt))),
+                "true_customer_id": text.pick(all_ids, cols["true_customer"]),
+                "order_date": pa.array(cols["day"].astype("datetime64[ns]")),
+            }
+        )
+    )
+    truth.insert(1, "dirt", pd.Categorical.from_codes(dirt, DIRT))
+    return text.as_pandas(table), truth
