@@ -22,11 +22,11 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase_generate(out: Path, customers: int, fmt: str) -> dict:
+def phase_generate(out: Path, customers: int, fmt: str, orders_scale: float) -> dict:
     from custseg.sample import SampleConfig, generate, write
 
     t0 = time.perf_counter()
-    data = generate(SampleConfig(customers=customers, seed=1))
+    data = generate(SampleConfig(customers=customers, seed=1, orders_scale=orders_scale))
     t1 = time.perf_counter()
     write(data, out, fmt)
     t2 = time.perf_counter()
@@ -69,12 +69,17 @@ def main() -> None:
     )
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    ap.add_argument("--orders-scale", type=float, default=1.25, help="1.25: ~10 orders a customer")
     ap.add_argument("--phase", choices=["generate", "clean"], help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
         fn = phase_generate if args.phase == "generate" else phase_clean
-        kwargs = {"customers": args.customers} if args.phase == "generate" else {}
+        kwargs = (
+            {"customers": args.customers, "orders_scale": args.orders_scale}
+            if args.phase == "generate"
+            else {}
+        )
         print(json.dumps(fn(Path(args.dir), fmt=args.format, **kwargs)))
         return
     with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
@@ -90,6 +95,8 @@ def main() -> None:
                     tmp,
                     "--customers",
                     str(args.customers),
+                    "--orders-scale",
+                    str(args.orders_scale),
                     "--format",
                     args.format,
                 ],

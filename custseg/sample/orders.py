@@ -138,14 +138,11 @@ def _render(rng: np.random.Generator, cols: dict[str, np.ndarray], all_ids: pa.A
         rng.choice(["unknown", "2024-13-45", "0000-00-00", "32/13/2024", "昨天"], len(bad)),
     )
     future = np.flatnonzero(dirt == _CODE["future_date"])
-    iso = cols["day"][future].astype("datetime64[D]").astype(str)
-    day28 = np.minimum(
-        cols["day"][future].astype("datetime64[D]") - cols["day"][future].astype("datetime64[M]"),
-        27,
-    )
-    swapped = [
-        f"{s[:2]}{s[3]}{s[2]}{s[4:8]}{int(d) + 1:02d}" for s, d in zip(iso, day28.astype(int))
-    ]
+    day = cols["day"][future].astype("datetime64[D]")
+    day = np.minimum(day, day.astype("datetime64[M]") + 27 * DAY)  # the 28th at most
+    iso = pc.cast(pa.array(day), pa.string())
+    part = [pc.utf8_slice_codeunits(iso, a, b) for a, b in ((0, 2), (3, 4), (2, 3), (4, 10))]
+    swapped = pc.binary_join_element_wise(*part, "")
     dates = text.replace_at(dates, future, swapped)  # 2025 -> 2052: a typo into the future
 
     order_id = pc.choose(

@@ -38,7 +38,10 @@ def replace_at(arr: pa.Array, rows: np.ndarray, values) -> pa.Array:
     mask = np.zeros(len(arr), bool)
     mask[rows] = True
     order = np.argsort(rows)  # replace_with_mask fills masked slots in row order
-    vals = pa.array(np.asarray(values, dtype=object)[order], pa.string(), from_pandas=True)
+    if isinstance(values, pa.Array):
+        vals = pc.take(values.cast(pa.string()), pa.array(order))
+    else:
+        vals = pa.array(np.asarray(values, dtype=object)[order], pa.string(), from_pandas=True)
     return pc.replace_with_mask(arr, pa.array(mask), vals)
 
 
