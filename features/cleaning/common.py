@@ -9,6 +9,7 @@ from features.cleaning.audit import Audit
 from features.cleaning.config import CleaningConfig
 from features.contract import TypedTable
 from features.regions import normalize_regions
+from features.vector import coalesce
 
 
 class LiveRows:
@@ -75,7 +76,7 @@ def normalize_region_column(
         df["region"] = norm["region"]
     else:
         audit.flag(df, unknown, table, "region_unrecognized", "region", raw)
-        df["region"] = norm["region"].fillna(raw)
+        df["region"] = coalesce(norm["region"], raw)
         df["flag_region_unrecognized"] = unknown
     df["province"] = norm["province"]
     df["city"] = norm["city"]

@@ -95,11 +95,10 @@ def _merge_duplicates(df: pd.DataFrame, audit: Audit) -> tuple[pd.DataFrame, pd.
     if merged_away.any():
         groups = df["_group"][merged_away].unique()
         in_group = df["_group"].isin(groups).to_numpy()
-        filled = df[in_group].groupby("_group", sort=False).first()
-        filled["customer_id"] = canonical[in_group].groupby(df["_group"][in_group]).first()
-        keep = df[~in_group | (in_group & ~merged_away)].set_index("_group")
-        keep.loc[filled.index, filled.columns] = filled
-        df = keep.reset_index()
+        # the canonical row sorts first in its group, so `first` keeps its values and fills
+        # its gaps from the merged rows (first non-missing value per column)
+        filled = df[in_group].groupby("_group", sort=False).first().reset_index()
+        df = pd.concat([df[~in_group], filled], ignore_index=True)
     return df.drop(columns="_group").sort_values("source_row").reset_index(drop=True), id_map
 
 

@@ -12,7 +12,7 @@ from features.cleaning.common import LiveRows, drop_unreadable, normalize_region
 from features.cleaning.config import CleaningConfig
 from features.cleaning.customers import CustomerContext
 from features.contract import TRANSACTIONS, TypedTable
-from features.vector import codes, isin, lookup
+from features.vector import coalesce, codes, isin, lookup
 
 T = "transactions"
 REQUIRED = tuple(TRANSACTIONS.required)
@@ -101,7 +101,7 @@ def clean_transactions(
         new_id = lookup(df["customer_id"], customers.id_map)
         rekey = new_id.notna().to_numpy() & rows.alive
         audit.change(df, rekey, T, "duplicate_customer", "customer_id", df["customer_id"], new_id)
-        df["customer_id"] = new_id.fillna(df["customer_id"])
+        df["customer_id"] = coalesce(new_id, df["customer_id"])
     else:
         audit.touch(T, "duplicate_customer", "change")
 
@@ -140,7 +140,8 @@ def clean_transactions(
     df = rows.kept()
     if "channel" in df:
         raw = df["channel"]
-        norm = raw.str.lower().map(_CHANNELS).astype("string[pyarrow]").fillna(raw.str.lower())
+        lower = raw.str.lower()
+        norm = coalesce(lower.map(_CHANNELS).astype("string[pyarrow]"), lower)
         audit.reformatted["transactions.channel"] += int((raw != norm).fillna(False).sum())
         df["channel"] = norm
     if "region" in df:
