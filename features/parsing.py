@@ -43,7 +43,8 @@ class Parsed:
 def _blank(s: pd.Series) -> np.ndarray:
     """True where a value is null or only white space."""
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        return (s.isna() | (s.astype("string").str.strip() == "")).fillna(True).to_numpy(bool)
+        text = s.astype("string[pyarrow]").str.strip()
+        return (s.isna() | (text == "")).fillna(True).to_numpy(bool)
     return s.isna().to_numpy(bool)
 
 
@@ -112,7 +113,7 @@ def parse_bools(s: pd.Series) -> Parsed:
     missing = _blank(s)
     if pd.api.types.is_bool_dtype(s.dtype):
         return Parsed(s.astype("boolean"), missing, np.zeros(len(s), bool))
-    text = clean_text(s.astype("string")).str.lower()
+    text = clean_text(s).str.lower()
     values = pd.Series(pd.NA, index=s.index, dtype="boolean")
     values[text.isin(_TRUE).fillna(False).to_numpy(bool)] = True
     values[text.isin(_FALSE).fillna(False).to_numpy(bool)] = False

@@ -36,14 +36,6 @@ def isin(s: pd.Series, values) -> np.ndarray:
     return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
-def codes(s: pd.Series) -> np.ndarray:
-    """Integer code per distinct value (-1 for missing), by Arrow's dictionary encoding."""
-    enc = pc.dictionary_encode(to_arrow(s))
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def positions(s: pd.Series, keys) -> np.ndarray:
     """Index of each value of s in `keys` (-1 where absent or missing)."""
     if len(keys) == 0:
@@ -72,3 +64,46 @@ def regex_replace(s: pd.Series, pattern: str, replacement: str) -> pd.Series:
         pd.arrays.ArrowStringArray(pa.chunked_array([out]) if isinstance(out, pa.Array) else out),
         index=s.index,
     )
+
+
+class Keys:
+    """A string column hashed once into codes + its distinct values.
+
+    Set tests and lookups then cost one pass over the distinct values and a numpy take: for
+    10M orders of 1M customers, five lookups by customer id hash 1M strings, not 50M.
+    """
+
+    def __init__(self, s: pd.Series):
+        enc = pc.dictionary_encode(to_arrow(s))
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        self.codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.values = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary.cast(pa.large_string())))
+        self.index = s.index
+
+    def _spread(self, per_value: np.ndarray) -> np.ndarray:
+        if len(per_value) == 0:  # every value missing
+            return np.zeros(len(self.codes), bool)
+        return np.where(self.codes >= 0, per_value[np.maximum(self.codes, 0)], False)
+
+    def isin(self, values) -> np.ndarray:
+        return self._spread(isin(self.values, values))
+
+    def contains(self, pattern: str) -> np.ndarray:
+        """Regex search, once per distinct value."""
+        hit = self.values.str.contains(pattern, regex=True).fillna(False).to_numpy(bool)
+        return self._spread(hit)
+
+    def lookup(self, mapping: pd.Series) -> pd.Series:
+        per_value = lookup(self.values, mapping)
+        return pd.Series(per_value.array.take(self.codes, allow_fill=True), index=self.index)
+
+    def remap(self, mapping: pd.Series) -> Keys:
+        """Keys whose values are replaced through `mapping` where it has them."""
+        out = object.__new__(Keys)
+        out.codes, out.index = self.codes, self.index
+        out.values = coalesce(lookup(self.values, mapping), self.values)
+        return out
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.values.array.take(self.codes, allow_fill=True), index=self.index)

@@ -12,7 +12,7 @@ from features.cleaning.common import LiveRows, drop_unreadable, normalize_region
 from features.cleaning.config import CleaningConfig
 from features.cleaning.customers import CustomerContext
 from features.contract import TRANSACTIONS, TypedTable
-from features.vector import coalesce, codes, isin, lookup
+from features.vector import Keys, coalesce, isin
 
 T = "transactions"
 REQUIRED = tuple(TRANSACTIONS.required)
@@ -61,16 +61,20 @@ def refund_mask(df: pd.DataFrame, alive: np.ndarray | None = None) -> np.ndarray
 
 
 def _duplicate_rows(df: pd.DataFrame, alive: np.ndarray) -> np.ndarray:
-    """Exact copies of an earlier live row; only rows whose order_id repeats can be copies."""
-    code = codes(df["order_id"])
-    live = alive & (code >= 0)
+    """Exact copies of an earlier live row (with an order_id).
+
+    Copies share their date and amount, so a cheap numeric hash of those two picks the few
+    candidate rows; only those are compared on every column.
+    """
+    date = pd.util.hash_array(df["order_date"].to_numpy("datetime64[ns]").view(np.int64))
+    amount = pd.util.hash_array(df["amount"].to_numpy(np.float64))
+    key = pd.Series(date * np.uint64(31) + amount)
+    candidate = alive & df["order_id"].notna().to_numpy() & key.duplicated(keep=False).to_numpy()
     out = np.zeros(len(df), bool)
-    if not live.any():
-        return out
-    repeats = live & (np.bincount(code[live], minlength=code.max() + 1)[np.maximum(code, 0)] > 1)
-    if repeats.any():
+    if candidate.any():
         data_cols = [c for c in df.columns if c != "source_row"]
-        out[repeats] = df.loc[repeats, data_cols].duplicated().to_numpy()
+        rows = np.flatnonzero(candidate)
+        out[rows] = df.iloc[rows][data_cols].duplicated().to_numpy()
     return out
 
 
@@ -90,18 +94,18 @@ def clean_transactions(
     if "order_id" in df:
         rows.apply(_duplicate_rows(df, rows.alive), "duplicate_transaction")
 
-    is_test = (
-        df["customer_id"].str.contains(cfg.test_id_pattern, regex=True).fillna(False).to_numpy()
-    )
+    keys = Keys(df["customer_id"])  # hashed once; every lookup by customer below reuses it
+    is_test = keys.contains(cfg.test_id_pattern)
     if customers is not None:
-        is_test |= isin(df["customer_id"], customers.test_ids)
+        is_test |= keys.isin(customers.test_ids)
     rows.drop(is_test, "test_account", "customer_id")
 
     if customers is not None and len(customers.id_map):
-        new_id = lookup(df["customer_id"], customers.id_map)
+        new_id = keys.lookup(customers.id_map)
         rekey = new_id.notna().to_numpy() & rows.alive
         audit.change(df, rekey, T, "duplicate_customer", "customer_id", df["customer_id"], new_id)
-        df["customer_id"] = coalesce(new_id, df["customer_id"])
+        keys = keys.remap(customers.id_map)
+        df["customer_id"] = keys.series()
     else:
         audit.touch(T, "duplicate_customer", "change")
 
@@ -132,10 +136,10 @@ def clean_transactions(
 
     if customers is not None:
         if customers.signup is not None:
-            signup = lookup(df["customer_id"], customers.signup)
+            signup = keys.lookup(customers.signup)
             early = (df["order_date"] < signup).fillna(False).to_numpy(bool)
             rows.apply(early, "order_before_signup", "order_date", df["order_date"])
-        rows.apply(~isin(df["customer_id"], customers.known_ids), "unknown_customer", "customer_id")
+        rows.apply(~keys.isin(customers.known_ids), "unknown_customer", "customer_id")
 
     df = rows.kept()
     if "channel" in df:
