@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 EXAMPLES_PER_RULE = 5
 
 
-def _examples(changes, table: str, rule: str) -> list[dict]:
-    hit = changes[(changes["table"] == table) & (changes["rule"] == rule)].head(EXAMPLES_PER_RULE)
+def _examples(changes, table: str, rule: str, action: str) -> list[dict]:
+    hit = changes[
+        (changes["table"] == table) & (changes["rule"] == rule) & (changes["action"] == action)
+    ].head(EXAMPLES_PER_RULE)
     return hit.astype(object).where(hit.notna(), "").to_dict("records")
 
 
@@ -30,7 +32,8 @@ def write_report(result: CleanResult, out: Path) -> dict[str, Path]:
         autoescape=select_autoescape(["html"]),
     )
     rules = [
-        dict(r, examples=_examples(result.changes, r["table"], r["rule"])) for r in audit["rules"]
+        dict(r, examples=_examples(result.changes, r["table"], r["rule"], r["action"]))
+        for r in audit["rules"]
     ]
     html = env.get_template("audit.html").render(audit=audit, rules=rules)
     html_path.write_text(html, "utf-8")
