@@ -52,18 +52,25 @@ class Audit:
 
     def _record(
         self,
+        action: str,
+        df: pd.DataFrame,
+        mask: np.ndarray | pd.Series,
         table: str,
         rule: str,
-        action: str,
-        rows: pd.DataFrame,
         column: str | None,
-        old: object,
-        new: object,
+        old: object = None,
+        new: object = None,
     ) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        rows = df[mask]
         n = len(rows)
         self.counts[(table, rule, action)][column or ""] += n
         if not n:
             return
+
+        def values(v: object) -> object:
+            return pd.Series(v)[mask] if isinstance(v, (pd.Series, np.ndarray)) else v
+
         self._log.append(
             pd.DataFrame(
                 {
@@ -75,8 +82,8 @@ class Audit:
                     "rule": pd.Series([rule] * n, dtype="category"),
                     "action": pd.Series([action] * n, dtype="category"),
                     "column": pd.Series([column] * n, dtype="string[pyarrow]"),
-                    "old_value": _as_text(old, n, column),
-                    "new_value": _as_text(new, n, column),
+                    "old_value": _as_text(values(old), n, column),
+                    "new_value": _as_text(values(new), n, column),
                 }
             )
         )
@@ -85,84 +92,24 @@ class Audit:
         """Make a rule appear in the report even when it touched no row."""
         self.counts[(table, rule, action)]  # noqa: B018 - defaultdict access creates the entry
 
-    def record_drop(
-        self,
-        df: pd.DataFrame,
-        mask: np.ndarray | pd.Series,
-        table: str,
-        rule: str,
-        column: str | None = None,
-        old: object = None,
-        new: object = None,
-    ) -> None:
+    def record_drop(self, df, mask, table: str, rule: str, column=None, old=None, new=None) -> None:
         """Log the masked rows as dropped with this reason (the caller removes them)."""
-        mask = np.asarray(mask, dtype=bool)
-        self._record(
-            table,
-            rule,
-            "drop",
-            df[mask],
-            column,
-            old[mask] if isinstance(old, (pd.Series, np.ndarray)) else old,
-            new[mask] if isinstance(new, (pd.Series, np.ndarray)) else new,
-        )
+        self._record("drop", df, mask, table, rule, column, old, new)
 
     def drop(
-        self,
-        df: pd.DataFrame,
-        mask: np.ndarray | pd.Series,
-        table: str,
-        rule: str,
-        column: str | None = None,
-        old: object = None,
-        new: object = None,
+        self, df, mask, table: str, rule: str, column=None, old=None, new=None
     ) -> pd.DataFrame:
         """Remove the masked rows, logging each with its reason; returns the rows kept."""
-        mask = np.asarray(mask, dtype=bool)
-        self.record_drop(df, mask, table, rule, column, old, new)
-        return df[~mask]
+        self._record("drop", df, mask, table, rule, column, old, new)
+        return df[~np.asarray(mask, dtype=bool)]
 
-    def change(
-        self,
-        df: pd.DataFrame,
-        mask: np.ndarray | pd.Series,
-        table: str,
-        rule: str,
-        column: str,
-        old: pd.Series,
-        new: pd.Series,
-    ) -> None:
+    def change(self, df, mask, table: str, rule: str, column: str, old, new) -> None:
         """Log a value change of the masked rows (the caller writes the new value)."""
-        mask = np.asarray(mask, dtype=bool)
-        self._record(
-            table,
-            rule,
-            "change",
-            df[mask],
-            column,
-            pd.Series(old)[mask] if old is not None else None,
-            pd.Series(new)[mask] if new is not None else None,
-        )
+        self._record("change", df, mask, table, rule, column, old, new)
 
-    def flag(
-        self,
-        df: pd.DataFrame,
-        mask: np.ndarray | pd.Series,
-        table: str,
-        rule: str,
-        column: str | None = None,
-        old: object = None,
-    ) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        self._record(
-            table,
-            rule,
-            "flag",
-            df[mask],
-            column,
-            pd.Series(old)[mask] if isinstance(old, (pd.Series, np.ndarray)) else None,
-            None,
-        )
+    def flag(self, df, mask, table: str, rule: str, column=None, old=None) -> None:
+        """Log the masked rows as kept but flagged."""
+        self._record("flag", df, mask, table, rule, column, old)
 
     def log(self) -> pd.DataFrame:
         if not self._log:
