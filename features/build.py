@@ -1,0 +1,109 @@
+"""Feature tables and backtest labels as of a cutoff: pandas in, pandas out.
+
+features = build_features(clean_tx, clean_customers, as_of=date(2026, 6, 30))
+labels = build_labels(clean_tx, cutoffs=[date(2026, 3, 31)], repurchase_days=30, churn_days=90)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import asdict
+from datetime import date
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from features import definitions, registry
+from features.definitions import FeatureConfig
+from features.engines import EPOCH, collect, prepare_customers, prepare_transactions, to_lazy
+
+c = nw.col
+
+
+def as_day(d: date) -> int:
+    return int((np.datetime64(d, "D") - EPOCH).astype(np.int64))
+
+
+def top_categories(tx: nw.LazyFrame, as_of: int, n: int) -> list[str]:
+    """The n categories with the most spend on or before the cutoff (ties by name)."""
+    if "category" not in tx.collect_schema().names() or n <= 0:
+        return []
+    ranked = collect(
+        tx.filter((c("day") <= as_of) & ~c("is_refund") & ~c("category").is_null())
+        .group_by("category")
+        .agg(c("amount").sum().alias("spend"))
+    )
+    ranked = ranked.sort_values(["spend", "category"], ascending=[False, True], kind="stable")
+    return [str(x) for x in ranked["category"].head(n)]
+
+
+def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
+    """Names the exact definition: source of the definitions, the config and the categories."""
+    text = inspect.getsource(definitions) + json.dumps(asdict(cfg)) + json.dumps(categories)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _tidy(df: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
+    """Registry column order, one row per customer sorted by id, stable dtypes."""
+    first = ["customer_id"] + [f.name for f in registry.CORE]
+    cats = [f"category_share__{x}" for x in categories]
+    attrs = [f.name for f in registry.ATTRIBUTES]
+    cols = [n for n in first + cats + attrs if n in df.columns]
+    df = df[cols].sort_values("customer_id", kind="stable").reset_index(drop=True)
+    kinds = {f.name: f.kind for f in registry.CORE + registry.ATTRIBUTES}
+    for col in cols:
+        if col == "customer_id" or kinds.get(col) == "category":
+            df[col] = df[col].astype("string[pyarrow]")
+        elif col.startswith(
+            ("frequency_", "orders_", "order_days_", "recency", "tenure")
+        ) and not col.endswith("trend_90d") or col == "orders_trend_90d":
+            df[col] = df[col].astype("int64")
+        else:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    return df
+
+
+def build_features(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    as_of: date,
+    cfg: FeatureConfig | None = None,
+    engine: str = "polars",
+) -> pd.DataFrame:
+    """One row per customer with an order on or before `as_of`; columns from the registry."""
+    cfg = cfg or FeatureConfig()
+    day = as_day(as_of)
+    tx = to_lazy(prepare_transactions(transactions), engine)
+    cats = top_categories(tx, day, cfg.top_categories)
+    cust = to_lazy(prepare_customers(customers), engine) if customers is not None else None
+    out = _tidy(collect(definitions.customer_features(tx, day, cfg, cats, cust)), cats)
+    out.attrs.update(
+        as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
+    )
+    return out
+
+
+def build_labels(
+    transactions: pd.DataFrame,
+    cutoffs: list[date],
+    repurchase_days: int = 30,
+    churn_days: int = 90,
+    engine: str = "polars",
+) -> pd.DataFrame:
+    """customer_id, cutoff, repurchase, churn for every cutoff (customers active by then)."""
+    tx = to_lazy(prepare_transactions(transactions), engine)
+    frames = [
+        collect(definitions.labels(tx, as_day(d), repurchase_days, churn_days)) for d in cutoffs
+    ]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out["cutoff"] = (EPOCH + out.pop("cutoff_day").to_numpy().astype("timedelta64[D]")).astype(
+        "datetime64[ns]"
+    )
+    out["customer_id"] = out["customer_id"].astype("string[pyarrow]")
+    out[["repurchase", "churn"]] = out[["repurchase", "churn"]].astype(bool)
+    return out.sort_values(["cutoff", "customer_id"], kind="stable").reset_index(drop=True)[
+        ["customer_id", "cutoff", "repurchase", "churn"]
+    ]

@@ -1,0 +1,176 @@
+"""Feature and label definitions, written once in narwhals expressions.
+
+They run unchanged on Polars (the embedded default: no server, no JVM, milliseconds for a few
+customers) and on PySpark (for data that outgrows one machine). Inputs are prepared by
+`features.engines`: one row per transaction with integer `day` (days since 1970-01-01), so every
+definition here is plain arithmetic that every backend evaluates the same way.
+
+Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import narwhals as nw
+
+from features.registry import WINDOWS
+
+c = nw.col
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The `[features]` slice of the config file."""
+
+    windows: tuple[int, ...] = WINDOWS
+    trend_days: int = 90
+    new_days: int = 30  # first order at most this many days ago: "new"
+    active_days: int = 90  # last order at most this many days ago: "active"
+    lost_days: int = 180  # last order more than this many days ago: "lost" (between: at_risk)
+    top_categories: int = 10
+    age_bands: tuple[int, ...] = field(default=(25, 35, 45, 55))
+
+
+def _count_if(cond: nw.Expr) -> nw.Expr:
+    return nw.when(cond).then(1).otherwise(0).sum()
+
+
+def _sum_if(cond: nw.Expr, value: nw.Expr) -> nw.Expr:
+    return nw.when(cond).then(value).otherwise(0.0).sum()
+
+
+def _ratio(num: nw.Expr, den: nw.Expr) -> nw.Expr:
+    """num / den, missing where den is 0 or missing."""
+    return nw.when(den > 0).then(num / den)
+
+
+def customer_features(
+    tx: nw.LazyFrame,
+    as_of: int,
+    cfg: FeatureConfig,
+    categories: list[str],
+    customers: nw.LazyFrame | None = None,
+) -> nw.LazyFrame:
+    """One row per customer with an order on or before `as_of` (a day number)."""
+    tx = tx.filter(c("day") <= as_of).with_columns(age=as_of - c("day"))
+    orders = tx.filter(~c("is_refund"))
+    t = cfg.trend_days
+    in_window = {w: c("age") < w for w in cfg.windows}
+    recent, before = c("age") < t, (c("age") >= t) & (c("age") < 2 * t)
+
+    order_aggs = [
+        nw.len().alias("frequency_orders"),
+        c("amount").sum().alias("monetary"),
+        c("amount").max().alias("max_order_value"),
+        c("online").mean().alias("online_share"),
+        (_count_if(recent) - _count_if(before)).alias("orders_trend_90d"),
+        (_sum_if(recent, c("amount")) - _sum_if(before, c("amount"))).alias("spend_trend_90d"),
+    ]
+    for w, cond in in_window.items():
+        order_aggs += [
+            _count_if(cond).alias(f"orders_{w}d"),
+            _sum_if(cond, c("amount")).alias(f"spend_{w}d"),
+            nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{w}d"),
+        ]
+    order_aggs += [
+        _sum_if(c("category") == cat, c("amount")).alias(f"category_share__{cat}")
+        for cat in categories
+    ]
+    per_customer = orders.group_by("customer_id").agg(*order_aggs)
+
+    days = (
+        orders.group_by("customer_id", "day")
+        .agg(nw.len().alias("n"))
+        .with_columns(age=as_of - c("day"), gap=c("day").diff().over("customer_id", order_by="day"))
+        .group_by("customer_id")
+        .agg(
+            c("day").max().alias("last_day"),
+            c("day").min().alias("first_day"),
+            nw.len().alias("frequency_days"),
+            c("gap").mean().alias("interpurchase_mean_days"),
+            c("gap").std(ddof=1).alias("interpurchase_std_days"),
+            *[_count_if(cond).alias(f"order_days_{w}d") for w, cond in in_window.items()],
+        )
+    )
+    refunds = (
+        tx.filter(c("is_refund"))
+        .group_by("customer_id")
+        .agg(nw.len().alias("refunds"), (-c("amount")).sum().alias("refund_amount"))
+    )
+    out = per_customer.join(days, on="customer_id", how="inner").join(
+        refunds, on="customer_id", how="left"
+    )
+    recency = as_of - c("last_day")
+    tenure = as_of - c("first_day")
+    stage = (
+        nw.when(tenure <= cfg.new_days)
+        .then(nw.lit("new"))
+        .when(recency <= cfg.active_days)
+        .then(nw.lit("active"))
+        .when(recency <= cfg.lost_days)
+        .then(nw.lit("at_risk"))
+        .otherwise(nw.lit("lost"))
+    )
+    out = out.with_columns(
+        recency_days=recency,
+        tenure_days=tenure,
+        avg_order_value=_ratio(c("monetary"), c("frequency_orders")),
+        net_monetary=c("monetary") - c("refund_amount").fill_null(0.0),
+        refund_amount=c("refund_amount").fill_null(0.0),
+        refund_rate=c("refunds").fill_null(0) / c("frequency_orders"),
+        overdue_ratio=_ratio(recency, c("interpurchase_mean_days")),
+        lifecycle_stage=stage,
+        **{
+            f"avg_order_value_{w}d": _ratio(c(f"spend_{w}d"), c(f"orders_{w}d"))
+            for w in cfg.windows
+        },
+        **{
+            f"category_share__{cat}": _ratio(c(f"category_share__{cat}"), c("monetary"))
+            for cat in categories
+        },
+    ).drop("last_day", "first_day", "refunds")
+    if customers is not None:
+        out = out.join(_attributes(customers, as_of, cfg), on="customer_id", how="left")
+    return out
+
+
+def _attributes(customers: nw.LazyFrame, as_of: int, cfg: FeatureConfig) -> nw.LazyFrame:
+    names = customers.collect_schema().names()
+    cols = [c("customer_id")]
+    if "signup_day" in names:
+        cols.append((as_of - c("signup_day")).alias("signup_tenure_days"))
+    if "age" in names:
+        lo, *rest = cfg.age_bands
+        band = nw.when(c("age") < lo).then(nw.lit(f"<{lo}"))
+        for a, b in zip(cfg.age_bands, rest, strict=False):
+            band = band.when(c("age") < b).then(nw.lit(f"{a}-{b - 1}"))
+        band = band.when(~c("age").is_null()).then(nw.lit(f"{cfg.age_bands[-1]}+"))
+        cols += [c("age"), band.alias("age_band")]
+    cols += [c(n) for n in ("gender", "province", "region", "industry") if n in names]
+    return customers.select(*cols)
+
+
+def labels(tx: nw.LazyFrame, cutoff: int, repurchase_days: int, churn_days: int) -> nw.LazyFrame:
+    """Backtest labels at one cutoff, for customers with an order on or before it.
+
+    repurchase = any order in (D, D + repurchase_days]; churn = no order in (D, D + churn_days].
+    """
+    orders = tx.filter(~c("is_refund"))
+    after = c("day") - cutoff
+    return (
+        orders.filter(c("day") <= cutoff + max(repurchase_days, churn_days))
+        .group_by("customer_id")
+        .agg(
+            _count_if(c("day") <= cutoff).alias("_before"),
+            _count_if((after > 0) & (after <= repurchase_days)).alias("_repurchase"),
+            _count_if((after > 0) & (after <= churn_days)).alias("_within_churn"),
+        )
+        .filter(c("_before") > 0)
+        .select(
+            c("customer_id"),
+            nw.lit(cutoff).alias("cutoff_day"),
+            (c("_repurchase") > 0).alias("repurchase"),
+            (c("_within_churn") == 0).alias("churn"),
+        )
+    )

@@ -1,0 +1,84 @@
+"""The feature registry: every feature's name, one-line description and unit.
+
+Reports, the serving schema and drift monitoring read names and descriptions from here, so a
+feature is documented once. Window and category features are expanded from templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WINDOWS = (30, 90, 180, 365)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    unit: str
+    kind: str = "number"  # number | category
+
+
+def _static() -> list[Feature]:
+    f = Feature
+    out = [
+        f("recency_days", "days since the last order, as of the cutoff", "days"),
+        f("frequency_orders", "orders on or before the cutoff (refunds excluded)", "orders"),
+        f("frequency_days", "distinct days with an order", "days"),
+        f("monetary", "total spend (refunds excluded)", "currency"),
+        f("net_monetary", "total spend minus refunds", "currency"),
+        f("avg_order_value", "mean order value", "currency"),
+        f("max_order_value", "largest single order", "currency"),
+        f("tenure_days", "days since the first order", "days"),
+        f("interpurchase_mean_days", "mean gap between distinct order days", "days"),
+        f("interpurchase_std_days", "standard deviation of the gaps between order days", "days"),
+        f("overdue_ratio", "recency / mean gap: above 1 means later than usual", "ratio"),
+        f("orders_trend_90d", "orders in the last 90 days minus the 90 before", "orders"),
+        f("spend_trend_90d", "spend in the last 90 days minus the 90 before", "currency"),
+        f("online_share", "share of orders placed online", "share"),
+        f("refund_rate", "refunds per order", "ratio"),
+        f("refund_amount", "total refunded", "currency"),
+        f(
+            "lifecycle_stage",
+            "new / active / at_risk / lost by recency and tenure",
+            "stage",
+            "category",
+        ),
+    ]
+    for w in WINDOWS:
+        out += [
+            f(f"orders_{w}d", f"orders in the last {w} days", "orders"),
+            f(f"order_days_{w}d", f"distinct order days in the last {w} days", "days"),
+            f(f"spend_{w}d", f"spend in the last {w} days", "currency"),
+            f(f"avg_order_value_{w}d", f"mean order value in the last {w} days", "currency"),
+            f(f"max_order_value_{w}d", f"largest order in the last {w} days", "currency"),
+        ]
+    return out
+
+
+ATTRIBUTES = [
+    Feature("signup_tenure_days", "days since signup (customer table)", "days"),
+    Feature("age", "age in years (customer table)", "years"),
+    Feature("age_band", "age band: 18-24, 25-34, 35-44, 45-54, 55+", "band", "category"),
+    Feature("gender", "male / female", "category", "category"),
+    Feature("province", "province of the customer's region", "category", "category"),
+    Feature("region", "省-市", "category", "category"),
+    Feature("industry", "industry", "category", "category"),
+]
+CORE = _static()
+
+
+def category_feature(category: str) -> Feature:
+    return Feature(f"category_share__{category}", f"share of spend in category {category}", "share")
+
+
+def describe(names: list[str]) -> list[Feature]:
+    """Registry entries for the columns of a feature table, in its column order."""
+    known = {f.name: f for f in CORE + ATTRIBUTES}
+    out = []
+    for n in names:
+        if n in known:
+            out.append(known[n])
+        elif n.startswith("category_share__"):
+            out.append(category_feature(n.removeprefix("category_share__")))
+    return out
