@@ -13,6 +13,9 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
+	@command -v java >/dev/null 2>&1 || { echo "no Java: installing a JRE for the Spark engine (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless \
+		|| echo "warning: could not install Java; the Spark engine will not run here"; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) pip install --python $(BIN)/python --compile-bytecode -r requirements.lock
@@ -42,7 +45,7 @@ bench: install  ## cleaning benchmark: 1M customers / 10M transactions
 
 lock: install  ## re-resolve requirements.in into requirements.lock (wheels only)
 	$(UV) pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
-		--only-binary :all: -o requirements.lock
+		--only-binary :all: --no-binary pyspark -o requirements.lock
 
 clean-state:  ## forget local state (.custseg/: MLflow store, sample data, outputs)
 	rm -rf .custseg

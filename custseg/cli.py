@@ -79,6 +79,18 @@ def _date(value: str | None, option: str) -> date | None:
         raise CustsegError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from None
 
 
+def _read(transactions: Path, customers: Path | None, column: list[str] | None, max_invalid: float):
+    """Both input files under the data contract (exit 2 with a clear line when they break it)."""
+    from custseg.progress import stage
+    from features.contract import CUSTOMERS, TRANSACTIONS, parse_column_map, read_table
+
+    mapping = parse_column_map(column)
+    with stage("reading input"):
+        tx = read_table(transactions, TRANSACTIONS, mapping, max_invalid)
+        cust = read_table(customers, CUSTOMERS, mapping, max_invalid) if customers else None
+    return tx, cust
+
+
 def _clean(
     transactions: Path,
     customers: Path | None,
@@ -90,21 +102,36 @@ def _clean(
     from custseg import config as cfgmod
     from custseg.progress import stage
     from features.cleaning import clean
-    from features.contract import CUSTOMERS, TRANSACTIONS, parse_column_map, read_table
 
     cfg = cfgmod.cleaning(config, reference_date=_date(reference_date, "--reference-date"))
-    mapping = parse_column_map(column)
-    with stage("reading input"):
-        tx = read_table(transactions, TRANSACTIONS, mapping, cfg.max_invalid_share)
-        cust = (
-            read_table(customers, CUSTOMERS, mapping, cfg.max_invalid_share) if customers else None
-        )
+    tx, cust = _read(transactions, customers, column, cfg.max_invalid_share)
     with stage("cleaning"):
         result = clean(tx, cust, cfg)
     with stage("writing outputs"):
         paths = result.write(out)
     _print_summary(result.audit, paths)
     return result, paths
+
+
+def _features(
+    transactions: Path,
+    customers: Path | None,
+    column: list[str] | None,
+    config: Path | None,
+    as_of: str | None,
+    engine: str,
+):
+    """Clean and build features as of a cutoff (default: the last order date)."""
+    from custseg import config as cfgmod
+    from custseg.progress import stage
+    from features.pipeline import features_as_of, last_order_date
+
+    cleaning, feature_cfg = cfgmod.cleaning(config), cfgmod.features(config)
+    tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
+    cutoff = _date(as_of, "--as-of") or last_order_date(tx)
+    with stage(f"cleaning + features as of {cutoff} ({engine})"):
+        table, result = features_as_of(tx, cust, cutoff, cleaning, feature_cfg, engine)
+    return table, result
 
 
 def _print_summary(audit: dict, paths: dict[str, Path]) -> None:
@@ -202,6 +229,54 @@ def clean_cmd(
     _clean(transactions, customers, out, column, config, reference_date)
 
 
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Cutoff date (YYYY-MM-DD): only data on or before it is used. "
+        "Default: the last order date in the data.",
+        metavar="YYYY-MM-DD",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where the feature definitions run: polars (embedded) or spark (local mode, or "
+        "the cluster in CUSTSEG_SPARK_MASTER).",
+    ),
+]
+
+
+@app.command("features")
+def features_cmd(
+    transactions: TransactionsOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot file to write (.parquet).")],
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    engine: EngineOpt = "polars",
+    column: ColumnOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build the customer feature table as of a cutoff and save it as a snapshot.
+
+    RFM over 30/90/180/365-day windows, tenure, order value, inter-purchase gaps, trends,
+    category and channel shares, refunds, lifecycle stage, and customer attributes. Cleaning
+    and features use only data on or before --as-of, so the table does not change when later
+    data is added. The Parquet file records the as-of date and the definition hash.
+    """
+    from custseg.progress import console
+    from features.snapshot import write_snapshot
+
+    table, result = _features(transactions, customers, column, config, as_of, engine)
+    meta = write_snapshot(table, out)
+    console.print(
+        f"{len(table):,} customers x {len(table.columns) - 1} features as of {meta['as_of']} "
+        f"(definition {meta['definition_hash']}, engine {meta['engine']}) -> {out}"
+    )
+
+
 @app.command()
 def run(
     transactions: Annotated[
@@ -222,7 +297,7 @@ def run(
     ] = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
-    reference_date: ReferenceOpt = None,
+    as_of: AsOfOpt = None,
     sample_customers: Annotated[
         int, typer.Option(help="Customers to generate when no --transactions is given.")
     ] = 25_000,
@@ -236,9 +311,10 @@ def run(
     ] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
 ) -> None:
-    """The main job: (sample data ->) cleaning -> audit report, tracked in MLflow.
+    """The main job: (sample data ->) cleaning -> features as of a cutoff, tracked in MLflow.
 
-    Later stages (features, segmentation, prediction) join this job as they land.
+    Writes the clean tables, the audit (audit.html) and the feature snapshot
+    (features.parquet) to --out. Segmentation and prediction join this job as they land.
     """
     from custseg import paths as state
     from custseg.progress import console, stage
@@ -251,20 +327,31 @@ def run(
         with stage(f"sample data ({sample_customers:,} customers)"):
             files = write(generate(SampleConfig(customers=sample_customers)), home / "sample")
         transactions, customers = files["transactions"], files["customers"]
-    result, paths = _clean(transactions, customers, out, column, config, reference_date)
+    table, result = _features(transactions, customers, column, config, as_of, "polars")
+    from features.snapshot import write_snapshot
+
+    with stage("writing outputs"):
+        paths = result.write(out)
+        paths["features"] = out / "features.parquet"
+        meta = write_snapshot(table, paths["features"])
+    _print_summary(result.audit, paths)
+    console.print(
+        f"features: {len(table):,} customers x {len(table.columns) - 1} as of {meta['as_of']} "
+        f"-> {paths['features']}"
+    )
     if track:
         with stage("logging to MLflow"):
-            run_id = _track(result.audit, paths, tracking_uri)
+            run_id = _track(result.audit, meta, paths, tracking_uri)
         console.print(
             f"MLflow run {run_id} (experiment custseg; `mlflow ui --backend-store-uri "
             f"{tracking_uri or state.tracking_uri()}`)"
         )
 
 
-def _track(audit: dict, paths: dict[str, Path], tracking_uri: str | None) -> str:
+def _track(audit: dict, features: dict, paths: dict[str, Path], tracking_uri: str | None) -> str:
     from custseg import tracking
 
-    with tracking.run("custseg", "clean", tracking_uri) as active:
+    with tracking.run("custseg", "run", tracking_uri) as active:
         import mlflow
 
         params = tracking.flatten("cleaning", {k: v for k, v in audit["config"].items()})
@@ -282,7 +369,17 @@ def _track(audit: dict, paths: dict[str, Path], tracking_uri: str | None) -> str
             metrics[f"{r['table']}.{r['rule']}.{r['action']}"] = r["rows"]
         for name, cols in audit["missing_rates"].items():
             metrics.update({f"{name}.missing.{c}": m["input"] for c, m in cols.items()})
+        metrics["features.customers"] = features["rows"]
+        metrics["features.columns"] = len(features["features"])
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_params(
+            {
+                "features.as_of": features["as_of"],
+                "features.definition_hash": features["definition_hash"],
+                "features.engine": features["engine"],
+            }
+        )
+        mlflow.log_dict(features, "features/snapshot_meta.json")
         mlflow.set_tags(
             {"stage": "cleaning", "balanced": all(t["balanced"] for t in audit["tables"].values())}
         )

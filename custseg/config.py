@@ -13,7 +13,7 @@ from pathlib import Path
 
 from custseg.errors import ConfigError
 
-SECTIONS = ("cleaning",)
+SECTIONS = ("cleaning", "features")
 
 
 def load(path: str | Path | None) -> dict:
@@ -45,3 +45,35 @@ def cleaning(path: str | Path | None, **overrides):
         return CleaningConfig.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path or 'options'}: {exc}") from None
+
+
+def features(path: str | Path | None):
+    """The `[features]` slice as a FeatureConfig."""
+    from dataclasses import fields
+
+    from features.definitions import FeatureConfig
+
+    data = dict(load(path).get("features", {}))
+    known = {f.name for f in fields(FeatureConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [features]: unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    for key in ("windows", "age_bands"):
+        if key in data:
+            values = data[key]
+            if not (
+                isinstance(values, list)
+                and values
+                and all(isinstance(v, int) and v > 0 for v in values)
+            ):
+                raise ConfigError(
+                    f"{path}: features.{key} = {values!r}: a list of positive whole days"
+                )
+            data[key] = tuple(sorted(values))
+    for key in ("trend_days", "new_days", "active_days", "lost_days", "top_categories"):
+        if key in data and (not isinstance(data[key], int) or data[key] < 0):
+            raise ConfigError(f"{path}: features.{key} = {data[key]!r}: a whole number >= 0")
+    return FeatureConfig(**data)

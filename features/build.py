@@ -46,6 +46,14 @@ def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _dtype(name: str) -> str:
+    kinds = {f.name: f.kind for f in registry.CORE + registry.ATTRIBUTES}
+    if name == "customer_id" or kinds.get(name) == "category":
+        return "string[pyarrow]"
+    counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
+    return "int64" if name.startswith(counts) else "float64"
+
+
 def _tidy(df: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
     """Registry column order, one row per customer sorted by id, stable dtypes."""
     first = ["customer_id"] + [f.name for f in registry.CORE]
@@ -53,17 +61,7 @@ def _tidy(df: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
     attrs = [f.name for f in registry.ATTRIBUTES]
     cols = [n for n in first + cats + attrs if n in df.columns]
     df = df[cols].sort_values("customer_id", kind="stable").reset_index(drop=True)
-    kinds = {f.name: f.kind for f in registry.CORE + registry.ATTRIBUTES}
-    for col in cols:
-        if col == "customer_id" or kinds.get(col) == "category":
-            df[col] = df[col].astype("string[pyarrow]")
-        elif col.startswith(
-            ("frequency_", "orders_", "order_days_", "recency", "tenure")
-        ) and not col.endswith("trend_90d") or col == "orders_trend_90d":
-            df[col] = df[col].astype("int64")
-        else:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    return df
+    return df.astype({col: _dtype(col) for col in cols})
 
 
 def build_features(
@@ -72,12 +70,17 @@ def build_features(
     as_of: date,
     cfg: FeatureConfig | None = None,
     engine: str = "polars",
+    categories: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per customer with an order on or before `as_of`; columns from the registry."""
+    """One row per customer with an order on or before `as_of`; columns from the registry.
+
+    `categories` fixes the category-share columns (serving passes the training snapshot's);
+    by default they are the top categories by spend up to `as_of`.
+    """
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
     tx = to_lazy(prepare_transactions(transactions), engine)
-    cats = top_categories(tx, day, cfg.top_categories)
+    cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
     cust = to_lazy(prepare_customers(customers), engine) if customers is not None else None
     out = _tidy(collect(definitions.customer_features(tx, day, cfg, cats, cust)), cats)
     out.attrs.update(

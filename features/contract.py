@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -101,6 +101,27 @@ class TypedTable:
     renamed: dict[str, str] = field(default_factory=dict)  # canonical -> source column name
     dropped_pii: list[str] = field(default_factory=list)
     date_formats: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> format -> n
+    row_numbers: np.ndarray | None = None  # source row of each frame row (None: 0, 1, 2, ...)
+
+    def source_rows(self) -> np.ndarray:
+        return np.arange(len(self.frame)) if self.row_numbers is None else self.row_numbers
+
+    def take(self, keep: np.ndarray) -> TypedTable:
+        """The rows where `keep` is True, still numbered by their row in the source file."""
+        idx = np.flatnonzero(keep)
+        new_pos = np.full(len(self.frame), -1)
+        new_pos[idx] = np.arange(len(idx))
+        raw = {}
+        for col, series in self.raw.items():
+            pos = new_pos[series.index.to_numpy()]
+            raw[col] = series[pos >= 0].set_axis(pos[pos >= 0])
+        return replace(
+            self,
+            frame=self.frame.iloc[idx].reset_index(drop=True),
+            invalid={col: mask[idx] for col, mask in self.invalid.items()},
+            raw=raw,
+            row_numbers=self.source_rows()[idx],
+        )
 
 
 def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:

@@ -25,8 +25,8 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
             "1500",
             "--out",
             str(out),
-            "--reference-date",
-            "2026-07-01",
+            "--as-of",
+            "2026-03-31",
         ],
         capture_output=True,
         text=True,
@@ -42,11 +42,19 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "changes.parquet",
         "audit.json",
         "audit.html",
+        "features.parquet",
     ):
         assert (out / name).stat().st_size > 0, name
     audit = json.loads((out / "audit.json").read_text())
     assert all(t["balanced"] for t in audit["tables"].values())
-    assert audit["config"]["reference_date"] == "2026-07-01"
+    assert audit["config"]["reference_date"] == "2026-03-31"  # cleaning is as of the cutoff
+    assert audit["tables"]["transactions"]["rows_after_as_of"] > 0
+
+    from features.snapshot import read_snapshot
+
+    features, meta = read_snapshot(out / "features.parquet")
+    assert meta["as_of"] == "2026-03-31" and len(features) > 1000
+    assert features["recency_days"].min() >= 0
 
     import mlflow
     from mlflow import MlflowClient
@@ -61,6 +69,8 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     )
     assert run.data.metrics["customers.duplicate_customer.drop"] > 0
     assert run.data.params["cleaning.extreme_factor"] == "10.0"
+    assert run.data.params["features.definition_hash"] == meta["definition_hash"]
+    assert run.data.metrics["features.customers"] == len(features)
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id, "cleaning")}
     assert artifacts == {"cleaning/audit.json", "cleaning/audit.html"}
     assert str(home) in run.info.artifact_uri  # the project's store, not the current directory

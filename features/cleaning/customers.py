@@ -107,7 +107,7 @@ def clean_customers(
 ) -> tuple[pd.DataFrame, CustomerContext, pd.DataFrame]:
     """Returns (clean customers, context for transactions, id map)."""
     df = t.frame.copy()
-    df["source_row"] = np.arange(len(df), dtype=np.int64)
+    df["source_row"] = t.source_rows().astype(np.int64)
     audit.input_rows[T] = len(df)
     df = _hash_personal_data(df)
 

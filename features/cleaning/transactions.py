@@ -82,7 +82,7 @@ def clean_transactions(
     t: TypedTable, cfg: CleaningConfig, audit: Audit, customers: CustomerContext | None
 ) -> pd.DataFrame:
     df = t.frame.copy()
-    df["source_row"] = np.arange(len(df), dtype=np.int64)
+    df["source_row"] = t.source_rows().astype(np.int64)
     audit.input_rows[T] = len(df)
     rows = LiveRows(df, T, cfg, audit)
 

@@ -1,0 +1,58 @@
+"""Feature snapshots: a Parquet file that says exactly which features it holds.
+
+The file's metadata (key `custseg`) carries the as-of date, the definition hash, the engine,
+the category columns, the feature config and each feature's description and unit, so training,
+monitoring and serving can state which features they used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from custseg.errors import InputError
+from features import registry
+
+KEY = b"custseg"
+
+
+def write_snapshot(features: pd.DataFrame, path: str | Path, **extra) -> dict:
+    """Write `features` (as returned by build_features) with its metadata; returns the metadata."""
+    meta = {
+        **features.attrs,
+        **extra,
+        "rows": len(features),
+        "features": [
+            {"name": f.name, "description": f.description, "unit": f.unit, "kind": f.kind}
+            for f in registry.describe(list(features.columns))
+        ],
+    }
+    table = pa.Table.from_pandas(features, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[KEY] = json.dumps(meta, ensure_ascii=False, default=str).encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata(schema_meta), path)
+    return meta
+
+
+def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """(features, metadata); an error naming the file when it is not a custseg snapshot."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    raw = (table.schema.metadata or {}).get(KEY)
+    if raw is None:
+        raise InputError(f"{path}: not a custseg feature snapshot (no '{KEY.decode()}' metadata)")
+    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    df = table.to_pandas(types_mapper=mapper.get)
+    meta = json.loads(raw)
+    df.attrs.update(
+        {k: meta[k] for k in ("as_of", "definition_hash", "engine", "categories") if k in meta}
+    )
+    return df, meta

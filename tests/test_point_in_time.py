@@ -1,0 +1,165 @@
+"""No leakage: features as of D do not depend on anything dated after D — through cleaning too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from custseg.errors import InputError
+from features.cleaning import CleaningConfig
+from features.contract import CUSTOMERS, TRANSACTIONS, type_table
+from features.pipeline import features_as_of, last_order_date
+from features.snapshot import read_snapshot, write_snapshot
+from tests.conftest import run_cli
+
+D = date(2025, 6, 30)
+# drop extreme amounts: the outlier threshold then changes which rows survive, so a threshold
+# computed over data after D would change the features as of D
+CLEANING = CleaningConfig(max_invalid_share=1.0, policies={"extreme_amount": "drop"})
+
+day = st.integers(min_value=-400, max_value=200)  # days relative to D
+amount = st.one_of(st.floats(1, 500), st.sampled_from([-20.0, 0.0, 50_000.0]))
+row = st.tuples(
+    st.sampled_from(["A", "B", "C"]), day, amount, st.sampled_from(["o1", "o2", "o3", None])
+)
+
+
+def _log(rows) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["customer_id", "rel", "amount", "order_id"])
+    df["order_date"] = (pd.Timestamp(D) + pd.to_timedelta(df.pop("rel"), unit="D")).dt.strftime(
+        "%Y-%m-%d"
+    )
+    df["channel"] = "online"
+    return df
+
+
+def _features(df: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.DataFrame:
+    tx = type_table(df, TRANSACTIONS, max_invalid_share=1.0)
+    cu = type_table(customers, CUSTOMERS) if customers is not None else None
+    table, _ = features_as_of(tx, cu, D, CLEANING)
+    return table
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(row, min_size=1, max_size=25), st.lists(row, max_size=15), st.data())
+def test_rows_after_the_cutoff_change_nothing(before, extra, data):
+    before = [r for r in before if r[1] <= 0]
+    if not before:
+        return
+    later = [r for r in extra if r[1] > 0]
+    base = _log(before)
+    # added, and the same rows altered (other amounts, other customers)
+    altered = [
+        (data.draw(st.sampled_from(["A", "B", "Z"])), r[1], r[2] * 3 + 1, r[3]) for r in later
+    ]
+    for variant in (_log(before + later), _log(before + altered)):
+        pd.testing.assert_frame_equal(_features(base), _features(variant))
+
+
+def test_outlier_threshold_uses_only_data_up_to_the_cutoff():
+    """A huge order after D lifts the full-log mean; the cut-off run must not see it."""
+    rows = [("A", -10, 100.0, "o1"), ("A", -5, 100.0, "o2")] + [
+        ("B", -d, 10.0, f"b{d}") for d in range(1, 30)
+    ]
+    rows.append(("A", -1, 700.0, "o3"))  # extreme as of D (10 x mean ~ 380)
+    full = rows + [("C", 5, 1_000_000.0, "o9")]  # after D: would lift the mean above 700
+    a, b = _features(_log(rows)), _features(_log(full))
+    pd.testing.assert_frame_equal(a, b)
+    assert a.set_index("customer_id").loc["A", "max_order_value"] == 100.0
+
+
+def test_cli_full_log_and_cut_log_give_identical_snapshots(sample_dir, tmp_path, capsys):
+    tx = pd.read_csv(sample_dir / "transactions.csv", dtype=str)
+    cut_at = "2025-12-31"
+    parsed = pd.to_datetime(tx["order_date"], errors="coerce", format="mixed")
+    cut = tx[~(parsed > pd.Timestamp(cut_at)).fillna(False)]
+    cut.to_csv(tmp_path / "cut.csv", index=False)
+    assert len(cut) < len(tx)
+    shutil.copy(sample_dir / "customers.csv", tmp_path / "customers.csv")
+    outs = []
+    for name, path in (("full", sample_dir / "transactions.csv"), ("cut", tmp_path / "cut.csv")):
+        out = tmp_path / f"{name}.parquet"
+        code, _, err = run_cli(
+            [
+                "features",
+                "-t",
+                str(path),
+                "-c",
+                str(tmp_path / "customers.csv"),
+                "--as-of",
+                cut_at,
+                "-o",
+                str(out),
+            ],
+            capsys,
+        )
+        assert code == 0, err
+        outs.append(read_snapshot(out))
+    (a, meta_a), (b, meta_b) = outs
+    pd.testing.assert_frame_equal(a, b)
+    assert meta_a["definition_hash"] == meta_b["definition_hash"] and meta_a["as_of"] == cut_at
+    assert len(a) > 1000
+
+
+def test_snapshot_round_trip_and_errors(tmp_path):
+    table = _features(_log([("A", -3, 10.0, "o1"), ("B", -1, 20.0, "o2")]))
+    meta = write_snapshot(table, tmp_path / "f.parquet")
+    back, meta2 = read_snapshot(tmp_path / "f.parquet")
+    pd.testing.assert_frame_equal(table, back)
+    assert meta2["as_of"] == str(D) and meta2["definition_hash"] == meta["definition_hash"]
+    assert {f["name"] for f in meta2["features"]} == set(table.columns) - {"customer_id"}
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "plain.parquet")
+    with pytest.raises(InputError, match="not a custseg feature snapshot"):
+        read_snapshot(tmp_path / "plain.parquet")
+
+
+def test_default_as_of_ignores_future_typos():
+    df = _log([("A", -3, 10.0, "o1"), ("A", 9000, 10.0, "o2")])
+    t = type_table(df, TRANSACTIONS)
+    assert last_order_date(t, today=date(2026, 1, 1)) == date(2025, 6, 27)
+
+
+def test_cli_rejects_unknown_engine(sample_dir, tmp_path, capsys):
+    code, _, err = run_cli(
+        [
+            "features",
+            "-t",
+            str(sample_dir / "transactions.csv"),
+            "--engine",
+            "dask",
+            "-o",
+            str(tmp_path / "f.parquet"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "polars, spark" in err
+
+
+def _java() -> bool:
+    return shutil.which("java") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not _java() and not os.environ.get("CI"), reason="no Java here (CI installs one)"
+)
+def test_spark_and_polars_give_identical_features_and_labels(cleaned):
+    from features.build import build_features, build_labels
+
+    result, _ = cleaned
+    as_of = date(2026, 3, 31)
+    a = build_features(result.transactions, result.customers, as_of)
+    b = build_features(result.transactions, result.customers, as_of, engine="spark")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9)
+    assert a.attrs["definition_hash"] == b.attrs["definition_hash"]
+    cutoffs = [date(2025, 12, 31), as_of]
+    pd.testing.assert_frame_equal(
+        build_labels(result.transactions, cutoffs),
+        build_labels(result.transactions, cutoffs, engine="spark"),
+    )
