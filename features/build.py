@@ -15,10 +15,19 @@ from datetime import date
 import narwhals as nw
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features import definitions, registry
 from features.definitions import FeatureConfig
-from features.engines import EPOCH, collect, prepare_customers, prepare_transactions, to_lazy
+from features.engines import (
+    EPOCH,
+    Prepared,
+    collect,
+    decode_customers,
+    prepare_customers,
+    prepare_transactions,
+    to_lazy,
+)
 
 c = nw.col
 
@@ -27,17 +36,18 @@ def as_day(d: date) -> int:
     return int((np.datetime64(d, "D") - EPOCH).astype(np.int64))
 
 
-def top_categories(tx: nw.LazyFrame, as_of: int, n: int) -> list[str]:
+def top_categories(tx: nw.LazyFrame, prepared: Prepared, as_of: int, n: int) -> list[str]:
     """The n categories with the most spend on or before the cutoff (ties by name)."""
     if "category" not in tx.collect_schema().names() or n <= 0:
         return []
     ranked = collect(
-        tx.filter((c("day") <= as_of) & ~c("is_refund") & ~c("category").is_null())
+        tx.filter((c("day") <= as_of) & ~c("is_refund") & (c("category") >= 0))
         .group_by("category")
         .agg(c("amount").sum().alias("spend"))
     )
-    ranked = ranked.sort_values(["spend", "category"], ascending=[False, True], kind="stable")
-    return [str(x) for x in ranked["category"].head(n)]
+    ranked["name"] = prepared.categories.take(pa.array(ranked["category"].to_numpy())).to_pylist()
+    ranked = ranked.sort_values(["spend", "name"], ascending=[False, True], kind="stable")
+    return [str(x) for x in ranked["name"].head(n)]
 
 
 def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
@@ -79,10 +89,16 @@ def build_features(
     """
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
-    tx = to_lazy(prepare_transactions(transactions), engine)
-    cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
-    cust = to_lazy(prepare_customers(customers), engine) if customers is not None else None
-    out = _tidy(collect(definitions.customer_features(tx, day, cfg, cats, cust)), cats)
+    prepared = prepare_transactions(transactions)
+    tx = to_lazy(prepared.table, engine)
+    cats = (
+        top_categories(tx, prepared, day, cfg.top_categories) if categories is None else categories
+    )
+    cust = None
+    if customers is not None:
+        cust = to_lazy(prepare_customers(customers, prepared), engine)
+    query = definitions.customer_features(tx, day, cfg, prepared.category_codes(cats), cust)
+    out = _tidy(decode_customers(collect(query), prepared), cats)
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )
@@ -97,9 +113,13 @@ def build_labels(
     engine: str = "polars",
 ) -> pd.DataFrame:
     """customer_id, cutoff, repurchase, churn for every cutoff (customers active by then)."""
-    tx = to_lazy(prepare_transactions(transactions), engine)
+    prepared = prepare_transactions(transactions)
+    tx = to_lazy(prepared.table, engine)
     frames = [
-        collect(definitions.labels(tx, as_day(d), repurchase_days, churn_days)) for d in cutoffs
+        decode_customers(
+            collect(definitions.labels(tx, as_day(d), repurchase_days, churn_days)), prepared
+        )
+        for d in cutoffs
     ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out["cutoff"] = (EPOCH + out.pop("cutoff_day").to_numpy().astype("timedelta64[D]")).astype(

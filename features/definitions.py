@@ -6,6 +6,7 @@ customers) and on PySpark (for data that outgrows one machine). Inputs are prepa
 definition here is plain arithmetic that every backend evaluates the same way.
 
 Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional).
+Ids and categories arrive as integer codes (any type works: the definitions only compare them).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def customer_features(
     tx: nw.LazyFrame,
     as_of: int,
     cfg: FeatureConfig,
-    categories: list[str],
+    categories: dict[str, int],
     customers: nw.LazyFrame | None = None,
 ) -> nw.LazyFrame:
     """One row per customer with an order on or before `as_of` (a day number)."""
@@ -74,8 +75,8 @@ def customer_features(
             nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{w}d"),
         ]
     order_aggs += [
-        _sum_if(c("category") == cat, c("amount")).alias(f"category_share__{cat}")
-        for cat in categories
+        _sum_if(c("category") == code, c("amount")).alias(f"category_share__{cat}")
+        for cat, code in categories.items()
     ]
     per_customer = orders.group_by("customer_id").agg(*order_aggs)
 

@@ -16,16 +16,22 @@ import pyarrow.compute as pc
 def to_arrow(values) -> pa.Array:
     """A zero-copy Arrow large_string view of a string column (or a cast copy)."""
     if isinstance(values, (pd.Series, pd.Index)):
-        values = (
-            values.array
-            if isinstance(values.dtype, pd.StringDtype)
-            else values.astype("string[pyarrow]").array
-        )
+        arrow_backed = isinstance(values.dtype, (pd.StringDtype, pd.ArrowDtype))
+        values = values.array if arrow_backed else values.astype("string[pyarrow]").array
     if hasattr(values, "_pa_array"):
         arr = values._pa_array  # noqa: SLF001 - zero-copy view of an ArrowExtensionArray
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.string())
     else:
         arr = pa.array(np.asarray(values, dtype=object), pa.large_string(), from_pandas=True)
     return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
+def to_numpy(s: pd.Series, dtype) -> np.ndarray:
+    """A column as numpy, without a detour through Python objects for Arrow-backed columns."""
+    if isinstance(s.dtype, pd.ArrowDtype):
+        return s.array._pa_array.to_numpy().astype(dtype)  # noqa: SLF001
+    return s.to_numpy(dtype)
 
 
 def isin(s: pd.Series, values) -> np.ndarray:

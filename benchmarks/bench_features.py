@@ -1,0 +1,204 @@
+"""Benchmark: the full feature table vs hand-written core RFM in Polars, DuckDB and pandas.
+
+    python benchmarks/bench_features.py                  # 1M customers / ~10M transactions
+    python benchmarks/bench_features.py --customers 100000
+
+Prepares clean transactions once (generate + clean, not timed), then runs each contender in its
+own process on the same Parquet file and prints wall time (read + compute, and compute alone)
+and peak RSS. Also times the online path: features for 3 customers from their raw orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+AS_OF = date(2026, 6, 30)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare(out: Path, customers: int) -> dict:
+    from custseg.sample import SampleConfig, generate
+    from features.cleaning import CleaningConfig, clean
+    from features.contract import TRANSACTIONS, type_table
+
+    data = generate(SampleConfig(customers=customers, seed=3, orders_scale=1.25))
+    t = type_table(data["transactions"], TRANSACTIONS)
+    result = clean(t, None, CleaningConfig(reference_date=AS_OF))
+    cols = ["customer_id", "order_date", "amount", "is_refund", "channel", "category"]
+    result.transactions[cols].to_parquet(out / "tx.parquet", index=False)
+    return {"transactions": len(result.transactions)}
+
+
+def full(path: Path) -> dict:
+    import pandas as pd
+
+    from features.build import build_features
+
+    t0 = time.perf_counter()
+    tx = pd.read_parquet(path, dtype_backend="pyarrow")
+    tx["customer_id"] = tx["customer_id"].astype("string[pyarrow]")
+    t1 = time.perf_counter()
+    table = build_features(tx, None, AS_OF)
+    t2 = time.perf_counter()
+    return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": len(table), "cols": table.shape[1]}
+
+
+def rfm_polars(path: Path) -> dict:
+    import polars as pl
+
+    t0 = time.perf_counter()
+    tx = pl.read_parquet(path)
+    t1 = time.perf_counter()
+    out = (
+        tx.filter(~pl.col("is_refund"))
+        .group_by("customer_id")
+        .agg(
+            recency=(pl.lit(AS_OF) - pl.col("order_date").max().dt.date()).dt.total_days(),
+            order_days=pl.col("order_date").n_unique(),
+            spend=pl.col("amount").sum(),
+        )
+    )
+    t2 = time.perf_counter()
+    return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": out.height}
+
+
+def rfm_duckdb(path: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE tx AS SELECT * FROM read_parquet('{path}')")
+    t1 = time.perf_counter()
+    out = con.execute(
+        f"""SELECT customer_id, date_diff('day', max(order_date)::DATE, DATE '{AS_OF}') AS recency,
+                   count(DISTINCT order_date) AS order_days, sum(amount) AS spend
+            FROM tx WHERE NOT is_refund GROUP BY customer_id"""
+    ).to_arrow_table()
+    t2 = time.perf_counter()
+    return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": out.num_rows}
+
+
+def rfm_pandas(path: Path) -> dict:
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    tx = pd.read_parquet(path)
+    t1 = time.perf_counter()
+    tx = tx[~tx["is_refund"]]
+    out = tx.groupby("customer_id").agg(
+        last=("order_date", "max"), order_days=("order_date", "nunique"), spend=("amount", "sum")
+    )
+    out["recency"] = (pd.Timestamp(AS_OF) - out["last"]).dt.days
+    t2 = time.perf_counter()
+    return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": len(out)}
+
+
+def online(path: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from features.build import build_features
+
+    tx = pd.read_parquet(path)
+    ids = tx["customer_id"].drop_duplicates().head(3)
+    few = tx[tx["customer_id"].isin(ids)].reset_index(drop=True)
+    cats = sorted(tx["category"].dropna().unique())
+    build_features(few, None, AS_OF, categories=cats)
+    times = []
+    for _ in range(50):
+        t = time.perf_counter()
+        build_features(few, None, AS_OF, categories=cats)
+        times.append(time.perf_counter() - t)
+    return {
+        "p50_ms": float(np.median(times) * 1000),
+        "p99_ms": float(np.percentile(times, 99) * 1000),
+        "orders": len(few),
+    }
+
+
+PHASES = {
+    "full": full,
+    "polars": rfm_polars,
+    "duckdb": rfm_duckdb,
+    "pandas": rfm_pandas,
+    "online": online,
+}
+LABELS = {
+    "full": "(a) full feature table, default engine",
+    "polars": "(b) core RFM, hand-written Polars",
+    "duckdb": "(b) core RFM, hand-written DuckDB SQL",
+    "pandas": "(c) core RFM, plain pandas groupby",
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        out = Path(args.dir)
+        result = (
+            prepare(out, args.customers)
+            if args.phase == "prepare"
+            else PHASES[args.phase](out / "tx.parquet")
+        )
+        print(json.dumps({**result, "peak_rss_mb": _peak_mb()}))
+        return
+    with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+        res = {}
+        for phase in ["prepare", *PHASES]:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--dir",
+                    tmp,
+                    "--customers",
+                    str(args.customers),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            res[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(
+        f"custseg feature benchmark: {args.customers:,} customers, "
+        f"{res['prepare']['transactions']:,} clean transactions, as of {AS_OF}"
+    )
+    print(f"  {'':42} {'read+compute':>12} {'compute':>9} {'peak RSS':>10}")
+    for key, label in LABELS.items():
+        r = res[key]
+        times = f"{r['total_s']:10.1f} s {r['compute_s']:7.1f} s"
+        print(f"  {label:42} {times} {r['peak_rss_mb']:7,.0f} MB")
+    best = min(res["polars"]["total_s"], res["duckdb"]["total_s"])
+    print(
+        f"  (a) / fastest (b): {res['full']['total_s'] / best:.2f}x;  (a) / (c): "
+        f"{res['full']['total_s'] / res['pandas']['total_s']:.2f}x;  "
+        f"{res['full']['cols'] - 1} features vs 3"
+    )
+    o = res["online"]
+    print(
+        f"  online: 3 customers ({o['orders']} orders): "
+        f"p50 {o['p50_ms']:.1f} ms, p99 {o['p99_ms']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
