@@ -23,10 +23,10 @@ from features.engines import (
     EPOCH,
     Prepared,
     collect,
-    decode_customers,
     prepare_customers,
     prepare_transactions,
     to_lazy,
+    to_pandas,
 )
 
 c = nw.col
@@ -44,7 +44,7 @@ def top_categories(tx: nw.LazyFrame, prepared: Prepared, as_of: int, n: int) -> 
         tx.filter((c("day") <= as_of) & ~c("is_refund") & (c("category") >= 0))
         .group_by("category")
         .agg(c("amount").sum().alias("spend"))
-    )
+    ).to_pandas()
     ranked["name"] = prepared.categories.take(pa.array(ranked["category"].to_numpy())).to_pylist()
     ranked = ranked.sort_values(["spend", "name"], ascending=[False, True], kind="stable")
     return [str(x) for x in ranked["name"].head(n)]
@@ -56,22 +56,20 @@ def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _dtype(name: str) -> str:
+def _arrow_type(name: str) -> pa.DataType:
     kinds = {f.name: f.kind for f in registry.CORE + registry.ATTRIBUTES}
     if name == "customer_id" or kinds.get(name) == "category":
-        return "string[pyarrow]"
+        return pa.large_string()
     counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
-    return "int64" if name.startswith(counts) else "float64"
+    return pa.int64() if name.startswith(counts) else pa.float64()
 
 
-def _tidy(df: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
-    """Registry column order, one row per customer sorted by id, stable dtypes."""
+def _columns(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
+    """Registry column order and types for the columns a query produced."""
     first = ["customer_id"] + [f.name for f in registry.CORE]
     cats = [f"category_share__{x}" for x in categories]
     attrs = [f.name for f in registry.ATTRIBUTES]
-    cols = [n for n in first + cats + attrs if n in df.columns]
-    df = df[cols].sort_values("customer_id", kind="stable").reset_index(drop=True)
-    return df.astype({col: _dtype(col) for col in cols})
+    return {n: _arrow_type(n) for n in first + cats + attrs if n in available}
 
 
 def build_features(
@@ -96,9 +94,9 @@ def build_features(
     )
     cust = None
     if customers is not None:
-        cust = to_lazy(prepare_customers(customers, prepared), engine)
+        cust = to_lazy(prepare_customers(customers), engine)
     query = definitions.customer_features(tx, day, cfg, prepared.category_codes(cats), cust)
-    out = _tidy(decode_customers(collect(query), prepared), cats)
+    out = to_pandas(query, _columns(query.collect_schema().names(), cats))
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )
@@ -115,18 +113,17 @@ def build_labels(
     """customer_id, cutoff, repurchase, churn for every cutoff (customers active by then)."""
     prepared = prepare_transactions(transactions)
     tx = to_lazy(prepared.table, engine)
+    types = {
+        "customer_id": pa.large_string(),
+        "cutoff_day": pa.int32(),
+        "repurchase": pa.bool_(),
+        "churn": pa.bool_(),
+    }
     frames = [
-        decode_customers(
-            collect(definitions.labels(tx, as_day(d), repurchase_days, churn_days)), prepared
-        )
+        to_pandas(definitions.labels(tx, as_day(d), repurchase_days, churn_days), types)
         for d in cutoffs
     ]
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    out["cutoff"] = (EPOCH + out.pop("cutoff_day").to_numpy().astype("timedelta64[D]")).astype(
-        "datetime64[ns]"
-    )
-    out["customer_id"] = out["customer_id"].astype("string[pyarrow]")
-    out[["repurchase", "churn"]] = out[["repurchase", "churn"]].astype(bool)
-    return out.sort_values(["cutoff", "customer_id"], kind="stable").reset_index(drop=True)[
-        ["customer_id", "cutoff", "repurchase", "churn"]
-    ]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(types))
+    days = out.pop("cutoff_day").to_numpy().astype("timedelta64[D]")
+    out.insert(1, "cutoff", (EPOCH + days).astype("datetime64[ns]"))
+    return out  # sorted by cutoff (the order of `cutoffs`), then customer id

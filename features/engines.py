@@ -1,10 +1,9 @@
 """Where the feature definitions run: Polars (embedded default) or Apache Spark.
 
 Both get the same prepared table (see `features.definitions`), so the definitions never see
-an engine. Customer ids and categories are dictionary-encoded to integers on the way in (integer
-group-bys and comparisons are several times cheaper than string ones) and decoded on the way
-out. Spark runs in local mode by default; set CUSTSEG_SPARK_MASTER (e.g. spark://host:7077)
-to use a real cluster.
+an engine. Categories are dictionary-encoded to integers on the way in (one comparison per
+category per order: integers are cheaper than strings). Spark runs in local mode by default;
+set CUSTSEG_SPARK_MASTER (e.g. spark://host:7077) to use a real cluster.
 """
 
 from __future__ import annotations
@@ -46,10 +45,9 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
 @dataclass
 class Prepared:
-    """Transactions as the definitions read them, plus the dictionaries to decode results."""
+    """Transactions as the definitions read them, plus the category dictionary."""
 
-    table: pa.Table  # customer_id (int32 code), day, amount, is_refund, online, category (code)
-    customer_ids: pa.Array
+    table: pa.Table  # customer_id, day, amount, is_refund, online, category (integer code)
     categories: pa.Array
 
     def category_codes(self, names: list[str]) -> dict[str, int]:
@@ -62,10 +60,9 @@ class Prepared:
 
 def prepare_transactions(tx: pd.DataFrame) -> Prepared:
     """Clean transactions -> the definitions' input columns."""
-    customer, ids = _encode(tx["customer_id"])
     refund = tx["is_refund"] if "is_refund" in tx else tx["amount"] < 0
     cols = {
-        "customer_id": customer,
+        "customer_id": to_arrow(tx["customer_id"]),
         "day": day_number(tx["order_date"]),
         "amount": to_numpy(tx["amount"], np.float64),
         "is_refund": to_numpy(refund, bool),
@@ -82,26 +79,23 @@ def prepare_transactions(tx: pd.DataFrame) -> Prepared:
     if "category" in tx:
         code, categories = _encode(tx["category"])
         cols["category"] = code
-    return Prepared(pa.table(cols), ids, categories)
+    return Prepared(pa.table(cols), categories)
 
 
-def prepare_customers(customers: pd.DataFrame, prepared: Prepared) -> pa.Table:
-    """Customer attributes keyed by the same integer codes as the transactions."""
-    code = pc.index_in(
-        to_arrow(customers["customer_id"]), value_set=prepared.customer_ids.cast(pa.large_string())
-    )
-    keep = pc.is_valid(code).to_numpy(zero_copy_only=False)
-    cols = {"customer_id": code.filter(pa.array(keep)).cast(pa.int32())}
-    sub = customers[keep]
-    if "signup_date" in sub:
-        days = pd.Series(day_number(sub["signup_date"].fillna(pd.Timestamp(0))), dtype="Int32")
-        cols["signup_day"] = pa.array(days.where(sub["signup_date"].notna().to_numpy()), pa.int32())
+def prepare_customers(customers: pd.DataFrame) -> pa.Table:
+    """Customer attributes, one row per customer id."""
+    cols = {"customer_id": to_arrow(customers["customer_id"])}
+    if "signup_date" in customers:
+        days = pd.Series(
+            day_number(customers["signup_date"].fillna(pd.Timestamp(0))), dtype="Int32"
+        )
+        cols["signup_day"] = pa.array(
+            days.where(customers["signup_date"].notna().to_numpy()), pa.int32()
+        )
     for col in ("age", "gender", "province", "region", "industry"):
-        if col in sub:
-            values = sub[col]
-            cols[col] = pa.array(
-                values.to_numpy(), pa.float64() if col == "age" else pa.string(), from_pandas=True
-            )
+        if col in customers:
+            kind = pa.float64() if col == "age" else pa.string()
+            cols[col] = pa.array(customers[col].to_numpy(), kind, from_pandas=True)
     return pa.table(cols)
 
 
@@ -134,15 +128,14 @@ def to_lazy(table: pa.Table, engine: str) -> nw.LazyFrame:
     raise CustsegError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
 
-def collect(lf: nw.LazyFrame) -> pd.DataFrame:
-    return lf.collect(backend="pandas").to_native()
+def collect(lf: nw.LazyFrame) -> pa.Table:
+    """Run the query; the result comes back as Arrow whatever the engine."""
+    return lf.collect(backend="pyarrow").to_native()
 
 
-def decode_customers(df: pd.DataFrame, prepared: Prepared) -> pd.DataFrame:
-    """Integer customer codes back to the original ids."""
-    codes = pa.array(df["customer_id"].to_numpy(np.int64))
-    ids = pc.take(prepared.customer_ids, codes)
-    df["customer_id"] = pd.Series(
-        pd.arrays.ArrowStringArray(ids.cast(pa.large_string())), index=df.index
-    )
-    return df
+def to_pandas(lf: nw.LazyFrame, types: dict[str, pa.DataType]) -> pd.DataFrame:
+    """Run the query sorted by customer id (inside the engine), cast the columns to `types`,
+    and convert to pandas once (strings stay Arrow-backed)."""
+    table = collect(lf.sort("customer_id")).select(list(types)).cast(pa.schema(list(types.items())))
+    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return table.to_pandas(types_mapper=mapper.get)
