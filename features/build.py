@@ -23,6 +23,7 @@ from features.engines import (
     EPOCH,
     Prepared,
     collect,
+    day_number,
     prepare_customers,
     prepare_transactions,
     to_lazy,
@@ -33,7 +34,8 @@ c = nw.col
 
 
 def as_day(d: date) -> int:
-    return int((np.datetime64(d, "D") - EPOCH).astype(np.int64))
+    """A date as the definitions' day number."""
+    return int(day_number([np.datetime64(d, "D")])[0])
 
 
 def top_categories(tx: nw.LazyFrame, prepared: Prepared, as_of: int, n: int) -> list[str]:
