@@ -131,6 +131,12 @@ def _features(
     cutoff = _date(as_of, "--as-of") or last_order_date(tx)
     with stage(f"cleaning + features as of {cutoff} ({engine})"):
         table, result = features_as_of(tx, cust, cutoff, cleaning, feature_cfg, engine)
+    if table.empty:
+        dates = tx.frame["order_date"]
+        raise CustsegError(
+            f"no customer has a valid order on or before {cutoff} (orders in {transactions} run "
+            f"from {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}); choose a later --as-of"
+        )
     return table, result
 
 

@@ -179,3 +179,22 @@ def test_labels_for_several_cutoffs():
     cutoffs = [D - timedelta(days=100), D - timedelta(days=60)]
     lab = build_labels(df, cutoffs, repurchase_days=30, churn_days=90)
     assert lab["repurchase"].tolist() == [False, True] and lab["churn"].tolist() == [False, False]
+
+
+def test_minimal_log_without_optional_columns():
+    df = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "order_date": pd.to_datetime(["2026-06-01", "2026-06-20"]),
+            "amount": [1.0, 2.0],
+        }
+    )
+    f = build_features(df, None, D)
+    assert f["customer_id"].tolist() == ["A", "B"] and f["online_share"].isna().all()
+    assert not [c for c in f.columns if c.startswith("category_share__")]
+
+
+def test_cutoff_before_any_order_gives_empty_tables():
+    df = tx([("A", 1, 1.0)])
+    assert build_features(df, None, date(2020, 1, 1)).empty
+    assert build_labels(df, [date(2020, 1, 1)]).empty

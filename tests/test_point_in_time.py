@@ -163,3 +163,20 @@ def test_spark_and_polars_give_identical_features_and_labels(cleaned):
         build_labels(result.transactions, cutoffs),
         build_labels(result.transactions, cutoffs, engine="spark"),
     )
+
+
+def test_cli_as_of_before_any_order_is_a_clear_error(sample_dir, tmp_path, capsys):
+    code, _, err = run_cli(
+        [
+            "features",
+            "-t",
+            str(sample_dir / "transactions.csv"),
+            "--as-of",
+            "1990-01-01",
+            "-o",
+            str(tmp_path / "f.parquet"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "no customer has a valid order on or before 1990-01-01" in err
+    assert not (tmp_path / "f.parquet").exists()
