@@ -89,7 +89,7 @@ def build_features(
     """
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
-    prepared = prepare_transactions(transactions)
+    prepared = prepare_transactions(transactions, as_of=day)
     tx = to_lazy(prepared.table, engine)
     cats = (
         top_categories(tx, prepared, day, cfg.top_categories) if categories is None else categories
@@ -97,7 +97,7 @@ def build_features(
     cust = None
     if customers is not None:
         cust = to_lazy(prepare_customers(customers), engine)
-    query = definitions.customer_features(tx, day, cfg, prepared.category_codes(cats), cust)
+    query = definitions.customer_features(tx, cfg, prepared.category_codes(cats), cust)
     out = to_pandas(query, _columns(query.collect_schema().names(), cats))
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
@@ -113,7 +113,7 @@ def build_labels(
     engine: str = "polars",
 ) -> pd.DataFrame:
     """customer_id, cutoff, repurchase, churn for every cutoff (customers active by then)."""
-    prepared = prepare_transactions(transactions)
+    prepared = prepare_transactions(transactions, as_of=0)  # labels use literal cutoffs
     tx = to_lazy(prepared.table, engine)
     types = {
         "customer_id": pa.large_string(),

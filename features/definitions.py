@@ -5,7 +5,9 @@ customers) and on PySpark (for data that outgrows one machine). Inputs are prepa
 `features.engines`: one row per transaction with integer `day` (days since 1970-01-01), so every
 definition here is plain arithmetic that every backend evaluates the same way.
 
-Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional).
+Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional),
+as_of (the cutoff as a day number: a column, not a constant, so a query can be built once and
+run on new data and new cutoffs, as the online path does).
 Ids and categories arrive as integer codes (any type works: the definitions only compare them).
 """
 
@@ -48,13 +50,12 @@ def _ratio(num: nw.Expr, den: nw.Expr) -> nw.Expr:
 
 def customer_features(
     tx: nw.LazyFrame,
-    as_of: int,
     cfg: FeatureConfig,
     categories: dict[str, int],
     customers: nw.LazyFrame | None = None,
 ) -> nw.LazyFrame:
-    """One row per customer with an order on or before `as_of` (a day number)."""
-    tx = tx.filter(c("day") <= as_of).with_columns(age=as_of - c("day"))
+    """One row per customer with an order on or before the cutoff in column `as_of`."""
+    tx = tx.filter(c("day") <= c("as_of")).with_columns(age=c("as_of") - c("day"))
     # gap to the customer's previous order: 0 for a second order on the same day, so the
     # positive gaps are exactly the gaps between distinct order days (one window, no extra
     # group-by over customer-days)
@@ -68,6 +69,7 @@ def customer_features(
     recent, before = c("age") < t, (c("age") >= t) & (c("age") < 2 * t)
 
     order_aggs = [
+        c("as_of").max().alias("as_of"),
         nw.len().alias("frequency_orders"),
         _count_if(new_day).alias("frequency_days"),
         c("day").max().alias("last_day"),
@@ -98,8 +100,8 @@ def customer_features(
         .agg(nw.len().alias("refunds"), (-c("amount")).sum().alias("refund_amount"))
     )
     out = per_customer.join(refunds, on="customer_id", how="left")
-    recency = as_of - c("last_day")
-    tenure = as_of - c("first_day")
+    recency = c("as_of") - c("last_day")
+    tenure = c("as_of") - c("first_day")
     stage = (
         nw.when(tenure <= cfg.new_days)
         .then(nw.lit("new"))
@@ -128,15 +130,17 @@ def customer_features(
         },
     ).drop("last_day", "first_day", "refunds")
     if customers is not None:
-        out = out.join(_attributes(customers, as_of, cfg), on="customer_id", how="left")
-    return out
+        out = out.join(_attributes(customers, cfg), on="customer_id", how="left")
+        if "signup_day" in customers.collect_schema().names():
+            out = out.with_columns(signup_tenure_days=c("as_of") - c("signup_day"))
+    return out.drop(*[n for n in ("as_of", "signup_day") if n in out.collect_schema().names()])
 
 
-def _attributes(customers: nw.LazyFrame, as_of: int, cfg: FeatureConfig) -> nw.LazyFrame:
+def _attributes(customers: nw.LazyFrame, cfg: FeatureConfig) -> nw.LazyFrame:
     names = customers.collect_schema().names()
     cols = [c("customer_id")]
     if "signup_day" in names:
-        cols.append((as_of - c("signup_day")).alias("signup_tenure_days"))
+        cols.append(c("signup_day"))
     if "age" in names:
         lo, *rest = cfg.age_bands
         band = nw.when(c("age") < lo).then(nw.lit(f"<{lo}"))

@@ -58,8 +58,14 @@ class Prepared:
         return {n: (-2 if p is None else p) for n, p in zip(names, pos.to_pylist(), strict=True)}
 
 
-def prepare_transactions(tx: pd.DataFrame) -> Prepared:
-    """Clean transactions -> the definitions' input columns."""
+def prepare_transactions(
+    tx: pd.DataFrame, as_of: int, categories: list[str] | None = None
+) -> Prepared:
+    """Clean transactions -> the definitions' input columns.
+
+    Categories are coded by their position in `categories` when given (serving fixes them to the
+    training snapshot's), else by a dictionary of the data's own categories.
+    """
     refund = tx["is_refund"] if "is_refund" in tx else tx["amount"] < 0
     cols = {
         "customer_id": to_arrow(tx["customer_id"]),
@@ -75,11 +81,16 @@ def prepare_transactions(tx: pd.DataFrame) -> Prepared:
         cols["online"] = online
     else:
         cols["online"] = pa.nulls(len(tx), pa.float64())
-    categories = pa.array([], pa.large_string())
-    if "category" in tx:
-        code, categories = _encode(tx["category"])
-        cols["category"] = code
-    return Prepared(pa.table(cols), categories)
+    dictionary = pa.array(categories or [], pa.large_string())
+    if "category" in tx and categories is None:
+        cols["category"], dictionary = _encode(tx["category"])
+    elif categories is not None:
+        values = (
+            to_arrow(tx["category"]) if "category" in tx else pa.nulls(len(tx), pa.large_string())
+        )
+        cols["category"] = pc.index_in(values, value_set=dictionary).fill_null(-1).cast(pa.int32())
+    cols["as_of"] = np.full(len(tx), as_of, np.int32)
+    return Prepared(pa.table(cols), dictionary)
 
 
 def prepare_customers(customers: pd.DataFrame) -> pa.Table:
