@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from custseg.errors import ConfigError
+from custseg.errors import ConfigError, check_keys
 
 SECTIONS = ("cleaning", "features")
 
@@ -49,18 +49,13 @@ def cleaning(path: str | Path | None, **overrides):
 
 def features(path: str | Path | None):
     """The `[features]` slice as a FeatureConfig."""
-    from dataclasses import fields
-
     from features.definitions import FeatureConfig
 
     data = dict(load(path).get("features", {}))
-    known = {f.name for f in fields(FeatureConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"{path}: [features]: unknown key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
+    try:
+        check_keys("features", data, FeatureConfig)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     for key in ("windows", "age_bands"):
         if key in data:
             values = data[key]

@@ -11,3 +11,15 @@ class InputError(CustsegError):
 
 class ConfigError(CustsegError):
     """A configuration file or option is invalid."""
+
+
+def check_keys(section: str, data: dict, cls: type) -> None:
+    """A ConfigError naming the keys of `[section]` that the dataclass `cls` does not have."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"[{section}]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )

@@ -58,20 +58,17 @@ def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _arrow_type(name: str) -> pa.DataType:
-    kinds = {f.name: f.kind for f in registry.CORE + registry.ATTRIBUTES}
-    if name == "customer_id" or kinds.get(name) == "category":
-        return pa.large_string()
-    counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
-    return pa.int64() if name.startswith(counts) else pa.float64()
-
-
 def _columns(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
-    """Registry column order and types for the columns a query produced."""
-    first = ["customer_id"] + [f.name for f in registry.CORE]
-    cats = [f"category_share__{x}" for x in categories]
-    attrs = [f.name for f in registry.ATTRIBUTES]
-    return {n: _arrow_type(n) for n in first + cats + attrs if n in available}
+    """Registry column order and Arrow types for the columns a query produced."""
+    described = {f.name: f for f in registry.describe(available)}
+    counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
+
+    def arrow_type(name: str) -> pa.DataType:
+        if name == "customer_id" or described[name].kind == "category":
+            return pa.large_string()
+        return pa.int64() if name.startswith(counts) else pa.float64()
+
+    return {n: arrow_type(n) for n in ["customer_id", *described]}
 
 
 def build_features(

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from custseg.errors import InputError
 from features.parsing import clean_text, parse_bools, parse_dates, parse_numbers
+from features.vector import to_pandas as arrow_to_pandas
 
 Kind = Literal["id", "text", "date", "number", "bool"]
 
@@ -211,8 +212,7 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
     for name in names:  # ids and text stay strings whatever Parquet stored
         if name in string_cols and not pa.types.is_string(table.schema.field(name).type):
             table = table.set_column(names.index(name), name, table[name].cast(pa.string()))
-    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pandas(types_mapper=mapper.get)
+    return arrow_to_pandas(table)
 
 
 def _examples(raw: pd.Series, mask: np.ndarray, column: str, n: int = 3) -> str:

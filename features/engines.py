@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
 from features.vector import to_arrow, to_numpy
+from features.vector import to_pandas as arrow_to_pandas
 
 ENGINES = ("polars", "spark")
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -144,9 +145,11 @@ def collect(lf: nw.LazyFrame) -> pa.Table:
     return lf.collect(backend="pyarrow").to_native()
 
 
+def typed_pandas(table: pa.Table, types: dict[str, pa.DataType]) -> pd.DataFrame:
+    """The columns of `types`, in that order and cast to those types, as one pandas frame."""
+    return arrow_to_pandas(table.select(list(types)).cast(pa.schema(list(types.items()))))
+
+
 def to_pandas(lf: nw.LazyFrame, types: dict[str, pa.DataType]) -> pd.DataFrame:
-    """Run the query sorted by customer id (inside the engine), cast the columns to `types`,
-    and convert to pandas once (strings stay Arrow-backed)."""
-    table = collect(lf.sort("customer_id")).select(list(types)).cast(pa.schema(list(types.items())))
-    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pandas(types_mapper=mapper.get)
+    """Run the query sorted by customer id (inside the engine), then `typed_pandas`."""
+    return typed_pandas(collect(lf.sort("customer_id")), types)

@@ -22,7 +22,7 @@ from polars.io.plugins import register_io_source
 from features import definitions
 from features.build import _columns, as_day
 from features.definitions import FeatureConfig
-from features.engines import prepare_customers, prepare_transactions
+from features.engines import prepare_customers, prepare_transactions, typed_pandas
 
 TX_SCHEMA = pl.Schema(
     {
@@ -91,14 +91,7 @@ class OnlineFeatures:
             self._inputs["customers"] = cust
             # the plan is small and fixed: skip re-optimising it, run the in-memory engine
             result = self._query.collect(engine="in-memory", optimizations=_NO_OPT)
-        table = (
-            result.to_arrow().select(list(self._types)).cast(pa.schema(list(self._types.items())))
-        )
-        mapper = {
-            pa.string(): pd.StringDtype("pyarrow"),
-            pa.large_string(): pd.StringDtype("pyarrow"),
-        }
-        out = table.to_pandas(types_mapper=mapper.get)
+        out = typed_pandas(result.to_arrow(), self._types)
         out.attrs.update(as_of=str(as_of), as_of_day=as_of_day, categories=self.categories)
         return out
 

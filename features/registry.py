@@ -6,6 +6,7 @@ feature is documented once. Window and category features are expanded from templ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 WINDOWS = (30, 90, 180, 365)
@@ -19,7 +20,8 @@ class Feature:
     kind: str = "number"  # number | category
 
 
-def _static() -> list[Feature]:
+def core(windows: tuple[int, ...] = WINDOWS) -> list[Feature]:
+    """The behavioural features, with the window features for `windows`."""
     f = Feature
     out = [
         f("recency_days", "days since the last order, as of the cutoff", "days"),
@@ -45,7 +47,7 @@ def _static() -> list[Feature]:
             "category",
         ),
     ]
-    for w in WINDOWS:
+    for w in windows:
         out += [
             f(f"orders_{w}d", f"orders in the last {w} days", "orders"),
             f(f"order_days_{w}d", f"distinct order days in the last {w} days", "days"),
@@ -65,7 +67,7 @@ ATTRIBUTES = [
     Feature("region", "省-市", "category", "category"),
     Feature("industry", "industry", "category", "category"),
 ]
-CORE = _static()
+CORE = core()
 
 
 def category_feature(category: str) -> Feature:
@@ -73,12 +75,16 @@ def category_feature(category: str) -> Feature:
 
 
 def describe(names: list[str]) -> list[Feature]:
-    """Registry entries for the columns of a feature table, in its column order."""
-    known = {f.name: f for f in CORE + ATTRIBUTES}
-    out = []
-    for n in names:
-        if n in known:
-            out.append(known[n])
-        elif n.startswith("category_share__"):
-            out.append(category_feature(n.removeprefix("category_share__")))
-    return out
+    """Registry entries for the columns of a feature table, in registry order (behaviour,
+    then category shares in the order given, then attributes)."""
+    windows = tuple(sorted({int(m.group(1)) for n in names if (m := _WINDOWED.match(n))}))
+    cats = [
+        category_feature(n.removeprefix("category_share__"))
+        for n in names
+        if n.startswith("category_share__")
+    ]
+    present = set(names)
+    return [f for f in core(windows) + cats + ATTRIBUTES if f.name in present]
+
+
+_WINDOWED = re.compile(r"^(?:orders|order_days|spend|avg_order_value|max_order_value)_(\d+)d$")

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from custseg.errors import InputError
 from features import registry
+from features.vector import to_pandas as arrow_to_pandas
 
 KEY = b"custseg"
 
@@ -49,8 +50,7 @@ def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
     raw = (table.schema.metadata or {}).get(KEY)
     if raw is None:
         raise InputError(f"{path}: not a custseg feature snapshot (no '{KEY.decode()}' metadata)")
-    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    df = table.to_pandas(types_mapper=mapper.get)
+    df = arrow_to_pandas(table)
     meta = json.loads(raw)
     df.attrs.update(
         {k: meta[k] for k in ("as_of", "definition_hash", "engine", "categories") if k in meta}

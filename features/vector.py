@@ -27,6 +27,12 @@ def to_arrow(values) -> pa.Array:
     return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
 
 
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow table -> DataFrame; strings stay Arrow-backed (no Python string objects)."""
+    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return table.to_pandas(types_mapper=mapper.get)
+
+
 def to_numpy(s: pd.Series, dtype) -> np.ndarray:
     """A column as numpy, without a detour through Python objects for Arrow-backed columns."""
     if isinstance(s.dtype, pd.ArrowDtype):

@@ -180,3 +180,50 @@ def test_cli_as_of_before_any_order_is_a_clear_error(sample_dir, tmp_path, capsy
     )
     assert code == 2 and "no customer has a valid order on or before 1990-01-01" in err
     assert not (tmp_path / "f.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "toml,needle",
+    [
+        ("[features]\nwindowz = [30]\n", "unknown key(s) windowz"),
+        ("[features]\nwindows = [0, 30]\n", "positive whole days"),
+        ("[features]\nactive_days = -1\n", "whole number >= 0"),
+    ],
+)
+def test_bad_features_config_is_a_clear_error(sample_dir, tmp_path, capsys, toml, needle):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    code, _, err = run_cli(
+        [
+            "features",
+            "-t",
+            str(sample_dir / "transactions.csv"),
+            "--config",
+            str(cfg),
+            "-o",
+            str(tmp_path / "f.parquet"),
+        ],
+        capsys,
+    )
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_features_config_changes_the_table(sample_dir, tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[features]\nwindows = [7, 60]\ntop_categories = 2\n")
+    out = tmp_path / "f.parquet"
+    code, _, err = run_cli(
+        [
+            "features",
+            "-t",
+            str(sample_dir / "transactions.csv"),
+            "--config",
+            str(cfg),
+            "-o",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    table, meta = read_snapshot(out)
+    assert "orders_7d" in table and "orders_30d" not in table and len(meta["categories"]) == 2

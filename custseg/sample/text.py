@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import regions
+from features.vector import to_pandas as arrow_to_pandas
 
 
 def ids(prefix: str, numbers: np.ndarray, width: int = 7) -> pa.Array:
@@ -66,8 +67,7 @@ def phones(numbers: np.ndarray, style: np.ndarray) -> pa.Array:
 
 def as_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow table -> DataFrame with Arrow-backed strings (no Python string objects)."""
-    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pandas(types_mapper=mapper.get)
+    return arrow_to_pandas(table)
 
 
 def region_spellings(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from custseg.errors import ConfigError
+from custseg.errors import ConfigError, check_keys
 
 Policy = Literal["drop", "cap", "flag", "null"]
 
@@ -146,13 +146,7 @@ class CleaningConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> CleaningConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"[cleaning]: unknown key(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        check_keys("cleaning", data, cls)
         data = dict(data)
         if "profile_key_fields" in data:
             data["profile_key_fields"] = tuple(data["profile_key_fields"])
