@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from harness import peak_rss_mb, run_phases
 
 
 def phase_generate(out: Path, customers: int, fmt: str, orders_scale: float) -> dict:
@@ -35,7 +29,7 @@ def phase_generate(out: Path, customers: int, fmt: str, orders_scale: float) -> 
         "write_s": t2 - t1,
         "transactions": len(data["transactions"]),
         "customer_rows": len(data["customers"]),
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -56,7 +50,7 @@ def phase_clean(out: Path, fmt: str) -> dict:
         "read_s": t1 - t0,
         "clean_s": t2 - t1,
         "write_s": t3 - t2,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "kept_transactions": t["transactions"]["kept_rows"],
         "log_rows": len(result.changes),
         "balanced": all(x["balanced"] for x in t.values()),
@@ -82,29 +76,15 @@ def main() -> None:
         )
         print(json.dumps(fn(Path(args.dir), fmt=args.format, **kwargs)))
         return
-    with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
-        results = {}
-        for phase in ("generate", "clean"):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--phase",
-                    phase,
-                    "--dir",
-                    tmp,
-                    "--customers",
-                    str(args.customers),
-                    "--orders-scale",
-                    str(args.orders_scale),
-                    "--format",
-                    args.format,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+    extra = [
+        "--customers",
+        str(args.customers),
+        "--orders-scale",
+        str(args.orders_scale),
+        "--format",
+        args.format,
+    ]
+    results = run_phases(__file__, ["generate", "clean"], extra)
     g, c = results["generate"], results["clean"]
     print(
         f"custseg cleaning benchmark: {args.customers:,} customers, {g['transactions']:,} "

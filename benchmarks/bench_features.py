@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from harness import peak_rss_mb, run_phases
+
 AS_OF = date(2026, 6, 30)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare(out: Path, customers: int) -> dict:
@@ -157,27 +151,9 @@ def main() -> None:
             if args.phase == "prepare"
             else PHASES[args.phase](out / "tx.parquet")
         )
-        print(json.dumps({**result, "peak_rss_mb": _peak_mb()}))
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return
-    with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
-        res = {}
-        for phase in ["prepare", *PHASES]:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--phase",
-                    phase,
-                    "--dir",
-                    tmp,
-                    "--customers",
-                    str(args.customers),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            res[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = run_phases(__file__, ["prepare", *PHASES], ["--customers", str(args.customers)])
     print(
         f"custseg feature benchmark: {args.customers:,} customers, "
         f"{res['prepare']['transactions']:,} clean transactions, as of {AS_OF}"
