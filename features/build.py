@@ -11,6 +11,7 @@ import inspect
 import json
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 
 import narwhals as nw
 import numpy as np
@@ -21,11 +22,12 @@ from features import definitions, registry
 from features.definitions import FeatureConfig
 from features.engines import (
     EPOCH,
-    Prepared,
     collect,
     day_number,
     prepare_customers,
+    prepare_scanned,
     prepare_transactions,
+    scan_parquet,
     to_lazy,
     to_pandas,
 )
@@ -38,18 +40,24 @@ def as_day(d: date) -> int:
     return int(day_number([np.datetime64(d, "D")])[0])
 
 
-def top_categories(tx: nw.LazyFrame, prepared: Prepared, as_of: int, n: int) -> list[str]:
-    """The n categories with the most spend on or before the cutoff (ties by name)."""
+def top_categories(
+    tx: nw.LazyFrame, as_of: int, n: int, names: pa.Array | None = None
+) -> list[str]:
+    """The n categories with the most spend on or before the cutoff (ties by name).
+
+    `names` decodes integer category codes (the in-memory path); scanned files keep text."""
     if "category" not in tx.collect_schema().names() or n <= 0:
         return []
     ranked = collect(
-        tx.filter((c("day") <= as_of) & ~c("is_refund") & (c("category") >= 0))
+        tx.filter((c("day") <= as_of) & ~c("is_refund") & ~c("category").is_null())
         .group_by("category")
         .agg(c("amount").sum().alias("spend"))
     ).to_pandas()
-    ranked["name"] = prepared.categories.take(pa.array(ranked["category"].to_numpy())).to_pylist()
-    ranked = ranked.sort_values(["spend", "name"], ascending=[False, True], kind="stable")
-    return [str(x) for x in ranked["name"].head(n)]
+    if names is not None:
+        ranked = ranked[ranked["category"] >= 0]
+        ranked["category"] = names.take(pa.array(ranked["category"].to_numpy())).to_pylist()
+    ranked = ranked.sort_values(["spend", "category"], ascending=[False, True], kind="stable")
+    return [str(x) for x in ranked["category"].head(n)]
 
 
 def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
@@ -89,12 +97,42 @@ def build_features(
     prepared = prepare_transactions(transactions, as_of=day)
     tx = to_lazy(prepared.table, engine)
     cats = (
-        top_categories(tx, prepared, day, cfg.top_categories) if categories is None else categories
+        top_categories(tx, day, cfg.top_categories, prepared.categories)
+        if categories is None
+        else categories
     )
     cust = None
     if customers is not None:
         cust = to_lazy(prepare_customers(customers), engine)
     query = definitions.customer_features(tx, cfg, prepared.category_codes(cats), cust)
+    out = to_pandas(query, _columns(query.collect_schema().names(), cats))
+    out.attrs.update(
+        as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
+    )
+    return out
+
+
+def build_features_from_parquet(
+    transactions: str | Path,
+    as_of: date,
+    cfg: FeatureConfig | None = None,
+    engine: str = "polars",
+    customers: str | Path | None = None,
+    categories: list[str] | None = None,
+) -> pd.DataFrame:
+    """`build_features` on clean Parquet outputs (`custseg clean`), read by the engine itself:
+    the scale path (a Spark cluster reads the files; nothing goes through pandas but the
+    result)."""
+    cfg = cfg or FeatureConfig()
+    day = as_day(as_of)
+    tx = prepare_scanned(scan_parquet(str(transactions), engine, {"order_date": "day"}), day)
+    cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
+    cust = None
+    if customers is not None:
+        scanned = scan_parquet(str(customers), engine, {"signup_date": "signup_day"})
+        keep = ["customer_id", "signup_day", "age", "gender", "province", "region", "industry"]
+        cust = scanned.select(*[n for n in keep if n in scanned.collect_schema().names()])
+    query = definitions.customer_features(tx, cfg, {x: x for x in cats}, cust)
     out = to_pandas(query, _columns(query.collect_schema().names(), cats))
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats

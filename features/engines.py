@@ -111,6 +111,57 @@ def prepare_customers(customers: pd.DataFrame) -> pa.Table:
     return pa.table(cols)
 
 
+def scan_parquet(path: str, engine: str, date_columns: dict[str, str]) -> nw.LazyFrame:
+    """A Parquet file (or folder) read by the engine itself, with each date column of
+    `date_columns` ({source: target}) turned into a day number the engine's own way: data that
+    outgrows one machine never passes through pandas."""
+    if engine == "polars":
+        import polars as pl
+
+        lf = pl.scan_parquet(path)
+        present = set(lf.collect_schema().names())
+        days = [
+            pl.col(s).dt.epoch("d").cast(pl.Int32).alias(t)
+            for s, t in date_columns.items()
+            if s in present
+        ]
+        return nw.from_native(lf.with_columns(days))
+    if engine == "spark":
+        from pyspark.sql import functions as F
+
+        df = spark_session().read.parquet(str(path))
+        for source, target in date_columns.items():
+            if source not in df.columns:
+                continue
+            df = df.withColumn(target, F.datediff(F.col(source), F.lit("1970-01-01")).cast("int"))
+        return nw.from_native(df)
+    raise CustsegError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+
+
+def prepare_scanned(tx: nw.LazyFrame, as_of: int) -> nw.LazyFrame:
+    """`prepare_transactions` for a scanned file: the same columns, categories kept as text."""
+    names = tx.collect_schema().names()
+    c = nw.col
+    cols = [
+        c("customer_id").cast(nw.String),
+        c("day").cast(nw.Int32),
+        c("amount").cast(nw.Float64),
+        (c("is_refund") if "is_refund" in names else c("amount") < 0).alias("is_refund"),
+        (
+            nw.when(c("channel") == "online")
+            .then(nw.lit(1.0))
+            .when(c("channel") == "offline")
+            .then(nw.lit(0.0))
+            if "channel" in names
+            else nw.lit(None, nw.Float64)
+        ).alias("online"),
+        nw.lit(as_of, nw.Int32).alias("as_of"),
+    ]
+    if "category" in names:
+        cols.append(c("category").cast(nw.String))
+    return tx.select(*cols)
+
+
 @cache
 def spark_session():
     """A SparkSession: local[2] by default, CUSTSEG_SPARK_MASTER for a cluster."""

@@ -227,3 +227,33 @@ def test_features_config_changes_the_table(sample_dir, tmp_path, capsys):
     assert code == 0, err
     table, meta = read_snapshot(out)
     assert "orders_7d" in table and "orders_30d" not in table and len(meta["categories"]) == 2
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "polars",
+        pytest.param(
+            "spark",
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.skipif(
+                    not _java() and not os.environ.get("CI"),
+                    reason="no Java here (CI installs one)",
+                ),
+            ],
+        ),
+    ],
+)
+def test_features_from_clean_parquet_equal_the_in_memory_build(cleaned, engine):
+    """The scale path: the engine reads `custseg clean`'s Parquet files itself."""
+    from features.build import build_features, build_features_from_parquet
+
+    result, out = cleaned
+    as_of = date(2026, 3, 31)
+    want = build_features(result.transactions, result.customers, as_of)
+    got = build_features_from_parquet(
+        out / "transactions.parquet", as_of, engine=engine, customers=out / "customers.parquet"
+    )
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+    assert got.attrs["definition_hash"] == want.attrs["definition_hash"]

@@ -45,12 +45,14 @@ class CleanResult:
             "id_map": out / "id_map.parquet",
             "changes": out / "changes.parquet",
         }
-        self.transactions.to_parquet(paths["transactions"], index=False)
+        # microsecond timestamps: Spark reads them (nanosecond INT64 it may refuse)
+        us = {"coerce_timestamps": "us", "allow_truncated_timestamps": True}
+        self.transactions.to_parquet(paths["transactions"], index=False, **us)
         self.id_map.to_parquet(paths["id_map"], index=False)
         self.changes.to_parquet(paths["changes"], index=False)
         if self.customers is not None:
             paths["customers"] = out / "customers.parquet"
-            self.customers.to_parquet(paths["customers"], index=False)
+            self.customers.to_parquet(paths["customers"], index=False, **us)
         self.audit["outputs"] = {k: p.name for k, p in paths.items()}
         paths.update(write_report(self, out))
         return paths
