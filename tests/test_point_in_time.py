@@ -182,6 +182,15 @@ def test_cli_as_of_before_any_order_is_a_clear_error(sample_dir, tmp_path, capsy
     assert not (tmp_path / "f.parquet").exists()
 
 
+def _features_with_config(sample_dir, tmp_path, capsys, toml: str):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    out = tmp_path / "f.parquet"
+    args = ["features", "-t", str(sample_dir / "transactions.csv"), "--config", str(cfg)]
+    code, _, err = run_cli([*args, "-o", str(out)], capsys)
+    return code, err, out
+
+
 @pytest.mark.parametrize(
     "toml,needle",
     [
@@ -191,39 +200,13 @@ def test_cli_as_of_before_any_order_is_a_clear_error(sample_dir, tmp_path, capsy
     ],
 )
 def test_bad_features_config_is_a_clear_error(sample_dir, tmp_path, capsys, toml, needle):
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(toml)
-    code, _, err = run_cli(
-        [
-            "features",
-            "-t",
-            str(sample_dir / "transactions.csv"),
-            "--config",
-            str(cfg),
-            "-o",
-            str(tmp_path / "f.parquet"),
-        ],
-        capsys,
-    )
+    code, err, _ = _features_with_config(sample_dir, tmp_path, capsys, toml)
     assert code == 2 and needle in err and "Traceback" not in err
 
 
 def test_features_config_changes_the_table(sample_dir, tmp_path, capsys):
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[features]\nwindows = [7, 60]\ntop_categories = 2\n")
-    out = tmp_path / "f.parquet"
-    code, _, err = run_cli(
-        [
-            "features",
-            "-t",
-            str(sample_dir / "transactions.csv"),
-            "--config",
-            str(cfg),
-            "-o",
-            str(out),
-        ],
-        capsys,
-    )
+    toml = "[features]\nwindows = [7, 60]\ntop_categories = 2\n"
+    code, err, out = _features_with_config(sample_dir, tmp_path, capsys, toml)
     assert code == 0, err
     table, meta = read_snapshot(out)
     assert "orders_7d" in table and "orders_30d" not in table and len(meta["categories"]) == 2
