@@ -40,8 +40,9 @@ lint: install  ## ruff check
 format: install  ## ruff format + fix imports
 	$(BIN)/ruff check --fix --select I . && $(BIN)/ruff format .
 
-bench: install  ## cleaning benchmark: 1M customers / 10M transactions
+bench: install  ## cleaning and feature benchmarks: 1M customers / 10M transactions
 	$(BIN)/python benchmarks/bench_cleaning.py
+	$(BIN)/python benchmarks/bench_features.py
 
 lock: install  ## re-resolve requirements.in into requirements.lock (wheels only)
 	$(UV) pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
