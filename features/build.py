@@ -66,7 +66,7 @@ def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _columns(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
+def column_types(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
     """Registry column order and Arrow types for the columns a query produced."""
     described = {f.name: f for f in registry.describe(available)}
     counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
@@ -105,7 +105,7 @@ def build_features(
     if customers is not None:
         cust = to_lazy(prepare_customers(customers), engine)
     query = definitions.customer_features(tx, cfg, prepared.category_codes(cats), cust)
-    out = to_pandas(query, _columns(query.collect_schema().names(), cats))
+    out = to_pandas(query, column_types(query.collect_schema().names(), cats))
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )
@@ -133,7 +133,7 @@ def build_features_from_parquet(
         keep = ["customer_id", "signup_day", "age", "gender", "province", "region", "industry"]
         cust = scanned.select(*[n for n in keep if n in scanned.collect_schema().names()])
     query = definitions.customer_features(tx, cfg, {x: x for x in cats}, cust)
-    out = to_pandas(query, _columns(query.collect_schema().names(), cats))
+    out = to_pandas(query, column_types(query.collect_schema().names(), cats))
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )

@@ -20,7 +20,7 @@ import pyarrow as pa
 from polars.io.plugins import register_io_source
 
 from features import definitions
-from features.build import _columns, as_day
+from features.build import as_day, column_types
 from features.definitions import FeatureConfig
 from features.engines import prepare_customers, prepare_transactions, typed_pandas
 
@@ -67,7 +67,7 @@ class OnlineFeatures:
         )
         codes = {name: i for i, name in enumerate(self.categories)}
         query = definitions.customer_features(tx, self.cfg, codes, cust)
-        self._types = _columns(query.collect_schema().names(), self.categories)
+        self._types = column_types(query.collect_schema().names(), self.categories)
         self._query = nw.to_native(query.sort("customer_id"))
 
     def _source(self, name: str, schema: pl.Schema) -> pl.LazyFrame:

@@ -119,8 +119,3 @@ def parse_bools(s: pd.Series) -> Parsed:
     values[text.isin(_FALSE).fillna(False).to_numpy(bool)] = False
     invalid = ~missing & values.isna().to_numpy(bool)
     return Parsed(values, missing, invalid)
-
-
-def format_dates(s: pd.Series) -> pd.Series:
-    """Dates as YYYY-MM-DD strings (missing stays missing)."""
-    return s.dt.strftime("%Y-%m-%d").astype("string[pyarrow]")

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from custseg.sample import text
 from custseg.sample.population import DAY, GROUPS, Population, age_mean
+from features.vector import to_pandas
 
 INDUSTRIES = (
     "零售",
@@ -194,4 +195,4 @@ def build(
             "dirt": dirt,
         }
     )
-    return CustomerTable(text.as_pandas(table), truth, ids, n, extra_src, k, n + n_extra)
+    return CustomerTable(to_pandas(table), truth, ids, n, extra_src, k, n + n_extra)

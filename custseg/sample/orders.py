@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from custseg.sample import text
 from custseg.sample.customers import CustomerTable, pick
 from custseg.sample.population import CATEGORIES, DAY, Orders
+from features.vector import to_pandas
 
 CHANNELS = ("online", "线上", "APP", "offline", "门店", "线下")
 DIRT = (
@@ -166,7 +167,7 @@ def _render(rng: np.random.Generator, cols: dict[str, np.ndarray], all_ids: pa.A
             "channel": text.pick(CHANNELS, cols["channel"]),
         }
     )
-    truth = text.as_pandas(
+    truth = to_pandas(
         pa.table(
             {
                 "source_row": pa.array(np.arange(len(dirt))),
@@ -176,4 +177,4 @@ def _render(rng: np.random.Generator, cols: dict[str, np.ndarray], all_ids: pa.A
         )
     )
     truth.insert(1, "dirt", pd.Categorical.from_codes(dirt, DIRT))
-    return text.as_pandas(table), truth
+    return to_pandas(table), truth

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import regions
-from features.vector import to_pandas as arrow_to_pandas
 
 
 def ids(prefix: str, numbers: np.ndarray, width: int = 7) -> pa.Array:
@@ -63,11 +61,6 @@ def phones(numbers: np.ndarray, style: np.ndarray) -> pa.Array:
         pc.binary_join_element_wise("+86 ", a, "-", b, "-", c, ""),
         pc.binary_join_element_wise(a, " ", b, " ", c, ""),
     )
-
-
-def as_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow table -> DataFrame with Arrow-backed strings (no Python string objects)."""
-    return arrow_to_pandas(table)
 
 
 def region_spellings(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
