@@ -125,19 +125,16 @@ def test_default_as_of_ignores_future_typos():
     assert last_order_date(t, today=date(2026, 1, 1)) == date(2025, 6, 27)
 
 
+def _features_cli(sample_dir, tmp_path, capsys, *options: str):
+    """`custseg features` on the sample log; returns (exit code, stderr, snapshot path)."""
+    out = tmp_path / "f.parquet"
+    args = ["features", "-t", str(sample_dir / "transactions.csv"), *options, "-o", str(out)]
+    code, _, err = run_cli(args, capsys)
+    return code, err, out
+
+
 def test_cli_rejects_unknown_engine(sample_dir, tmp_path, capsys):
-    code, _, err = run_cli(
-        [
-            "features",
-            "-t",
-            str(sample_dir / "transactions.csv"),
-            "--engine",
-            "dask",
-            "-o",
-            str(tmp_path / "f.parquet"),
-        ],
-        capsys,
-    )
+    code, err, _ = _features_cli(sample_dir, tmp_path, capsys, "--engine", "dask")
     assert code == 2 and "polars, spark" in err
 
 
@@ -166,29 +163,15 @@ def test_spark_and_polars_give_identical_features_and_labels(cleaned):
 
 
 def test_cli_as_of_before_any_order_is_a_clear_error(sample_dir, tmp_path, capsys):
-    code, _, err = run_cli(
-        [
-            "features",
-            "-t",
-            str(sample_dir / "transactions.csv"),
-            "--as-of",
-            "1990-01-01",
-            "-o",
-            str(tmp_path / "f.parquet"),
-        ],
-        capsys,
-    )
+    code, err, out = _features_cli(sample_dir, tmp_path, capsys, "--as-of", "1990-01-01")
     assert code == 2 and "no customer has a valid order on or before 1990-01-01" in err
-    assert not (tmp_path / "f.parquet").exists()
+    assert not out.exists()
 
 
 def _features_with_config(sample_dir, tmp_path, capsys, toml: str):
     cfg = tmp_path / "c.toml"
     cfg.write_text(toml)
-    out = tmp_path / "f.parquet"
-    args = ["features", "-t", str(sample_dir / "transactions.csv"), "--config", str(cfg)]
-    code, _, err = run_cli([*args, "-o", str(out)], capsys)
-    return code, err, out
+    return _features_cli(sample_dir, tmp_path, capsys, "--config", str(cfg))
 
 
 @pytest.mark.parametrize(
