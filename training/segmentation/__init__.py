@@ -1,0 +1,123 @@
+"""Segmentation schemes fitted side by side on one feature table.
+
+`fit_schemes(features, scheme_file)` parses each scheme of the file, tunes it when it is a
+clustering scheme, fits it, assigns every customer, names the segments, profiles them and
+computes the metrics `custseg segment compare` shows. Nothing here talks to MLflow: `tracking`
+logs the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from custseg.errors import InputError
+from training.segmentation import quality
+from training.segmentation.abc import AbcScheme
+from training.segmentation.base import FittedScheme, Segment, Strategy, numeric, require_columns
+from training.segmentation.clustering import ClusteringScheme
+from training.segmentation.demographic import DemographicScheme
+from training.segmentation.matrix import MatrixScheme
+from training.segmentation.profile import profile
+from training.segmentation.rules import RulesScheme
+from training.segmentation.scores import ScoresScheme
+from training.segmentation.spec import SchemeFile, SchemeSpec, load
+
+__all__ = ["FittedScheme", "Segment", "Strategy", "fit_scheme", "fit_schemes", "load", "parse"]
+
+KINDS = {
+    "rules": RulesScheme,
+    "rfm_scores": ScoresScheme,
+    "matrix": MatrixScheme,
+    "abc": AbcScheme,
+    "demographic": DemographicScheme,
+    "clustering": ClusteringScheme,
+}
+EVAL_ROWS = 4000  # customers on which separation and stability are scored
+STABILITY_SAMPLE = 20000
+
+
+def parse(spec: SchemeSpec, scheme_file: SchemeFile):
+    """The kind's scheme object (validated configuration)."""
+    return KINDS[spec.kind].parse(spec, scheme_file.strategies, f"{scheme_file.path}: [schemes.{spec.name}]")
+
+
+def fit_scheme(
+    spec: SchemeSpec,
+    scheme_file: SchemeFile,
+    features: pd.DataFrame,
+    trials: int | None = None,
+    on_trial: Callable | None = None,
+    seed: int = 42,
+) -> FittedScheme:
+    """Tune (clustering), fit, assign, name, profile and score one scheme."""
+    kind = parse(spec, scheme_file)
+    if not len(features):
+        raise InputError(f"scheme {spec.name}: the feature table has no customers")
+    require_columns(features, kind.columns, f"scheme {spec.name}")
+    params: dict = {"kind": spec.kind, **spec.options}
+    extras: dict = {}
+    metrics: dict[str, float] = {}
+    refit_sample = STABILITY_SAMPLE
+    refits = 3
+    if isinstance(kind, ClusteringScheme):
+        kind = kind.tune(features, trials, on_trial)
+        extras["trials"] = trials_table(kind.study)
+        extras["elbow"] = kind.elbow(features)
+        params.update({f"chosen.{k}": v for k, v in vars(kind.chosen).items()})
+        refit_sample, refits = kind.fit_sample, kind.stability_refits
+    assigner = kind.fit(features)
+    labels = assigner.assign(features)
+    segments = kind.describe(assigner, features)
+    rows = quality.eval_rows(len(features), EVAL_ROWS, seed)
+    revenue = numeric(features, "monetary") if "monetary" in features else np.zeros(len(features))
+    metrics.update(quality.sizes(labels, revenue))
+    metrics.update(quality.rfm_separation(features, labels, rows))
+    if isinstance(kind, ClusteringScheme):
+        from training.segmentation.clustering import separation
+
+        metrics.update(separation(assigner.embed(features.iloc[rows]), labels[rows]))
+        metrics["tuning_best_value"] = float(kind.study.best_value)
+    metrics["stability_ari"] = quality.stability(
+        lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
+    )
+    fitted = FittedScheme(
+        spec.name, spec.kind, spec.description, assigner, segments, params, metrics, spec.serve, extras
+    )
+    fitted.labels = labels
+    fitted.profile = profile(features, labels, fitted, scheme_file.strategies)
+    return fitted
+
+
+def fit_schemes(
+    features: pd.DataFrame,
+    scheme_file: SchemeFile,
+    trials: int | None = None,
+    progress: Callable[[str], object] | None = None,
+    on_trial: Callable | None = None,
+) -> tuple[list[FittedScheme], dict[str, str]]:
+    """Every scheme of the file fitted on `features`; returns (fitted, skipped: name -> why).
+    A demographic scheme is skipped (not an error) when its attribute columns are absent."""
+    fitted, skipped = [], {}
+    for spec in scheme_file.schemes:
+        if spec.kind == "demographic":
+            cols = parse(spec, scheme_file).columns
+            missing = [c for c in cols if c not in features]
+            if missing or all(features[c].isna().all() for c in cols):
+                skipped[spec.name] = f"no customer attributes ({', '.join(missing or cols)})"
+                continue
+        if progress:
+            progress(spec.name)
+        fitted.append(fit_scheme(spec, scheme_file, features, trials, on_trial))
+    return fitted, skipped
+
+
+def trials_table(study) -> pd.DataFrame:
+    """One row per Optuna trial: number, params, objective value and the recorded scores."""
+    rows = [
+        {"trial": t.number, **t.params, "value": t.value, **t.user_attrs}
+        for t in study.trials
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,77 @@
+"""What every scheme produces: an assigner (fitted parameters that map feature rows to segment
+keys) and the segments it can assign, each with a readable name and a strategy key.
+
+An assigner is a small picklable object; the same object runs in batch scoring, inside the MLflow
+model that serving loads, and in bootstrap refits for stability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from custseg.errors import InputError
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    name: str  # English
+    name_zh: str
+    strategy: str  # key into the strategy table
+
+
+@dataclass(frozen=True)
+class Strategy:
+    key: str
+    direction: str
+    direction_zh: str
+    actions: str
+    actions_zh: str
+    owner: str
+
+
+class Assigner(Protocol):
+    columns: tuple[str, ...]  # feature columns it reads
+
+    def assign(self, features: pd.DataFrame) -> np.ndarray:
+        """Segment key per row (an array of str)."""
+
+
+@dataclass
+class FittedScheme:
+    """One scheme fitted on one feature table."""
+
+    name: str
+    kind: str
+    description: str
+    assigner: Assigner
+    segments: list[Segment]  # every segment the assigner can return, in display order
+    params: dict = field(default_factory=dict)  # what was configured or chosen by tuning
+    metrics: dict[str, float] = field(default_factory=dict)  # kind-specific (clustering)
+    serve: bool = True
+    extras: dict = field(default_factory=dict)  # kind-specific tables (tuning trials, elbow)
+
+    def assign(self, features: pd.DataFrame) -> np.ndarray:
+        require_columns(features, self.assigner.columns, f"scheme {self.name}")
+        return self.assigner.assign(features)
+
+    def segment(self, key: str) -> Segment:
+        return {s.key: s for s in self.segments}[key]
+
+
+def require_columns(features: pd.DataFrame, columns, where: str) -> None:
+    missing = [c for c in columns if c not in features.columns]
+    if missing:
+        raise InputError(
+            f"{where}: feature table lacks column(s) {', '.join(missing)} "
+            f"(it has {len(features.columns)} columns; build features with `custseg features`)"
+        )
+
+
+def numeric(features: pd.DataFrame, column: str) -> np.ndarray:
+    """A feature column as float64 (missing -> NaN), whatever its pandas dtype."""
+    return pd.to_numeric(features[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

@@ -1,0 +1,66 @@
+"""The fitted segmenter as an MLflow pyfunc model: feature rows in, segment and strategy out.
+
+Serving loads it by alias (`models:/custseg-segmenter-<scheme>@champion`); batch jobs can too.
+The model carries the assigner (fitted parameters), the segment names and the strategies it
+can return, and the feature snapshot it was fitted on (as-of date, definition hash).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from training.segmentation.base import FittedScheme, Strategy, require_columns
+
+MODEL_PREFIX = "custseg-segmenter-"
+OUTPUT_COLUMNS = (
+    "segment", "segment_name", "segment_name_zh", "strategy", "strategy_direction",
+    "strategy_direction_zh", "strategy_actions", "strategy_actions_zh", "strategy_owner",
+)
+
+
+def registered_name(scheme: str) -> str:
+    return MODEL_PREFIX + scheme
+
+
+class SegmenterModel(PythonModel):
+    def __init__(self, scheme: FittedScheme, strategies: dict[str, Strategy], snapshot: dict):
+        self.scheme_name, self.kind = scheme.name, scheme.kind
+        self.assigner = scheme.assigner
+        self.segments = {s.key: s for s in scheme.segments}
+        used = {s.strategy for s in scheme.segments}
+        self.strategies = {k: v for k, v in strategies.items() if k in used}
+        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.assigner.columns)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        require_columns(model_input, self.columns, f"segmenter {self.scheme_name}")
+        keys = self.assigner.assign(model_input)
+        table = pd.DataFrame(
+            [
+                (s.key, s.name, s.name_zh, s.strategy, st.direction, st.direction_zh, st.actions,
+                 st.actions_zh, st.owner)
+                for s in self.segments.values()
+                for st in [self.strategies[s.strategy]]
+            ],
+            columns=list(OUTPUT_COLUMNS),
+        ).set_index("segment", drop=False)
+        out = table.loc[np.asarray(keys, dtype=object)].reset_index(drop=True)
+        out.index = model_input.index
+        return out
+
+
+def input_example(scheme: FittedScheme, features: pd.DataFrame) -> pd.DataFrame:
+    """A few real rows with exactly the columns the segmenter reads, in the feature table's own
+    types (MLflow refuses int64 data for a double column, so the signature must match them)."""
+    cols = list(scheme.assigner.columns)
+    sample = features[cols].head(3).copy()
+    for c in cols:
+        if isinstance(sample[c].dtype, pd.api.extensions.ExtensionDtype):
+            numeric = pd.api.types.is_numeric_dtype(sample[c])
+            sample[c] = sample[c].astype("float64") if numeric else sample[c].astype(object)
+    return sample

@@ -1,0 +1,101 @@
+"""Figures for a fitted scheme: sizes vs revenue, snake plot, 2D projection, elbow and silhouette.
+
+Plain matplotlib (Agg) figures; labels are in English because the default fonts have no CJK
+glyphs. Callers own the figures (log them, then close).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+from training.segmentation.base import FittedScheme, numeric  # noqa: E402
+from training.segmentation.clustering import signed_log1p  # noqa: E402
+from training.segmentation.profile import KEY_FEATURES  # noqa: E402
+
+MAX_BARS = 25
+
+
+def sizes_revenue(scheme: FittedScheme):
+    """Share of customers next to share of revenue per segment."""
+    p = scheme.profile[scheme.profile["segment"] != "all"].head(MAX_BARS).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(p) + 1.5))
+    y = np.arange(len(p))
+    ax.barh(y - 0.2, p["customer_share"], height=0.4, label="customers")
+    ax.barh(y + 0.2, p["revenue_share"], height=0.4, label="revenue")
+    ax.set_yticks(y, [_label(n) for n in p["name"]])
+    ax.set_xlabel("share")
+    ax.set_title(f"{scheme.name}: segment size and revenue share")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def snake(scheme: FittedScheme, features: pd.DataFrame):
+    """Mean of each standardised key feature per segment (log scale for skewed features)."""
+    cols = [c for c in KEY_FEATURES if c in features]
+    z = pd.DataFrame({c: signed_log1p(numeric(features, c)) for c in cols})
+    z = (z - z.mean()) / z.std(ddof=0).replace(0, 1)
+    means = z.groupby(scheme.labels, sort=False).mean()
+    order = [s.key for s in scheme.segments if s.key in means.index][:MAX_BARS]
+    names = {s.key: s.name for s in scheme.segments}
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for key in order:
+        ax.plot(cols, means.loc[key, cols], marker="o", label=_label(names[key]))
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylabel("standardised mean (log scale)")
+    ax.set_title(f"{scheme.name}: snake plot")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def projection(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray):
+    """Customers in the first two principal components of the clustering space."""
+    z = scheme.assigner.embed(features.iloc[rows])
+    xy = PCA(2, random_state=0).fit_transform(z) if z.shape[1] >= 2 else np.c_[z, np.zeros(len(z))]
+    labels = scheme.labels[rows]
+    names = {s.key: s.name for s in scheme.segments}
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for key in [s.key for s in scheme.segments if (labels == s.key).any()]:
+        m = labels == key
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.5, label=_label(names[key]))
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(f"{scheme.name}: 2D projection ({len(rows):,} customers)")
+    ax.legend(fontsize="small", markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def elbow(table: pd.DataFrame, chosen_k: int):
+    """Elbow (K-Means inertia) and silhouette against K, the chosen K marked."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(table["k"], table["inertia"], marker="o")
+    a.set_title("elbow: K-Means inertia")
+    b.plot(table["k"], table["silhouette"], marker="o", color="tab:green")
+    b.set_title("silhouette vs K")
+    for ax in (a, b):
+        ax.axvline(chosen_k, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("K")
+    fig.tight_layout()
+    return fig
+
+
+def _label(name: str) -> str:
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def figures(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray) -> dict[str, object]:
+    """All figures for a scheme, by file name."""
+    out = {"sizes_revenue.png": sizes_revenue(scheme), "snake_plot.png": snake(scheme, features)}
+    if scheme.kind == "clustering":
+        out["projection_2d.png"] = projection(scheme, features, rows)
+        out["elbow_silhouette.png"] = elbow(scheme.extras["elbow"], scheme.params["chosen.k"])
+    return out

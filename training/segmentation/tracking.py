@@ -1,0 +1,165 @@
+"""Log fitted schemes to MLflow and read them back for `custseg segment compare`.
+
+Layout: one child run per scheme under the caller's active run (the main job's run or a
+`segment` run), with params, metrics, the profile table, plots and the segmenter model; Optuna
+trials of a clustering scheme are grandchild runs. Each segmenter is registered as
+`custseg-segmenter-<scheme>`; schemes with `serve = true` get the alias `champion`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pandas as pd
+
+from custseg.tracking import flatten
+from training.segmentation import quality
+from training.segmentation.base import FittedScheme, Strategy
+from training.segmentation.model import SegmenterModel, input_example, registered_name
+
+CHAMPION = "champion"
+COMPARE_METRICS = (
+    ("segments", "segments"),
+    ("largest_share", "largest"),
+    ("smallest_share", "smallest"),
+    ("revenue_top_share", "top rev."),
+    ("revenue_hhi", "rev. HHI"),
+    ("rfm_silhouette", "RFM silh."),
+    ("silhouette", "own silh."),
+    ("stability_ari", "stability"),
+)
+
+
+def pip_requirements() -> list[str]:
+    """Pinned from the running environment (skips MLflow's slow requirement inference)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("custseg", "scikit-learn", "pandas", "numpy", "mlflow")]
+
+
+def log_scheme(
+    scheme: FittedScheme,
+    features: pd.DataFrame,
+    strategies: dict[str, Strategy],
+    snapshot: dict,
+    register: bool = True,
+    promote: bool = True,
+) -> dict:
+    """One nested run for `scheme`; returns {run_id, model_uri, version, champion}."""
+    import matplotlib.pyplot as plt
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from training.segmentation import plots
+
+    with mlflow.start_run(run_name=scheme.name, nested=True) as run:
+        mlflow.set_tags(
+            {
+                "custseg.stage": "segmentation",
+                "custseg.scheme": scheme.name,
+                "custseg.kind": scheme.kind,
+                "custseg.serve": str(scheme.serve).lower(),
+                "features.as_of": str(snapshot.get("as_of")),
+                "features.definition_hash": str(snapshot.get("definition_hash")),
+                "mlflow.note.content": scheme.description,
+            }
+        )
+        params = flatten("", {k: v for k, v in scheme.params.items()})
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics({k: v for k, v in scheme.metrics.items() if math.isfinite(v)})
+        mlflow.log_table(scheme.profile, "profile.json")
+        mlflow.log_text(scheme.profile.to_csv(index=False), "profile.csv")
+        rows = quality.eval_rows(len(features), 3000, 0)
+        for name, fig in plots.figures(scheme, features, rows).items():
+            mlflow.log_figure(fig, f"plots/{name}")
+            plt.close(fig)
+        if scheme.kind == "clustering":
+            mlflow.log_text(scheme.extras["trials"].to_csv(index=False), "tuning/trials.csv")
+            mlflow.log_text(scheme.extras["elbow"].to_csv(index=False), "tuning/elbow.csv")
+            _log_trials(scheme.extras["trials"])
+        example = input_example(scheme, features)
+        model = SegmenterModel(scheme, strategies, snapshot)
+        info = mlflow.pyfunc.log_model(
+            name="segmenter",
+            python_model=model,
+            signature=infer_signature(example, model.predict(None, example)),
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            registered_model_name=registered_name(scheme.name) if register else None,
+            metadata={"scheme": scheme.name, "kind": scheme.kind, **model.snapshot},
+        )
+        out = {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": None, "champion": False}
+        if register and info.registered_model_version is not None:
+            out["version"] = int(info.registered_model_version)
+            client = mlflow.MlflowClient()
+            if promote and scheme.serve:
+                client.set_registered_model_alias(registered_name(scheme.name), CHAMPION, str(out["version"]))
+                out["champion"] = True
+            mlflow.set_tag("custseg.model_version", str(out["version"]))
+    return out
+
+
+def _log_trials(trials: pd.DataFrame) -> None:
+    """Each Optuna trial as a grandchild run: its parameters and scores."""
+    import mlflow
+
+    params = [c for c in ("subset", "scaling", "family", "k") if c in trials]
+    for row in trials.to_dict("records"):
+        with mlflow.start_run(run_name=f"trial-{row['trial']}", nested=True):
+            mlflow.set_tag("custseg.stage", "tuning")
+            mlflow.log_params({p: row[p] for p in params})
+            mlflow.log_metrics(
+                {k: float(v) for k, v in row.items() if k not in params and isinstance(v, int | float) and math.isfinite(v)}
+            )
+
+
+def log_schemes(
+    fitted: list[FittedScheme],
+    features: pd.DataFrame,
+    strategies: dict[str, Strategy],
+    snapshot: dict,
+    register: bool = True,
+    promote: bool = True,
+    progress: Callable[[str], object] | None = None,
+) -> dict[str, dict]:
+    out = {}
+    for scheme in fitted:
+        if progress:
+            progress(scheme.name)
+        out[scheme.name] = log_scheme(scheme, features, strategies, snapshot, register, promote)
+    return out
+
+
+def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.DataFrame:
+    """Scheme runs of `experiment`, newest first: those of the latest fit, or every one."""
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return pd.DataFrame()
+    runs = mlflow.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`custseg.stage` = 'segmentation'",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit if all_runs else 500,
+    )
+    if runs.empty:
+        return runs
+    if not all_runs:
+        parent = runs["tags.mlflow.parentRunId"].iloc[0]
+        runs = runs[runs["tags.mlflow.parentRunId"] == parent]
+    table = pd.DataFrame(
+        {
+            "scheme": runs["tags.custseg.scheme"],
+            "kind": runs["tags.custseg.kind"],
+            "as of": runs["tags.features.as_of"],
+        }
+    )
+    for metric, label in COMPARE_METRICS:
+        col = f"metrics.{metric}"
+        table[label] = runs[col] if col in runs else float("nan")
+    table["version"] = runs.get("tags.custseg.model_version")
+    table["run"] = runs["run_id"].str[:8]
+    table["started"] = runs["start_time"].dt.strftime("%Y-%m-%d %H:%M")
+    return table.reset_index(drop=True)
