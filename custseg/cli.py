@@ -283,6 +283,241 @@ def features_cmd(
     )
 
 
+SchemesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--schemes",
+        help="Scheme file (TOML): which schemes to fit, their thresholds and the strategy table. "
+        "Default: the built-in file (`custseg segment init FILE` writes a copy to edit).",
+        show_default=False,
+    ),
+]
+TrialsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--trials",
+        min=1,
+        help="Optuna trials for each clustering scheme. Default: the scheme file's `trials` (20).",
+        show_default=False,
+    ),
+]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI. Default: MLFLOW_TRACKING_URI, else a SQLite store in the "
+        "state folder.",
+        show_default=False,
+    ),
+]
+ExperimentOpt = Annotated[
+    str, typer.Option("--experiment", help="MLflow experiment to log to / read from.")
+]
+segment_app = typer.Typer(
+    help="Segmentation schemes: fit them side by side, compare their runs, edit the scheme file.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(segment_app, name="segment")
+
+
+def _segment(table, schemes: Path | None, trials: int | None, out: Path) -> tuple:
+    """Fit every scheme on the feature table and write segments.parquet and profiles.csv."""
+    from custseg.progress import console
+    from training.segmentation import job
+
+    scheme_file, fitted, skipped = job.fit(table, schemes, trials)
+    paths = job.write(out, table, fitted)
+    for name, why in skipped.items():
+        console.print(f"[yellow]skipped scheme {name}:[/] {why}")
+    _print_schemes(fitted)
+    console.print(f"segments: {paths['segments']}; profiles: {paths['profiles']}")
+    return scheme_file, fitted, paths
+
+
+def _print_schemes(fitted, rows: int = 8) -> None:
+    """One small table per scheme: its largest segments' names, sizes and revenue shares."""
+    from rich.table import Table
+
+    from custseg.progress import console
+
+    for scheme in fitted:
+        p = scheme.profile[(scheme.profile["segment"] != "all") & (scheme.profile["customers"] > 0)]
+        more = len(p) - rows
+        if more > 0:
+            p = p.nlargest(rows, "customers")
+        t = Table(title=f"{scheme.name} ({scheme.kind})", title_justify="left", box=None)
+        t.add_column("segment", overflow="ellipsis", max_width=40, no_wrap=True)
+        t.add_column("名称", overflow="ellipsis", max_width=16, no_wrap=True)
+        for col in ("customers", "share", "revenue"):
+            t.add_column(col, justify="right")
+        for r in p.itertuples():
+            t.add_row(
+                r.name,
+                r.name_zh,
+                f"{r.customers:,}",
+                f"{r.customer_share:.1%}",
+                f"{r.revenue_share:.1%}",
+            )
+        if more > 0:
+            t.caption = f"... and {more} smaller segments (profiles.csv has them all)"
+        console.print(t)
+
+
+def _log_segmentation(scheme_file, fitted, table, meta: dict, promote: bool) -> dict:
+    from custseg.progress import console
+    from training.segmentation import job
+
+    logged = job.log(fitted, table, scheme_file, meta, promote)
+    champions = [n for n, v in logged.items() if v["champion"]]
+    if champions:
+        console.print(f"registered segmenters; alias champion -> {', '.join(champions)}")
+    return logged
+
+
+@segment_app.command("fit")
+def segment_fit(
+    features: Annotated[
+        Path,
+        typer.Option(
+            "--features", "-f", help="Feature snapshot from `custseg features`.", show_default=False
+        ),
+    ],
+    schemes: SchemesOpt = None,
+    trials: TrialsOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for segments.parquet and profiles.csv.")
+    ] = Path("segments"),
+    tracking_uri: TrackingOpt = None,
+    experiment: ExperimentOpt = "custseg",
+    promote: Annotated[
+        bool,
+        typer.Option(help="Give the new segmenters of served schemes the registry alias champion."),
+    ] = True,
+    track: Annotated[bool, typer.Option(help="Log the fits to MLflow and register them.")] = True,
+) -> None:
+    """Fit every scheme of the scheme file on a feature snapshot, side by side.
+
+    RFM rule thresholds, RFM quintile scores, value x activity matrix, ABC (Pareto), demographic
+    (when the snapshot has customer attributes) and behavioural clustering tuned by Optuna.
+    Each scheme becomes an MLflow run (params, metrics, profile, plots, segmenter model),
+    registered as `custseg-segmenter-<scheme>`.
+    """
+    from custseg import tracking
+    from custseg.progress import console
+    from features.snapshot import read_snapshot
+
+    table, meta = read_snapshot(features)
+    if table.empty:
+        raise CustsegError(f"{features}: the snapshot has no customers")
+    scheme_file, fitted, _ = _segment(table, schemes, trials, out)
+    if track:
+        with tracking.run(experiment, "segment", tracking_uri) as active:
+            import mlflow
+
+            mlflow.set_tags(
+                {"custseg.stage": "segment-fit", "features.as_of": str(meta.get("as_of"))}
+            )
+            mlflow.log_params({"schemes": scheme_file.path, "features": str(features)})
+            _log_segmentation(scheme_file, fitted, table, meta, promote)
+            console.print(f"MLflow run {active.info.run_id}: `custseg segment compare` to compare")
+
+
+@segment_app.command("compare")
+def segment_compare(
+    experiment: ExperimentOpt = "custseg",
+    tracking_uri: TrackingOpt = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Every scheme run, not only the latest fit.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs with --all.")] = 50,
+) -> None:
+    """Schemes of the latest fit side by side: sizes, revenue concentration, separation in
+    a common RFM space, own silhouette (clustering) and bootstrap stability."""
+    import mlflow
+    from rich.console import Console
+    from rich.table import Table
+
+    from custseg import paths as state
+    from training.segmentation.tracking import compare
+
+    mlflow.set_tracking_uri(tracking_uri or state.tracking_uri())
+    table = compare(experiment, all_runs, limit)
+    if table.empty:
+        raise CustsegError(
+            f"no segmentation runs in experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
+            "run `custseg segment fit` or `custseg run` first"
+        )
+    info = ["as of", "run", "started"]
+    title = f"segmentation schemes, experiment {experiment}"
+    if not all_runs:
+        first = table.iloc[0]
+        title += f": latest fit (run {first['run']}, as of {first['as of']}, {first['started']})"
+        table = table.drop(columns=info)
+    t = Table(title=title, title_justify="left", box=None)
+    for col in table.columns:
+        t.add_column(col, justify="left" if table[col].dtype == object else "right")
+    shares = {"largest", "smallest", "top rev"}
+    for row in table.to_dict("records"):
+        t.add_row(*(_cell(v, k in shares) for k, v in row.items()))
+    # the table is the command's output (stdout); a pipe or a file gets it whole, not cut at 80
+    out = Console()
+    out = out if out.is_terminal else Console(width=200)
+    out.print(t)
+    out.print(
+        "largest/smallest: customer share of the largest/smallest segment; top rev: revenue "
+        "share of the top segment; rev HHI: revenue concentration over segments; RFM silh: "
+        "silhouette in one log-scaled recency/frequency/monetary space (comparable across "
+        "schemes); own silh: in the clustering's own space; stability: mean adjusted Rand "
+        "index between the fit and bootstrap refits (1 = refits move nobody)."
+    )
+
+
+def _cell(value, share: bool = False) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        if share:
+            return f"{value:.1%}"
+        return f"{value:.0f}" if value.is_integer() and value > 1 else f"{value:.2f}"
+    return "-" if value is None else str(value)
+
+
+@segment_app.command("init")
+def segment_init(
+    path: Annotated[Path, typer.Argument(help="Where to write the scheme file.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a copy of the built-in scheme file to edit (thresholds, schemes, strategy table)."""
+    from training.segmentation.spec import default_path
+
+    if path.exists() and not force:
+        raise CustsegError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(default_path().read_text("utf-8"), "utf-8")
+    typer.echo(f"wrote {path}; use it with --schemes {path}")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port for the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Open the MLflow UI on the local store (runs, metrics, plots, registered models)."""
+    import os
+    import shutil
+
+    from custseg import paths as state
+
+    uri = tracking_uri or state.tracking_uri()
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    os.execv(
+        mlflow_bin,
+        [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
+    )
+
+
 @app.command()
 def run(
     transactions: Annotated[
@@ -304,23 +539,21 @@ def run(
     column: ColumnOpt = None,
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
+    schemes: SchemesOpt = None,
+    trials: TrialsOpt = None,
     sample_customers: Annotated[
         int, typer.Option(help="Customers to generate when no --transactions is given.")
     ] = 25_000,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            help="MLflow tracking URI. Default: MLFLOW_TRACKING_URI, else a SQLite store in the "
-            "state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: ExperimentOpt = "custseg",
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
 ) -> None:
-    """The main job: (sample data ->) cleaning -> features as of a cutoff, tracked in MLflow.
+    """The main job: (sample data ->) cleaning -> features as of a cutoff -> segmentation
+    schemes, tracked in MLflow.
 
-    Writes the clean tables, the audit (audit.html) and the feature snapshot
-    (features.parquet) to --out. Segmentation and prediction join this job as they land.
+    Writes the clean tables, the audit (audit.html), the feature snapshot (features.parquet),
+    segments.parquet and profiles.csv to --out; logs the cleaning, every scheme and its
+    segmenter model to MLflow and registers the segmenters (alias champion).
     """
     from custseg import paths as state
     from custseg.progress import console, stage
@@ -345,53 +578,58 @@ def run(
         f"features: {len(table):,} customers x {len(table.columns) - 1} as of {meta['as_of']} "
         f"-> {paths['features']}"
     )
+    scheme_file, fitted, seg_paths = _segment(table, schemes, trials, out)
+    paths.update(seg_paths)
     if track:
-        with stage("logging to MLflow"):
-            run_id = _track(result.audit, meta, paths, tracking_uri)
+        from custseg import tracking
+
+        with tracking.run(experiment, "run", tracking_uri) as active:
+            _track(result.audit, meta, paths)
+            _log_segmentation(scheme_file, fitted, table, meta, promote=True)
+            run_id = active.info.run_id
         console.print(
-            f"MLflow run {run_id} (experiment custseg; `mlflow ui --backend-store-uri "
-            f"{tracking_uri or state.tracking_uri()}`)"
+            f"MLflow run {run_id} (experiment {experiment}); `custseg segment compare` compares "
+            f"the schemes, `custseg ui` opens the MLflow UI"
         )
 
 
-def _track(audit: dict, features: dict, paths: dict[str, Path], tracking_uri: str | None) -> str:
+def _track(audit: dict, features: dict, paths: dict[str, Path]) -> None:
+    """Cleaning and feature figures on the active MLflow run."""
+    import mlflow
+
     from custseg import tracking
 
-    with tracking.run("custseg", "run", tracking_uri) as active:
-        import mlflow
-
-        params = tracking.flatten("cleaning", {k: v for k, v in audit["config"].items()})
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        metrics = {}
-        for name, t in audit["tables"].items():
-            metrics.update(
-                {
-                    f"{name}.input_rows": t["input_rows"],
-                    f"{name}.kept_rows": t["kept_rows"],
-                    f"{name}.dropped_rows": t["dropped_rows"],
-                }
-            )
-        for r in audit["rules"]:
-            metrics[f"{r['table']}.{r['rule']}.{r['action']}"] = r["rows"]
-        for name, cols in audit["missing_rates"].items():
-            metrics.update({f"{name}.missing.{c}": m["input"] for c, m in cols.items()})
-        metrics["features.customers"] = features["rows"]
-        metrics["features.columns"] = len(features["features"])
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.log_params(
+    params = tracking.flatten("cleaning", {k: v for k, v in audit["config"].items()})
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+    metrics = {}
+    for name, t in audit["tables"].items():
+        metrics.update(
             {
-                "features.as_of": features["as_of"],
-                "features.definition_hash": features["definition_hash"],
-                "features.engine": features["engine"],
+                f"{name}.input_rows": t["input_rows"],
+                f"{name}.kept_rows": t["kept_rows"],
+                f"{name}.dropped_rows": t["dropped_rows"],
             }
         )
-        mlflow.log_dict(features, "features/snapshot_meta.json")
-        mlflow.set_tags(
-            {"stage": "cleaning", "balanced": all(t["balanced"] for t in audit["tables"].values())}
-        )
-        for key in ("audit_json", "audit_html"):
-            mlflow.log_artifact(str(paths[key]), artifact_path="cleaning")
-        return active.info.run_id
+    for r in audit["rules"]:
+        metrics[f"{r['table']}.{r['rule']}.{r['action']}"] = r["rows"]
+    for name, cols in audit["missing_rates"].items():
+        metrics.update({f"{name}.missing.{c}": m["input"] for c, m in cols.items()})
+    metrics["features.customers"] = features["rows"]
+    metrics["features.columns"] = len(features["features"])
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    mlflow.log_params(
+        {
+            "features.as_of": features["as_of"],
+            "features.definition_hash": features["definition_hash"],
+            "features.engine": features["engine"],
+        }
+    )
+    mlflow.log_dict(features, "features/snapshot_meta.json")
+    mlflow.set_tags(
+        {"custseg.stage": "run", "balanced": all(t["balanced"] for t in audit["tables"].values())}
+    )
+    for key in ("audit_json", "audit_html"):
+        mlflow.log_artifact(str(paths[key]), artifact_path="cleaning")
 
 
 def main() -> None:

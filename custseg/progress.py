@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -17,4 +17,22 @@ def stage(name: str) -> Iterator[None]:
     start = time.perf_counter()
     with console.status(f"[bold]{name}[/]…", spinner="dots"):
         yield
+    console.print(f"[green]✓[/] {name:<28} {time.perf_counter() - start:6.1f} s")
+
+
+@contextmanager
+def bar(name: str, total: int) -> Iterator[Callable[[], None]]:
+    """`with bar("tuning", 20) as step: ... step()` shows a progress bar with counts and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    start = time.perf_counter()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(name, total=total)
+        yield lambda: progress.advance(task)
     console.print(f"[green]✓[/] {name:<28} {time.perf_counter() - start:6.1f} s")

@@ -13,7 +13,11 @@ from custseg import paths
 def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iterator[object]:
     """An MLflow run in `experiment` (created with artifacts under the state folder)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import logging
+
     import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not the store's migration chatter
 
     mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
     if mlflow.get_experiment_by_name(experiment) is None:

@@ -41,7 +41,9 @@ STABILITY_SAMPLE = 20000
 
 def parse(spec: SchemeSpec, scheme_file: SchemeFile):
     """The kind's scheme object (validated configuration)."""
-    return KINDS[spec.kind].parse(spec, scheme_file.strategies, f"{scheme_file.path}: [schemes.{spec.name}]")
+    return KINDS[spec.kind].parse(
+        spec, scheme_file.strategies, f"{scheme_file.path}: [schemes.{spec.name}]"
+    )
 
 
 def fit_scheme(
@@ -84,7 +86,15 @@ def fit_scheme(
         lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
     )
     fitted = FittedScheme(
-        spec.name, spec.kind, spec.description, assigner, segments, params, metrics, spec.serve, extras
+        spec.name,
+        spec.kind,
+        spec.description,
+        assigner,
+        segments,
+        params,
+        metrics,
+        spec.serve,
+        extras,
     )
     fitted.labels = labels
     fitted.profile = profile(features, labels, fitted, scheme_file.strategies)
@@ -116,8 +126,5 @@ def fit_schemes(
 
 def trials_table(study) -> pd.DataFrame:
     """One row per Optuna trial: number, params, objective value and the recorded scores."""
-    rows = [
-        {"trial": t.number, **t.params, "value": t.value, **t.user_attrs}
-        for t in study.trials
-    ]
+    rows = [{"trial": t.number, **t.params, "value": t.value, **t.user_attrs} for t in study.trials]
     return pd.DataFrame(rows)

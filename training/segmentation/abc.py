@@ -68,7 +68,9 @@ class AbcScheme:
         return cls(revenue, a, b)
 
     def fit(self, features: pd.DataFrame, seed: int = 0) -> AbcAssigner:
-        return AbcAssigner(self.revenue, *thresholds(numeric(features, self.revenue), self.a_share, self.b_share))
+        return AbcAssigner(
+            self.revenue, *thresholds(numeric(features, self.revenue), self.a_share, self.b_share)
+        )
 
     def describe(self, assigner: AbcAssigner, features: pd.DataFrame) -> list[Segment]:
         return list(CLASSES)

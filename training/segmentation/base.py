@@ -74,4 +74,6 @@ def require_columns(features: pd.DataFrame, columns, where: str) -> None:
 
 def numeric(features: pd.DataFrame, column: str) -> np.ndarray:
     """A feature column as float64 (missing -> NaN), whatever its pandas dtype."""
-    return pd.to_numeric(features[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(features[column], errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )

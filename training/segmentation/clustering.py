@@ -75,7 +75,9 @@ class ClusterAssigner:
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         if not len(features):
             return np.array([], dtype=object)
-        return np.asarray(self.keys, dtype=object)[self.order[self.model.predict(self.embed(features))]]
+        return np.asarray(self.keys, dtype=object)[
+            self.order[self.model.predict(self.embed(features))]
+        ]
 
 
 @dataclass(frozen=True)
@@ -114,20 +116,32 @@ class ClusteringScheme:
         subsets = {}
         for name, cols in raw.items():
             if not (isinstance(cols, list) and cols and all(isinstance(c, str) for c in cols)):
-                raise ConfigError(f"{where}: subsets.{name} = {cols!r}: expected a list of feature names")
+                raise ConfigError(
+                    f"{where}: subsets.{name} = {cols!r}: expected a list of feature names"
+                )
             subsets[name] = tuple(cols)
         if not subsets:
             raise ConfigError(f"{where}: subsets: define at least one feature subset")
         families = tuple(opts.strings("families", list(FAMILIES)))
         scalings = tuple(opts.strings("scalings", ["log_standard"]))
-        for key, values, known in (("families", families, FAMILIES), ("scalings", scalings, SCALINGS)):
+        for key, values, known in (
+            ("families", families, FAMILIES),
+            ("scalings", scalings, SCALINGS),
+        ):
             bad = [v for v in values if v not in known]
             if bad:
-                raise ConfigError(f"{where}: {key}: unknown {', '.join(bad)}; known: {', '.join(known)}")
+                raise ConfigError(
+                    f"{where}: {key}: unknown {', '.join(bad)}; known: {', '.join(known)}"
+                )
         ints = {}
         for key, default, lo in (
-            ("k_min", 3, 2), ("k_max", 8, 2), ("trials", 20, 1), ("silhouette_sample", 4000, 100),
-            ("fit_sample", 40000, 100), ("minibatch_above", 50000, 100), ("stability_refits", 5, 0),
+            ("k_min", 3, 2),
+            ("k_max", 8, 2),
+            ("trials", 20, 1),
+            ("silhouette_sample", 4000, 100),
+            ("fit_sample", 40000, 100),
+            ("minibatch_above", 50000, 100),
+            ("stability_refits", 5, 0),
             ("seed", 42, 0),
         ):
             ints[key] = opts.get(key, int, default)
@@ -142,7 +156,9 @@ class ClusteringScheme:
         return cls(subsets, families, scalings, min_segment_share=share, **ints)
 
     # -- tuning -------------------------------------------------------------------------------
-    def tune(self, features: pd.DataFrame, trials: int | None = None, on_trial: Callable | None = None):
+    def tune(
+        self, features: pd.DataFrame, trials: int | None = None, on_trial: Callable | None = None
+    ):
         """Optuna TPE over subset x scaling x family x K; returns the scheme with `chosen` set."""
         import optuna
 
@@ -183,7 +199,9 @@ class ClusteringScheme:
         cols = self.subsets[choice.subset]
         pre = preprocessor(choice.scaling).fit(matrix(fit_df, cols))
         z_fit = pre.transform(matrix(fit_df, cols))
-        model = _fit(make_model(choice.family, choice.k, len(z_fit), seed, self.minibatch_above), z_fit)
+        model = _fit(
+            make_model(choice.family, choice.k, len(z_fit), seed, self.minibatch_above), z_fit
+        )
         shares = np.bincount(model.predict(z_fit), minlength=choice.k) / len(z_fit)
         z_eval = pre.transform(matrix(eval_df, cols))
         labels = model.predict(z_eval)
@@ -222,7 +240,9 @@ class ClusteringScheme:
         labels = model.predict(z)
         spend = numeric(features, "monetary") if "monetary" in features else x[:, 0]
         order = _order_by_spend(labels, spend, c.k)
-        return ClusterAssigner(cols, pre, model, order, tuple(f"cluster_{i + 1}" for i in range(c.k)))
+        return ClusterAssigner(
+            cols, pre, model, order, tuple(f"cluster_{i + 1}" for i in range(c.k))
+        )
 
     def describe(self, assigner: ClusterAssigner, features: pd.DataFrame) -> list[Segment]:
         return naming.name_segments(features, assigner.assign(features), list(assigner.keys))
@@ -237,7 +257,11 @@ def separation(z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin of `labels` in the space `z` (NaN when
     there is a single label)."""
     if len(np.unique(labels)) < 2 or len(labels) < 3:
-        return {"silhouette": -1.0, "calinski_harabasz": float("nan"), "davies_bouldin": float("nan")}
+        return {
+            "silhouette": -1.0,
+            "calinski_harabasz": float("nan"),
+            "davies_bouldin": float("nan"),
+        }
     return {
         "silhouette": float(silhouette_score(z, labels)),
         "calinski_harabasz": float(calinski_harabasz_score(z, labels)),
@@ -272,5 +296,6 @@ def _check_columns(scheme: ClusteringScheme, features: pd.DataFrame) -> None:
         missing = [c for c in cols if c not in features.columns]
         if missing:
             raise ConfigError(
-                f"clustering subset {name!r}: feature(s) {', '.join(missing)} are not in the feature table"
+                f"clustering subset {name!r}: feature(s) {', '.join(missing)} "
+                "are not in the feature table"
             )

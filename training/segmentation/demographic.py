@@ -25,7 +25,13 @@ class DemographicAssigner:
         for col, keep in zip(self.columns, self.levels, strict=True):
             v = features[col].astype("string")
             known = v.isin(keep).to_numpy(dtype=bool, na_value=False)
-            out.append(np.where(v.isna().to_numpy(), UNKNOWN, np.where(known, v.to_numpy(dtype=object, na_value=""), OTHER)))
+            out.append(
+                np.where(
+                    v.isna().to_numpy(),
+                    UNKNOWN,
+                    np.where(known, v.to_numpy(dtype=object, na_value=""), OTHER),
+                )
+            )
         return out
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
@@ -66,6 +72,8 @@ class DemographicScheme:
         for values in combos:
             keys = [f"{k}|{v}" if k else v for k in keys for v in values]
         return [
-            Segment(k, ", ".join(k.split("|")), "-".join(ZH.get(p, p) for p in k.split("|")), "targeted")
+            Segment(
+                k, ", ".join(k.split("|")), "-".join(ZH.get(p, p) for p in k.split("|")), "targeted"
+            )
             for k in keys
         ]

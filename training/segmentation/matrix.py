@@ -12,10 +12,29 @@ from training.segmentation.base import Segment, numeric
 from training.segmentation.spec import Options, SchemeSpec
 
 QUADRANTS = (  # (value high, activity high) -> segment
-    ((True, True), Segment("high_value_high_activity", "high value, high activity", "高价值高活跃", "core_loyal")),
-    ((True, False), Segment("high_value_low_activity", "high value, low activity", "高价值低活跃", "win_back_high_value")),
-    ((False, True), Segment("low_value_high_activity", "low value, high activity", "低价值高活跃", "grow")),
-    ((False, False), Segment("low_value_low_activity", "low value, low activity", "低价值低活跃", "low_cost")),
+    (
+        (True, True),
+        Segment(
+            "high_value_high_activity", "high value, high activity", "高价值高活跃", "core_loyal"
+        ),
+    ),
+    (
+        (True, False),
+        Segment(
+            "high_value_low_activity",
+            "high value, low activity",
+            "高价值低活跃",
+            "win_back_high_value",
+        ),
+    ),
+    (
+        (False, True),
+        Segment("low_value_high_activity", "low value, high activity", "低价值高活跃", "grow"),
+    ),
+    (
+        (False, False),
+        Segment("low_value_low_activity", "low value, low activity", "低价值低活跃", "low_cost"),
+    ),
 )
 
 
@@ -58,7 +77,7 @@ class MatrixScheme:
         for key in ("value_split", "activity_split"):
             split = opts.get(key, (str, float), "median")
             if isinstance(split, str) and split != "median":
-                raise ConfigError(f"{where}: {key} = {split!r}: expected \"median\" or a number")
+                raise ConfigError(f'{where}: {key} = {split!r}: expected "median" or a number')
             splits.append(split)
         opts.done()
         return cls(value, activity, *splits)
@@ -71,8 +90,10 @@ class MatrixScheme:
             return float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
 
         return MatrixAssigner(
-            self.value, self.activity,
-            split(self.value, self.value_split), split(self.activity, self.activity_split),
+            self.value,
+            self.activity,
+            split(self.value, self.value_split),
+            split(self.activity, self.activity_split),
         )
 
     def describe(self, assigner: MatrixAssigner, features: pd.DataFrame) -> list[Segment]:

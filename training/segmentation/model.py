@@ -15,8 +15,15 @@ from training.segmentation.base import FittedScheme, Strategy, require_columns
 
 MODEL_PREFIX = "custseg-segmenter-"
 OUTPUT_COLUMNS = (
-    "segment", "segment_name", "segment_name_zh", "strategy", "strategy_direction",
-    "strategy_direction_zh", "strategy_actions", "strategy_actions_zh", "strategy_owner",
+    "segment",
+    "segment_name",
+    "segment_name_zh",
+    "strategy",
+    "strategy_direction",
+    "strategy_direction_zh",
+    "strategy_actions",
+    "strategy_actions_zh",
+    "strategy_owner",
 )
 
 
@@ -37,13 +44,24 @@ class SegmenterModel(PythonModel):
     def columns(self) -> tuple[str, ...]:
         return tuple(self.assigner.columns)
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         require_columns(model_input, self.columns, f"segmenter {self.scheme_name}")
         keys = self.assigner.assign(model_input)
         table = pd.DataFrame(
             [
-                (s.key, s.name, s.name_zh, s.strategy, st.direction, st.direction_zh, st.actions,
-                 st.actions_zh, st.owner)
+                (
+                    s.key,
+                    s.name,
+                    s.name_zh,
+                    s.strategy,
+                    st.direction,
+                    st.direction_zh,
+                    st.actions,
+                    st.actions_zh,
+                    st.owner,
+                )
                 for s in self.segments.values()
                 for st in [self.strategies[s.strategy]]
             ],

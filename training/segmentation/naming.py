@@ -15,7 +15,11 @@ from training.segmentation.base import Segment, numeric
 
 # feature, and the words for its high / mid / low level (recency: fewer days = "high", recent)
 AXES = (
-    ("monetary", False, (("high value", "高价值"), ("mid value", "中价值"), ("low value", "低价值"))),
+    (
+        "monetary",
+        False,
+        (("high value", "高价值"), ("mid value", "中价值"), ("low value", "低价值")),
+    ),
     ("frequency_orders", False, (("frequent", "高频"), ("regular", "中频"), ("rare", "低频"))),
     ("recency_days", True, (("recent", "近期"), ("lapsing", "渐冷"), ("dormant", "沉睡"))),
 )
@@ -26,7 +30,15 @@ EXTRA = (  # tie-breakers: feature, (high words), (low words)
     ("interpurchase_mean_days", ("slow cycle", "长周期"), ("fast cycle", "短周期")),
 )
 COLUMNS = tuple(a[0] for a in AXES)
-ARCHETYPES = ("core_loyal", "new_potential", "grow", "nurture", "win_back_high_value", "win_back", "low_cost")
+ARCHETYPES = (
+    "core_loyal",
+    "new_potential",
+    "grow",
+    "nurture",
+    "win_back_high_value",
+    "win_back",
+    "low_cost",
+)
 
 
 def percentile(overall: np.ndarray, value: float) -> float:
@@ -59,11 +71,19 @@ def name_segments(features: pd.DataFrame, labels: np.ndarray, keys: list[str]) -
     pct: dict[str, dict[str, float]] = {}
     for key in keys:
         members = labels == key
-        pct[key] = {c: percentile(v, float(np.nanmedian(v[members]))) if members.any() and np.isfinite(v[members]).any() else 0.5 for c, v in cols.items()}
+        pct[key] = {
+            c: percentile(v, float(np.nanmedian(v[members])))
+            if members.any() and np.isfinite(v[members]).any()
+            else 0.5
+            for c, v in cols.items()
+        }
     names = {}
     for key in keys:
         p = pct[key]
-        levels = [level(p.get(col, 0.5)) if not rev else level(1 - p.get(col, 0.5)) for col, rev, _ in AXES]
+        levels = [
+            level(p.get(col, 0.5)) if not rev else level(1 - p.get(col, 0.5))
+            for col, rev, _ in AXES
+        ]
         en = ", ".join(words[lv][0] for (_, _, words), lv in zip(AXES, levels, strict=True))
         zh = "-".join(words[lv][1] for (_, _, words), lv in zip(AXES, levels, strict=True))
         tenure = level(p.get("tenure_days", 0.5))
@@ -81,7 +101,11 @@ def _disambiguate(names: dict[str, list[str]], pct: dict, keys: list[str]) -> No
             groups.setdefault(names[k][0], []).append(k)
         for same in (g for g in groups.values() if len(g) > 1):
             for k in same:
-                spread = [(abs(pct[k].get(f, 0.5) - 0.5), i) for i, (f, *_rest) in enumerate(EXTRA) if f in pct[k]]
+                spread = [
+                    (abs(pct[k].get(f, 0.5) - 0.5), i)
+                    for i, (f, *_rest) in enumerate(EXTRA)
+                    if f in pct[k]
+                ]
                 if not spread:
                     continue
                 _, i = max(spread)

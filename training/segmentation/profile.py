@@ -8,13 +8,23 @@ import pandas as pd
 from training.segmentation.base import FittedScheme, Strategy, numeric
 
 KEY_FEATURES = (
-    "recency_days", "frequency_orders", "monetary", "avg_order_value", "tenure_days",
-    "interpurchase_mean_days", "online_share", "orders_trend_90d", "spend_180d",
+    "recency_days",
+    "frequency_orders",
+    "monetary",
+    "avg_order_value",
+    "tenure_days",
+    "interpurchase_mean_days",
+    "online_share",
+    "orders_trend_90d",
+    "spend_180d",
 )
 
 
 def profile(
-    features: pd.DataFrame, labels: np.ndarray, scheme: FittedScheme, strategies: dict[str, Strategy]
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    scheme: FittedScheme,
+    strategies: dict[str, Strategy],
 ) -> pd.DataFrame:
     """One row per non-empty segment (in the scheme's display order), then `all`.
 
@@ -24,7 +34,11 @@ def profile(
     present = [c for c in KEY_FEATURES if c in features]
     data = pd.DataFrame({c: numeric(features, c) for c in present})
     data["segment"] = labels
-    revenue = np.nan_to_num(numeric(features, "monetary")) if "monetary" in features else np.zeros(len(features))
+    revenue = (
+        np.nan_to_num(numeric(features, "monetary"))
+        if "monetary" in features
+        else np.zeros(len(features))
+    )
     data["_revenue"] = revenue
     g = data.groupby("segment", sort=False)
     out = pd.DataFrame({"customers": g.size(), "_revenue": g["_revenue"].sum()})
@@ -44,10 +58,20 @@ def profile(
     for col in ("direction", "direction_zh", "actions", "actions_zh", "owner"):
         out[f"strategy_{col}"] = [getattr(strategies[segs[k].strategy], col) for k in out.index]
     out["strategy"] = [segs[k].strategy for k in out.index]
-    all_row = {"name": "all customers", "name_zh": "全部客户", "customers": len(features),
-               "customer_share": 1.0, "revenue_share": 1.0, **overall.to_dict()}
+    all_row = {
+        "name": "all customers",
+        "name_zh": "全部客户",
+        "customers": len(features),
+        "customer_share": 1.0,
+        "revenue_share": 1.0,
+        **overall.to_dict(),
+    }
     out = pd.concat([out.drop(columns="_revenue"), pd.DataFrame([all_row], index=["all"])])
     out.index.name = "segment"
     cols = ["name", "name_zh", "customers", "customer_share", "revenue_share", *present]
-    cols += [f"{c}_vs_all" for c in present] + ["strategy"] + [c for c in out if c.startswith("strategy_")]
+    cols += (
+        [f"{c}_vs_all" for c in present]
+        + ["strategy"]
+        + [c for c in out if c.startswith("strategy_")]
+    )
     return out[cols].reset_index()

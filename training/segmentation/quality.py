@@ -42,7 +42,9 @@ def eval_rows(n: int, size: int, seed: int) -> np.ndarray:
     return _sample(np.random.default_rng(seed), n, size)
 
 
-def rfm_separation(features: pd.DataFrame, labels: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+def rfm_separation(
+    features: pd.DataFrame, labels: np.ndarray, rows: np.ndarray
+) -> dict[str, float]:
     """Separation of any scheme's segments in the common RFM space, on a sample of rows."""
     z = common_space(features, rows)
     if z is None:

@@ -88,7 +88,9 @@ class RulesScheme:
                             f"{', '.join(BOUNDS)}"
                         )
                     if isinstance(value, bool) or not isinstance(value, int | float):
-                        raise ConfigError(f"{w} ({seg.key}): {column}.{bound} = {value!r}: expected a number")
+                        raise ConfigError(
+                            f"{w} ({seg.key}): {column}.{bound} = {value!r}: expected a number"
+                        )
                     conds.append(Condition(column, bound, float(value)))
             rules.append(Rule(seg, tuple(conds)))
         keys = [r.segment.key for r in rules] + [default.key]
@@ -115,5 +117,8 @@ def _segment(where: str, entry: dict, strategies) -> Segment:
         if not isinstance(entry.get(k), str) or not entry[k]:
             raise ConfigError(f"{where}: needs a text {k!r} (key, en, zh, strategy)")
     return Segment(
-        entry["key"], entry["en"], entry["zh"], check_strategy(where, entry.get("strategy"), strategies)
+        entry["key"],
+        entry["en"],
+        entry["zh"],
+        check_strategy(where, entry.get("strategy"), strategies),
     )

@@ -74,13 +74,21 @@ class ScoresScheme:
     @classmethod
     def parse(cls, spec: SchemeSpec, strategies, where: str) -> ScoresScheme:
         opts = Options(where, spec.options)
-        cols = {k: opts.get(k, str, d) for k, d in (
-            ("recency", "recency_days"), ("frequency", "frequency_orders"), ("monetary", "monetary"))}
+        cols = {
+            k: opts.get(k, str, d)
+            for k, d in (
+                ("recency", "recency_days"),
+                ("frequency", "frequency_orders"),
+                ("monetary", "monetary"),
+            )
+        }
         cells = []
         for i, entry in enumerate(opts.get("map", list, required=True)):
             w = f"{where} map[{i}]"
             if not isinstance(entry, dict):
-                raise ConfigError(f"{w}: expected {{ key, en, zh, r = [lo, hi], f = [lo, hi], strategy }}")
+                raise ConfigError(
+                    f"{w}: expected {{ key, en, zh, r = [lo, hi], f = [lo, hi], strategy }}"
+                )
             seg = _segment(w, entry, strategies)
             cells.append(Cell(seg, _range(w, entry, "r"), _range(w, entry, "f")))
         opts.done()
@@ -88,7 +96,9 @@ class ScoresScheme:
         grid = scheme._grid()
         missing = [f"R{r + 1}F{f + 1}" for r, f in zip(*np.nonzero(grid < 0), strict=True)]
         if missing:
-            raise ConfigError(f"{where}: map leaves (R, F) cell(s) {', '.join(missing)} without a segment")
+            raise ConfigError(
+                f"{where}: map leaves (R, F) cell(s) {', '.join(missing)} without a segment"
+            )
         return scheme
 
     def _grid(self) -> np.ndarray:
@@ -103,7 +113,11 @@ class ScoresScheme:
             for k, col in (("r", self.recency), ("f", self.frequency), ("m", self.monetary))
         }
         return ScoreAssigner(
-            self.recency, self.frequency, self.monetary, edges, self._grid(),
+            self.recency,
+            self.frequency,
+            self.monetary,
+            edges,
+            self._grid(),
             tuple(c.segment.key for c in self.cells),
         )
 
@@ -114,8 +128,10 @@ class ScoresScheme:
 def _range(where: str, entry: dict, key: str) -> tuple[int, int]:
     value = entry.get(key)
     if not (
-        isinstance(value, list) and len(value) == 2
-        and all(isinstance(v, int) and 1 <= v <= 5 for v in value) and value[0] <= value[1]
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and 1 <= v <= 5 for v in value)
+        and value[0] <= value[1]
     ):
         raise ConfigError(f"{where}: {key} = {value!r}: expected [lo, hi] scores within 1-5")
     return value[0], value[1]

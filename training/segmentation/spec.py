@@ -90,8 +90,12 @@ def load(path: str | Path | None = None) -> SchemeFile:
     where = str(path or default_path())
     unknown = sorted(set(data) - {"schemes", "strategies"})
     if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}; known: schemes, strategies")
-    strategies = _strategies(where, {**defaults.get("strategies", {}), **data.get("strategies", {})})
+        raise ConfigError(
+            f"{where}: unknown section(s) {', '.join(unknown)}; known: schemes, strategies"
+        )
+    strategies = _strategies(
+        where, {**defaults.get("strategies", {}), **data.get("strategies", {})}
+    )
     raw = data.get("schemes")
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{where}: no [schemes.NAME] tables: define at least one scheme")
@@ -130,7 +134,9 @@ def _strategies(where: str, raw: dict) -> dict[str, Strategy]:
             raise ConfigError(f"{w}: expected a table")
         unknown = sorted(set(entry) - set(STRATEGY_KEYS))
         if unknown:
-            raise ConfigError(f"{w}: unknown key(s) {', '.join(unknown)}; known: {', '.join(STRATEGY_KEYS)}")
+            raise ConfigError(
+                f"{w}: unknown key(s) {', '.join(unknown)}; known: {', '.join(STRATEGY_KEYS)}"
+            )
         values = {k: entry.get(k, "") for k in STRATEGY_KEYS}
         if not values["direction"] or not all(isinstance(v, str) for v in values.values()):
             raise ConfigError(f"{w}: needs a text `direction` (and text actions, owner)")

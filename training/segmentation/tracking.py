@@ -8,6 +8,7 @@ trials of a clustering scheme are grandchild runs. Each segmenter is registered 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -20,13 +21,13 @@ from training.segmentation.model import SegmenterModel, input_example, registere
 
 CHAMPION = "champion"
 COMPARE_METRICS = (
-    ("segments", "segments"),
+    ("segments", "segs"),
     ("largest_share", "largest"),
     ("smallest_share", "smallest"),
-    ("revenue_top_share", "top rev."),
-    ("revenue_hhi", "rev. HHI"),
-    ("rfm_silhouette", "RFM silh."),
-    ("silhouette", "own silh."),
+    ("revenue_top_share", "top rev"),
+    ("revenue_hhi", "rev HHI"),
+    ("rfm_silhouette", "RFM silh"),
+    ("silhouette", "own silh"),
     ("stability_ari", "stability"),
 )
 
@@ -86,18 +87,46 @@ def log_scheme(
             signature=infer_signature(example, model.predict(None, example)),
             input_example=example,
             pip_requirements=pip_requirements(),
-            registered_model_name=registered_name(scheme.name) if register else None,
             metadata={"scheme": scheme.name, "kind": scheme.kind, **model.snapshot},
         )
-        out = {"run_id": run.info.run_id, "model_uri": info.model_uri, "version": None, "champion": False}
-        if register and info.registered_model_version is not None:
-            out["version"] = int(info.registered_model_version)
+        out = {
+            "run_id": run.info.run_id,
+            "model_uri": info.model_uri,
+            "version": None,
+            "champion": False,
+        }
+        if register:
             client = mlflow.MlflowClient()
+            out["version"] = register_model(
+                client, registered_name(scheme.name), info, run.info.run_id, scheme
+            )
             if promote and scheme.serve:
-                client.set_registered_model_alias(registered_name(scheme.name), CHAMPION, str(out["version"]))
+                client.set_registered_model_alias(
+                    registered_name(scheme.name), CHAMPION, str(out["version"])
+                )
                 out["champion"] = True
             mlflow.set_tag("custseg.model_version", str(out["version"]))
     return out
+
+
+def register_model(client, name: str, info, run_id: str, scheme: FittedScheme) -> int:
+    """A new version of `name` for the logged model (the client API: no console chatter)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description=f"custseg segmenter for scheme {scheme.name}"
+        )
+    version = client.create_model_version(
+        name,
+        info.model_uri,
+        run_id=run_id,
+        model_id=info.model_id,
+        tags={"scheme": scheme.name, "kind": scheme.kind},
+    )
+    return int(version.version)
 
 
 def _log_trials(trials: pd.DataFrame) -> None:
@@ -110,7 +139,11 @@ def _log_trials(trials: pd.DataFrame) -> None:
             mlflow.set_tag("custseg.stage", "tuning")
             mlflow.log_params({p: row[p] for p in params})
             mlflow.log_metrics(
-                {k: float(v) for k, v in row.items() if k not in params and isinstance(v, int | float) and math.isfinite(v)}
+                {
+                    k: float(v)
+                    for k, v in row.items()
+                    if k not in params and isinstance(v, int | float) and math.isfinite(v)
+                }
             )
 
 
@@ -148,18 +181,33 @@ def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.Data
         return runs
     if not all_runs:
         parent = runs["tags.mlflow.parentRunId"].iloc[0]
-        runs = runs[runs["tags.mlflow.parentRunId"] == parent]
-    table = pd.DataFrame(
-        {
-            "scheme": runs["tags.custseg.scheme"],
-            "kind": runs["tags.custseg.kind"],
-            "as of": runs["tags.features.as_of"],
-        }
-    )
+        runs = runs[runs["tags.mlflow.parentRunId"] == parent].iloc[::-1]  # in fit order
+    table = pd.DataFrame({"scheme": runs["tags.custseg.scheme"], "kind": runs["tags.custseg.kind"]})
     for metric, label in COMPARE_METRICS:
         col = f"metrics.{metric}"
         table[label] = runs[col] if col in runs else float("nan")
-    table["version"] = runs.get("tags.custseg.model_version")
+    versions = runs.get("tags.custseg.model_version", pd.Series(None, index=runs.index))
+    table["version"] = versions
+    champions = _champions(set(table["scheme"]))
+    table["champion"] = [
+        "yes" if v is not None and champions.get(s) == str(v) else ""
+        for s, v in zip(table["scheme"], versions, strict=True)
+    ]
+    table["as of"] = runs["tags.features.as_of"]
     table["run"] = runs["run_id"].str[:8]
     table["started"] = runs["start_time"].dt.strftime("%Y-%m-%d %H:%M")
     return table.reset_index(drop=True)
+
+
+def _champions(schemes: set[str]) -> dict[str, str]:
+    """scheme -> version number holding the alias champion (schemes without one left out)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client, out = mlflow.MlflowClient(), {}
+    for scheme in schemes:
+        with contextlib.suppress(MlflowException):  # no champion yet
+            out[scheme] = str(
+                client.get_model_version_by_alias(registered_name(scheme), CHAMPION).version
+            )
+    return out

@@ -1,0 +1,84 @@
+"""The segmentation stage as the CLI runs it: fit every scheme with progress, then write and log.
+
+Outputs: `segments.parquet` (customer_id + `segment_<scheme>` per scheme) and `profiles.csv` (every
+scheme's profile table, with a `scheme` column).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from training.segmentation import fit_schemes, load
+from training.segmentation.base import FittedScheme
+from training.segmentation.spec import SchemeFile
+
+
+def fit(features: pd.DataFrame, schemes: str | Path | None, trials: int | None):
+    """(scheme file, fitted schemes, skipped) with a progress line per scheme and a bar over
+    clustering trials."""
+    from custseg.progress import bar, stage
+
+    scheme_file = load(schemes)
+    fitted, skipped = [], {}
+    for spec in scheme_file.schemes:
+        one = SchemeFile(scheme_file.path, [spec], scheme_file.strategies)
+        if spec.kind == "clustering":
+            n = trials or spec.options.get("trials", 20)
+            with bar(f"{spec.name}: tuning + fit", n) as step:
+                f, s = fit_schemes(features, one, trials, on_trial=lambda t: step())
+        else:
+            with stage(f"{spec.name} ({spec.kind})"):
+                f, s = fit_schemes(features, one, trials)
+        fitted += f
+        skipped.update(s)
+    return scheme_file, fitted, skipped
+
+
+def assignments(features: pd.DataFrame, fitted: list[FittedScheme]) -> pd.DataFrame:
+    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    for scheme in fitted:
+        out[f"segment_{scheme.name}"] = scheme.labels
+    return out
+
+
+def profiles(fitted: list[FittedScheme]) -> pd.DataFrame:
+    return (
+        pd.concat([s.profile.assign(scheme=s.name) for s in fitted], ignore_index=True)[
+            ["scheme", *fitted[0].profile.columns]
+        ]
+        if fitted
+        else pd.DataFrame()
+    )
+
+
+def write(out: Path, features: pd.DataFrame, fitted: list[FittedScheme]) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"segments": out / "segments.parquet", "profiles": out / "profiles.csv"}
+    assignments(features, fitted).to_parquet(paths["segments"], index=False)
+    profiles(fitted).to_csv(paths["profiles"], index=False)
+    return paths
+
+
+def log(
+    fitted, features, scheme_file: SchemeFile, snapshot: dict, promote: bool
+) -> dict[str, dict]:
+    """Log every scheme as a child of the active MLflow run (quietly: MLflow's own chatter about
+    pickled models and integer columns is not for our users)."""
+    import logging
+    import warnings
+
+    from custseg.progress import bar
+    from training.segmentation.tracking import log_scheme
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    out = {}
+    with warnings.catch_warnings(), bar("logging schemes to MLflow", len(fitted)) as step:
+        warnings.simplefilter("ignore", UserWarning)
+        for scheme in fitted:
+            out[scheme.name] = log_scheme(
+                scheme, features, scheme_file.strategies, snapshot, True, promote
+            )
+            step()
+    return out
