@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 
@@ -27,6 +28,8 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
             str(out),
             "--as-of",
             "2026-03-31",
+            "--trials",
+            "4",
         ],
         capture_output=True,
         text=True,
@@ -43,6 +46,8 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "audit.json",
         "audit.html",
         "features.parquet",
+        "segments.parquet",
+        "profiles.csv",
     ):
         assert (out / name).stat().st_size > 0, name
     audit = json.loads((out / "audit.json").read_text())
@@ -62,8 +67,18 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     uri = f"sqlite:///{home / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["custseg"], output_format="list")
-    assert len(runs) == 1
-    run = runs[0]
+    main = [r for r in runs if r.data.tags.get("custseg.stage") == "run"]
+    assert len(main) == 1
+    run = main[0]
+    schemes = {
+        r.data.tags["custseg.scheme"]
+        for r in runs
+        if r.data.tags.get("custseg.stage") == "segmentation"
+        and r.data.tags["mlflow.parentRunId"] == run.info.run_id
+    }
+    segments = pd.read_parquet(out / "segments.parquet")
+    assert {f"segment_{s}" for s in schemes} == set(segments.columns) - {"customer_id"}
+    assert len(schemes) == 6 and len(segments) == len(features)
     assert (
         run.data.metrics["transactions.input_rows"] == audit["tables"]["transactions"]["input_rows"]
     )

@@ -27,8 +27,9 @@ def thresholds(revenue: np.ndarray, a_share: float, b_share: float) -> tuple[flo
     if total <= 0:
         return np.inf, np.inf
     before = (np.cumsum(r) - r) / total  # revenue share of the customers ranked above
-    a_last = np.searchsorted(before, a_share, side="left") - 1
-    b_last = np.searchsorted(before, a_share + b_share, side="left") - 1
+    eps = 1e-9  # 0.8 + 0.15 is 0.9500000000000001 in floating point
+    a_last = np.searchsorted(before, a_share - eps, side="left") - 1
+    b_last = np.searchsorted(before, a_share + b_share - eps, side="left") - 1
     return float(r[max(a_last, 0)]), float(r[max(b_last, 0)])
 
 

@@ -1,0 +1,187 @@
+"""Segmentation tracked in a real MLflow store: runs, plots, registered segmenters, aliases, the
+compare command and the MLflow UI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def snapshot(sample_dir, tmp_path_factory):
+    """Features of the shared sample as of 2026-06-30, written as a snapshot."""
+    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+    from features.pipeline import features_as_of
+    from features.snapshot import write_snapshot
+
+    table, _ = features_as_of(
+        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
+        read_table(sample_dir / "customers.csv", CUSTOMERS),
+        date(2026, 6, 30),
+    )
+    path = tmp_path_factory.mktemp("snap") / "features.parquet"
+    write_snapshot(table, path)
+    return path
+
+
+@pytest.mark.slow
+def test_segment_fit_logs_every_scheme_and_registers_segmenters(
+    snapshot, tmp_path, capsys, _state_home
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    out = tmp_path / "seg"
+    code, _, err = run_cli(
+        ["segment", "fit", "-f", str(snapshot), "--trials", "4", "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    assert "Traceback" not in err
+    segments = pd.read_parquet(out / "segments.parquet")
+    schemes = [
+        "rfm_rules",
+        "rfm_scores",
+        "value_activity",
+        "abc",
+        "demographic",
+        "behaviour_clusters",
+    ]
+    assert list(segments.columns) == ["customer_id"] + [f"segment_{s}" for s in schemes]
+    assert segments.notna().all().all()
+    profiles = pd.read_csv(out / "profiles.csv")
+    assert set(profiles["scheme"]) == set(schemes)
+    for scheme, p in profiles[profiles["segment"] != "all"].groupby("scheme"):
+        assert p["customer_share"].sum() == pytest.approx(1.0), scheme
+        assert p["revenue_share"].sum() == pytest.approx(1.0), scheme
+        assert p["strategy_direction"].notna().all() and p["strategy_actions_zh"].notna().all()
+
+    uri = f"sqlite:///{_state_home / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    runs = mlflow.search_runs(experiment_names=["custseg"], output_format="list")
+    by_stage = {}
+    for r in runs:
+        by_stage.setdefault(r.data.tags.get("custseg.stage"), []).append(r)
+    assert len(by_stage["segment-fit"]) == 1
+    scheme_runs = {r.data.tags["custseg.scheme"]: r for r in by_stage["segmentation"]}
+    assert set(scheme_runs) == set(schemes)
+    assert len(by_stage["tuning"]) == 4  # one run per Optuna trial, nested under the scheme
+    parent = by_stage["segment-fit"][0].info.run_id
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for r in scheme_runs.values())
+
+    clusters = scheme_runs["behaviour_clusters"]
+    for metric in (
+        "silhouette",
+        "calinski_harabasz",
+        "davies_bouldin",
+        "stability_ari",
+        "rfm_silhouette",
+        "revenue_hhi",
+        "segments",
+    ):
+        assert metric in clusters.data.metrics, metric
+    assert clusters.data.params["chosen.family"] in {"kmeans", "gmm", "birch"}
+
+    def files(run, path=""):
+        out = set()
+        for a in client.list_artifacts(run.info.run_id, path):
+            out |= files(run, a.path) if a.is_dir else {a.path}
+        return out
+
+    assert {
+        "plots/projection_2d.png",
+        "plots/elbow_silhouette.png",
+        "plots/sizes_revenue.png",
+        "plots/snake_plot.png",
+        "profile.json",
+        "profile.csv",
+        "tuning/trials.csv",
+    } <= files(clusters)
+    assert {"plots/sizes_revenue.png", "plots/snake_plot.png"} <= files(scheme_runs["abc"])
+
+    # registered; served schemes are champion; the model assigns like the fit did
+    for s in schemes:
+        versions = client.search_model_versions(f"name = 'custseg-segmenter-{s}'")
+        assert [str(v.version) for v in versions] == ["1"], s
+    assert (
+        str(client.get_model_version_by_alias("custseg-segmenter-rfm_rules", "champion").version)
+        == "1"
+    )
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias(
+            "custseg-segmenter-demographic", "champion"
+        )  # serve=false
+    from features.snapshot import read_snapshot
+
+    features, meta = read_snapshot(snapshot)
+    model = mlflow.pyfunc.load_model("models:/custseg-segmenter-behaviour_clusters@champion")
+    predicted = model.predict(features)
+    assert list(predicted["segment"]) == list(segments["segment_behaviour_clusters"])
+    assert predicted["segment_name_zh"].str.len().gt(0).all()
+    assert model.metadata.metadata["definition_hash"] == meta["definition_hash"]
+
+    # compare prints every scheme of the latest fit side by side
+    code, stdout, _ = run_cli(["segment", "compare"], capsys)
+    assert code == 0
+    for s in schemes:
+        assert s in stdout
+    assert "stability" in stdout and "yes" in stdout
+
+    # a second fit without promotion: a new version, the champion stays
+    code, _, err = run_cli(
+        ["segment", "fit", "-f", str(snapshot), "--trials", "2", "--out", str(out), "--no-promote"],
+        capsys,
+    )
+    assert code == 0, err
+    assert (
+        str(client.get_model_version_by_alias("custseg-segmenter-abc", "champion").version) == "1"
+    )
+    versions = client.search_model_versions("name = 'custseg-segmenter-abc'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+
+
+def test_compare_without_runs_says_what_to_do(capsys):
+    code, _, err = run_cli(["segment", "compare"], capsys)
+    assert code == 2 and "custseg segment fit" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ui_serves_the_local_store(_state_home):
+    port = _free_port()
+    env = {**os.environ, "CUSTSEG_HOME": str(_state_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custseg", "ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline, status = time.time() + 120, None
+        while time.time() < deadline and status != 200:
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+        assert (_state_home / "mlflow.db").exists()  # the project's store, not the cwd's
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
