@@ -13,9 +13,12 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
-	@command -v java >/dev/null 2>&1 || { echo "no Java: installing a JRE for the Spark engine (apt)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless \
-		|| echo "warning: could not install Java; the Spark engine will not run here"; }
+	@# system packages, only when missing: a JRE for the Spark engine, a CJK font for plot labels
+	@pkgs=""; command -v java >/dev/null 2>&1 || pkgs="$$pkgs openjdk-17-jre-headless"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs="$$pkgs fonts-wqy-microhei"; \
+	if [ -n "$$pkgs" ]; then echo "installing with apt:$$pkgs"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; } \
+		|| echo "warning: could not install$$pkgs (no Spark engine / Chinese plot labels here)"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) pip install --python $(BIN)/python --compile-bytecode -r requirements.lock

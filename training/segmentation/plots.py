@@ -1,7 +1,8 @@
 """Figures for a fitted scheme: sizes vs revenue, snake plot, 2D projection, elbow and silhouette.
 
-Plain matplotlib (Agg) figures; labels are in English because the default fonts have no CJK
-glyphs. Callers own the figures (log them, then close).
+Plain matplotlib (Agg) figures. Segment labels are bilingual ("high value / 高价值") when a CJK
+font is installed (`make install` adds Debian's fonts-wqy-microhei), English otherwise.
+Callers own the figures (log them, then close).
 """
 
 from __future__ import annotations
@@ -19,6 +20,34 @@ from training.segmentation.clustering import signed_log1p  # noqa: E402
 from training.segmentation.profile import KEY_FEATURES  # noqa: E402
 
 MAX_BARS = 25
+CJK_FONTS = (  # (family, file) in order of preference; the file is registered if not cached
+    ("WenQuanYi Micro Hei", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    ("Noto Sans CJK SC", "/usr/share/opentype/noto/NotoSansCJK-Regular.ttc"),
+)
+
+
+def _cjk_font() -> str | None:
+    """Use a CJK font as a fallback after DejaVu Sans when one is installed."""
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for family, path in CJK_FONTS:
+        if family not in known and Path(path).exists():
+            font_manager.fontManager.addfont(path)
+            known.add(family)
+        if family in known:
+            plt.rcParams["font.family"] = ["DejaVu Sans", family]  # per-glyph fallback
+            return family
+    return None
+
+
+CJK = _cjk_font()
+
+
+def segment_label(name: str, name_zh: str) -> str:
+    return _label(f"{name} / {name_zh}" if CJK else name)
 
 
 def sizes_revenue(scheme: FittedScheme):
@@ -28,7 +57,7 @@ def sizes_revenue(scheme: FittedScheme):
     y = np.arange(len(p))
     ax.barh(y - 0.2, p["customer_share"], height=0.4, label="customers")
     ax.barh(y + 0.2, p["revenue_share"], height=0.4, label="revenue")
-    ax.set_yticks(y, [_label(n) for n in p["name"]])
+    ax.set_yticks(y, [segment_label(n, z) for n, z in zip(p["name"], p["name_zh"], strict=True)])
     ax.set_xlabel("share")
     ax.set_title(f"{scheme.name}: segment size and revenue share")
     ax.legend(loc="lower right")
@@ -43,14 +72,14 @@ def snake(scheme: FittedScheme, features: pd.DataFrame):
     z = (z - z.mean()) / z.std(ddof=0).replace(0, 1)
     means = z.groupby(scheme.labels, sort=False).mean()
     order = [s.key for s in scheme.segments if s.key in means.index][:MAX_BARS]
-    names = {s.key: s.name for s in scheme.segments}
+    names = {s.key: segment_label(s.name, s.name_zh) for s in scheme.segments}
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for key in order:
-        ax.plot(cols, means.loc[key, cols], marker="o", label=_label(names[key]))
+        ax.plot(cols, means.loc[key, cols], marker="o", label=names[key])
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_ylabel("standardised mean (log scale)")
     ax.set_title(f"{scheme.name}: snake plot")
-    ax.tick_params(axis="x", rotation=30)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.legend(fontsize="small", bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
@@ -61,11 +90,11 @@ def projection(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray):
     z = scheme.assigner.embed(features.iloc[rows])
     xy = PCA(2, random_state=0).fit_transform(z) if z.shape[1] >= 2 else np.c_[z, np.zeros(len(z))]
     labels = scheme.labels[rows]
-    names = {s.key: s.name for s in scheme.segments}
+    names = {s.key: segment_label(s.name, s.name_zh) for s in scheme.segments}
     fig, ax = plt.subplots(figsize=(7, 5.5))
     for key in [s.key for s in scheme.segments if (labels == s.key).any()]:
         m = labels == key
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.5, label=_label(names[key]))
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.5, label=names[key])
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(f"{scheme.name}: 2D projection ({len(rows):,} customers)")
@@ -89,13 +118,22 @@ def elbow(table: pd.DataFrame, chosen_k: int):
 
 
 def _label(name: str) -> str:
-    return name if len(name) <= 40 else name[:37] + "..."
+    return name if len(name) <= 48 else name[:45] + "..."
 
 
 def figures(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray) -> dict[str, object]:
     """All figures for a scheme, by file name."""
-    out = {"sizes_revenue.png": sizes_revenue(scheme), "snake_plot.png": snake(scheme, features)}
-    if scheme.kind == "clustering":
-        out["projection_2d.png"] = projection(scheme, features, rows)
-        out["elbow_silhouette.png"] = elbow(scheme.extras["elbow"], scheme.params["chosen.k"])
+    import warnings
+
+    with warnings.catch_warnings():  # without a CJK font, region names lose glyphs: not an error
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        out = {
+            "sizes_revenue.png": sizes_revenue(scheme),
+            "snake_plot.png": snake(scheme, features),
+        }
+        if scheme.kind == "clustering":
+            out["projection_2d.png"] = projection(scheme, features, rows)
+            out["elbow_silhouette.png"] = elbow(scheme.extras["elbow"], scheme.params["chosen.k"])
+        for fig in out.values():
+            fig.canvas.draw()  # render now, inside the warning filter
     return out
