@@ -43,9 +43,10 @@ lint: install  ## ruff check
 format: install  ## ruff format + fix imports
 	$(BIN)/ruff check --fix --select I . && $(BIN)/ruff format .
 
-bench: install  ## cleaning and feature benchmarks: 1M customers / 10M transactions
+bench: install  ## cleaning, feature and segmentation benchmarks: 1M customers / 10M transactions
 	$(BIN)/python benchmarks/bench_cleaning.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_segmentation.py
 
 lock: install  ## re-resolve requirements.in into requirements.lock (wheels only)
 	$(UV) pip compile requirements.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 \

@@ -337,3 +337,15 @@ def test_twin_segments_get_told_apart():
     names = [s.name for s in name_segments(features, labels, ["x", "y", "z"])]
     assert names[0] != names[1]
     assert names[0].endswith("online") and names[1].endswith("offline")
+
+
+def test_schemes_that_cannot_apply_are_skipped_with_a_reason():
+    from training.segmentation import fit_schemes
+
+    features = rfm([(i, i % 7, 100.0 * i) for i in range(12)]).assign(order_days_180d=1)
+    fitted, skipped = fit_schemes(features, load())
+    assert [f.name for f in fitted] == ["rfm_rules", "rfm_scores", "value_activity", "abc"]
+    assert skipped["demographic"].startswith("no customer attributes (age_band, province)")
+    assert skipped["behaviour_clusters"] == (
+        "12 customer(s); clustering needs at least 60 (20 per cluster)"
+    )

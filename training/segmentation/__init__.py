@@ -112,16 +112,26 @@ def fit_schemes(
     A demographic scheme is skipped (not an error) when its attribute columns are absent."""
     fitted, skipped = [], {}
     for spec in scheme_file.schemes:
-        if spec.kind == "demographic":
-            cols = parse(spec, scheme_file).columns
-            missing = [c for c in cols if c not in features]
-            if missing or all(features[c].isna().all() for c in cols):
-                skipped[spec.name] = f"no customer attributes ({', '.join(missing or cols)})"
-                continue
+        why = skip_reason(spec, scheme_file, features)
+        if why:
+            skipped[spec.name] = why
+            continue
         if progress:
             progress(spec.name)
         fitted.append(fit_scheme(spec, scheme_file, features, trials, on_trial))
     return fitted, skipped
+
+
+def skip_reason(spec: SchemeSpec, scheme_file: SchemeFile, features: pd.DataFrame) -> str | None:
+    """Why a scheme cannot apply to this table (not an error: the others still run)."""
+    kind = parse(spec, scheme_file)
+    if isinstance(kind, DemographicScheme):
+        missing = [c for c in kind.columns if c not in features]
+        if missing or all(features[c].isna().all() for c in kind.columns):
+            return f"no customer attributes ({', '.join(missing or kind.columns)})"
+    if isinstance(kind, ClusteringScheme):
+        return kind.too_few(len(features))
+    return None
 
 
 def trials_table(study) -> pd.DataFrame:

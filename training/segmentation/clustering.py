@@ -31,6 +31,7 @@ from training.segmentation.spec import Options, SchemeSpec, check_strategy
 FAMILIES = ("kmeans", "gmm", "birch")
 SCALINGS = ("log_standard", "log_robust", "standard", "robust")
 PENALTY = 1.0  # subtracted from the silhouette of a trial with a too-small segment
+MIN_PER_CLUSTER = 20  # K is capped at customers / 20; fewer than 20 * k_min: no clustering
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -155,6 +156,18 @@ class ClusteringScheme:
             check_strategy(f"{where} (cluster strategies)", key, strategies)
         return cls(subsets, families, scalings, min_segment_share=share, **ints)
 
+    def too_few(self, n: int) -> str | None:
+        """Why `n` customers are too few to cluster (None when they are enough)."""
+        need = MIN_PER_CLUSTER * self.k_min
+        if n < need:
+            return (
+                f"{n} customers; clustering needs at least {need} ({MIN_PER_CLUSTER} per cluster)"
+            )
+        return None
+
+    def k_max_for(self, n: int) -> int:
+        return max(self.k_min, min(self.k_max, n // MIN_PER_CLUSTER))
+
     # -- tuning -------------------------------------------------------------------------------
     def tune(
         self, features: pd.DataFrame, trials: int | None = None, on_trial: Callable | None = None
@@ -176,7 +189,7 @@ class ClusteringScheme:
                 trial.suggest_categorical("subset", list(self.subsets)),
                 trial.suggest_categorical("scaling", list(self.scalings)),
                 trial.suggest_categorical("family", list(self.families)),
-                trial.suggest_int("k", self.k_min, self.k_max),
+                trial.suggest_int("k", self.k_min, self.k_max_for(len(features))),
             )
             if choice not in seen:
                 seen[choice] = self._score(choice, fit_df, eval_df, self.seed)
@@ -218,7 +231,8 @@ class ClusteringScheme:
         pre = preprocessor(c.scaling).fit(matrix(fit_df, cols))
         z = pre.transform(matrix(fit_df, cols))
         rows = []
-        for k in k_values or range(2, max(self.k_max, 10) + 1):
+        top = min(max(self.k_max, 10), len(fit_df) // MIN_PER_CLUSTER)
+        for k in k_values or range(2, max(top, 2) + 1):
             km = _fit(KMeans(k, n_init=3, random_state=self.seed), z)
             scores = self._score(replace(c, k=k), fit_df, eval_df, self.seed)
             rows.append({"k": k, "inertia": float(km.inertia_), **scores})
@@ -256,7 +270,7 @@ class ClusteringScheme:
 def separation(z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin of `labels` in the space `z` (NaN when
     there is a single label)."""
-    if len(np.unique(labels)) < 2 or len(labels) < 3:
+    if not 2 <= len(np.unique(labels)) < len(labels):  # silhouette's own domain
         return {
             "silhouette": -1.0,
             "calinski_harabasz": float("nan"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.segmentation import fit_schemes, load
+from training.segmentation import fit_schemes, load, skip_reason
 from training.segmentation.base import FittedScheme
 from training.segmentation.spec import SchemeFile
 
@@ -24,7 +24,7 @@ def fit(features: pd.DataFrame, schemes: str | Path | None, trials: int | None):
     fitted, skipped = [], {}
     for spec in scheme_file.schemes:
         one = SchemeFile(scheme_file.path, [spec], scheme_file.strategies)
-        if spec.kind == "clustering":
+        if spec.kind == "clustering" and not skip_reason(spec, scheme_file, features):
             n = trials or spec.options.get("trials", 20)
             with bar(f"{spec.name}: tuning + fit", n) as step:
                 f, s = fit_schemes(features, one, trials, on_trial=lambda t: step())
