@@ -160,9 +160,7 @@ class ClusteringScheme:
         """Why `n` customers are too few to cluster (None when they are enough)."""
         need = MIN_PER_CLUSTER * self.k_min
         if n < need:
-            return (
-                f"{n} customers; clustering needs at least {need} ({MIN_PER_CLUSTER} per cluster)"
-            )
+            return f"{n:,} customer(s); clustering needs at least {need} ({MIN_PER_CLUSTER} per cluster)"
         return None
 
     def k_max_for(self, n: int) -> int:
