@@ -160,7 +160,8 @@ class ClusteringScheme:
         """Why `n` customers are too few to cluster (None when they are enough)."""
         need = MIN_PER_CLUSTER * self.k_min
         if n < need:
-            return f"{n:,} customer(s); clustering needs at least {need} ({MIN_PER_CLUSTER} per cluster)"
+            per = f"{MIN_PER_CLUSTER} per cluster"
+            return f"{n:,} customer(s); clustering needs at least {need} ({per})"
         return None
 
     def k_max_for(self, n: int) -> int:
