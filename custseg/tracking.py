@@ -37,3 +37,26 @@ def flatten(prefix: str, value: object) -> dict[str, object]:
             out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
         return out
     return {prefix: value}
+
+
+def pip_requirements(*packages: str) -> list[str]:
+    """Pins for a logged model from the running environment (MLflow's own inference takes
+    10 s a model and adds unrelated packages)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("custseg", "mlflow", "pandas", "numpy", *packages)]
+
+
+def register_model(client, name: str, info, run_id: str, description: str, tags: dict) -> int:
+    """A new version of registered model `name` for a logged model (through the client API,
+    which prints nothing, unlike `mlflow.register_model`)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description=description)
+    version = client.create_model_version(
+        name, info.model_uri, run_id=run_id, model_id=info.model_id, tags=tags
+    )
+    return int(version.version)

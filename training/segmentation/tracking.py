@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from custseg.tracking import flatten
+from custseg.tracking import flatten, pip_requirements, register_model
 from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel, input_example, registered_name
@@ -30,13 +30,6 @@ COMPARE_METRICS = (
     ("silhouette", "own silh"),
     ("stability_ari", "stability"),
 )
-
-
-def pip_requirements() -> list[str]:
-    """Pinned from the running environment (skips MLflow's slow requirement inference)."""
-    from importlib.metadata import version
-
-    return [f"{p}=={version(p)}" for p in ("custseg", "scikit-learn", "pandas", "numpy", "mlflow")]
 
 
 def log_scheme(
@@ -86,7 +79,7 @@ def log_scheme(
             python_model=model,
             signature=infer_signature(example, model.predict(None, example)),
             input_example=example,
-            pip_requirements=pip_requirements(),
+            pip_requirements=pip_requirements("scikit-learn"),
             metadata={"scheme": scheme.name, "kind": scheme.kind, **model.snapshot},
         )
         out = {
@@ -98,7 +91,12 @@ def log_scheme(
         if register:
             client = mlflow.MlflowClient()
             out["version"] = register_model(
-                client, registered_name(scheme.name), info, run.info.run_id, scheme
+                client,
+                registered_name(scheme.name),
+                info,
+                run.info.run_id,
+                description=f"custseg segmenter for scheme {scheme.name}",
+                tags={"scheme": scheme.name, "kind": scheme.kind},
             )
             if promote and scheme.serve:
                 client.set_registered_model_alias(
@@ -107,26 +105,6 @@ def log_scheme(
                 out["champion"] = True
             mlflow.set_tag("custseg.model_version", str(out["version"]))
     return out
-
-
-def register_model(client, name: str, info, run_id: str, scheme: FittedScheme) -> int:
-    """A new version of `name` for the logged model (the client API: no console chatter)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(
-            name, description=f"custseg segmenter for scheme {scheme.name}"
-        )
-    version = client.create_model_version(
-        name,
-        info.model_uri,
-        run_id=run_id,
-        model_id=info.model_id,
-        tags={"scheme": scheme.name, "kind": scheme.kind},
-    )
-    return int(version.version)
 
 
 def _log_trials(trials: pd.DataFrame) -> None:

@@ -1,0 +1,22 @@
+"""The `[prediction]` slice of the config file, with the CLI's overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    repurchase_days: int = 30  # repurchase = any order in (D, D + repurchase_days]
+    churn_days: int = 90  # churn = no order in (D, D + churn_days]
+    train_windows: int = 4  # training cutoffs per target (fewer when history is short)
+    window_step_days: int = 30  # days between training cutoffs
+    min_history_days: int = 60  # a cutoff needs this much history before it
+    trials: int = 20  # Optuna trials per target
+    max_boost_rounds: int = 600
+    early_stopping_rounds: int = 40
+    study_storage: str | None = (
+        None  # None: in memory; an URL (sqlite:///..., postgresql://...) to share
+    )
+    study_name: str | None = None  # default: custseg-<target>-<as of>
+    seed: int = 42

@@ -1,0 +1,30 @@
+"""The predictor as an MLflow pyfunc model: feature rows in, a calibrated probability out."""
+
+from __future__ import annotations
+
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from training.prediction.predictor import Predictor
+from training.segmentation.base import require_columns
+
+MODEL_PREFIX = "custseg-"
+
+
+def registered_name(target: str) -> str:
+    return f"{MODEL_PREFIX}{target}"
+
+
+class PredictorModel(PythonModel):
+    def __init__(self, predictor: Predictor, snapshot: dict):
+        self.predictor = predictor
+        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        p = self.predictor
+        require_columns(model_input, p.columns, f"{p.target} model")
+        return pd.DataFrame(
+            {f"{p.target}_probability": p.predict_proba(model_input)}, index=model_input.index
+        )

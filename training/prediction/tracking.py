@@ -1,0 +1,127 @@
+"""Log a prediction target to MLflow, decide its promotion against the registered champion, and
+register it (`custseg-repurchase`, `custseg-churn`; alias `champion` only when the gate passes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from training.prediction import plots
+from training.prediction.promotion import Decision, decide
+from training.prediction.train import TargetResult
+
+CHAMPION = "champion"
+
+
+def champion(target: str):
+    """(Predictor, version) of the current champion, or (None, None)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from training.prediction.model import registered_name
+
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(registered_name(target), CHAMPION)
+    except MlflowException:
+        return None, None
+    model = mlflow.pyfunc.load_model(f"models:/{registered_name(target)}@{CHAMPION}")
+    return model.unwrap_python_model().predictor, str(version.version)
+
+
+def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> dict:
+    """One nested run for the target; returns run id, version and the promotion decision."""
+    import matplotlib.pyplot as plt
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from custseg.tracking import pip_requirements, register_model
+    from training.prediction.model import PredictorModel, registered_name
+
+    current, version = champion(result.target) if register else (None, None)
+    decision: Decision = decide(result, current, version)
+    result.decision = decision
+    plan = result.plan
+    with mlflow.start_run(run_name=f"predict-{result.target}", nested=True) as run:
+        mlflow.set_tags(
+            {
+                "custseg.stage": "prediction",
+                "custseg.target": result.target,
+                "custseg.promoted": str(decision.promote).lower(),
+                "custseg.decision": decision.reason[:5000],
+                "features.as_of": str(snapshot.get("as_of")),
+                "features.definition_hash": str(snapshot.get("definition_hash")),
+            }
+        )
+        mlflow.log_params(
+            {
+                "horizon_days": plan.horizon_days,
+                "train_cutoffs": ",".join(map(str, plan.train)),
+                "valid_cutoff": str(plan.valid),
+                "test_cutoff": str(plan.test),
+                "calibration": result.predictor.calibrator.method,
+                **{f"lgbm.{k}": v for k, v in result.predictor.params.items()},
+                **{f"rows.{k}": v for k, v in result.sizes.items()},
+            }
+        )
+        metrics = {f"test.{k}": v for k, v in result.metrics.items()}
+        metrics |= {f"valid.{k}": v for k, v in result.valid_metrics.items()}
+        metrics |= {
+            f"baseline.{b}.{k}": v for b, m in result.baselines.items() for k, v in m.items()
+        }
+        metrics |= {f"calibration.log_loss.{k}": v for k, v in result.calibration_losses.items()}
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
+        mlflow.log_text(result.drivers.rename("mean_abs_contribution").to_csv(), "drivers.csv")
+        trials = result.study.trials_dataframe() if result.study is not None else None
+        if trials is not None:
+            mlflow.log_text(trials.to_csv(index=False), "tuning/trials.csv")
+        xt, yt, fit = result.test
+        figures = {
+            "calibration.png": plots.calibration(result.curves, result.target),
+            "drivers.png": plots.drivers(result.drivers, result.target),
+            "gains.png": plots.gains(
+                yt, {"LightGBM": result.predictor.predict_proba(xt, fit)}, result.target
+            ),
+        }
+        for name, fig in figures.items():
+            mlflow.log_figure(fig, f"plots/{name}")
+            plt.close(fig)
+        out = {
+            "run_id": run.info.run_id,
+            "version": None,
+            "promoted": False,
+            "decision": decision.reason,
+        }
+        mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), "decision.json")
+        if register:
+            model = PredictorModel(result.predictor, snapshot)
+            example = xt[result.predictor.columns].head(3)
+            info = mlflow.pyfunc.log_model(
+                name="predictor",
+                python_model=model,
+                signature=infer_signature(example, model.predict(None, example)),
+                pip_requirements=pip_requirements("lightgbm", "scikit-learn", "scipy"),
+                metadata={
+                    "target": result.target,
+                    "horizon_days": plan.horizon_days,
+                    **model.snapshot,
+                },
+            )
+            client = mlflow.MlflowClient()
+            number = register_model(
+                client,
+                registered_name(result.target),
+                info,
+                run.info.run_id,
+                description=f"custseg {result.target} probability ({plan.horizon_days} days)",
+                tags={"target": result.target},
+            )
+            out["version"] = number
+            mlflow.set_tag("custseg.model_version", str(number))
+            if decision.promote:
+                client.set_registered_model_alias(
+                    registered_name(result.target), CHAMPION, str(number)
+                )
+                out["promoted"] = True
+    return out
