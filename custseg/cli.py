@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -113,6 +114,20 @@ def _clean(
     return result, paths
 
 
+@dataclass
+class Prepared:
+    """What the feature stage hands on: the typed inputs, the configs, the cutoff, the
+    cleaning result and the feature table as of the cutoff."""
+
+    transactions: object
+    customers: object
+    cleaning: object
+    features_cfg: object
+    as_of: date
+    table: object
+    result: object
+
+
 def _features(
     transactions: Path,
     customers: Path | None,
@@ -120,7 +135,7 @@ def _features(
     config: Path | None,
     as_of: str | None,
     engine: str,
-):
+) -> Prepared:
     """Clean and build features as of a cutoff (default: the last order date)."""
     from custseg import config as cfgmod
     from custseg.progress import stage
@@ -137,7 +152,7 @@ def _features(
             f"no customer has a valid order on or before {cutoff} (orders in {transactions} run "
             f"from {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}); choose a later --as-of"
         )
-    return table, result
+    return Prepared(tx, cust, cleaning, feature_cfg, cutoff, table, result)
 
 
 def _print_summary(audit: dict, paths: dict[str, Path]) -> None:
@@ -275,7 +290,8 @@ def features_cmd(
     from custseg.progress import console
     from features.snapshot import write_snapshot
 
-    table, result = _features(transactions, customers, column, config, as_of, engine)
+    prepared = _features(transactions, customers, column, config, as_of, engine)
+    table = prepared.table
     meta = write_snapshot(table, out)
     console.print(
         f"{len(table):,} customers x {len(table.columns) - 1} features as of {meta['as_of']} "
@@ -536,28 +552,81 @@ def run(
             "--out", "-o", help="Output folder. Default: .custseg/output in the state folder."
         ),
     ] = None,
+    as_of: AsOfOpt = None,
+    repurchase_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Repurchase = an order within this many days after the cutoff. [30]",
+            show_default=False,
+        ),
+    ] = None,
+    churn_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Churn = no order within this many days after the cutoff. [90]",
+            show_default=False,
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="Optuna trials for each tuned model (clustering, repurchase, churn). [20]",
+            show_default=False,
+        ),
+    ] = None,
+    schemes: SchemesOpt = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
-    as_of: AsOfOpt = None,
-    schemes: SchemesOpt = None,
-    trials: TrialsOpt = None,
+    study_storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL shared by workers, e.g. sqlite:///optuna.db or "
+            "postgresql://host/db: processes running the same job join one study. "
+            "Default: in memory.",
+            show_default=False,
+        ),
+    ] = None,
+    study_name: Annotated[
+        str | None,
+        typer.Option(
+            help="Study name prefix in that storage (studies are <name>-<target>-<as of>). "
+            "[custseg]",
+            show_default=False,
+        ),
+    ] = None,
     sample_customers: Annotated[
         int, typer.Option(help="Customers to generate when no --transactions is given.")
     ] = 25_000,
     tracking_uri: TrackingOpt = None,
     experiment: ExperimentOpt = "custseg",
-    track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    track: Annotated[
+        bool, typer.Option(help="Log to MLflow and register the models (and promote them).")
+    ] = True,
 ) -> None:
-    """The main job: (sample data ->) cleaning -> features as of a cutoff -> segmentation
-    schemes, tracked in MLflow.
+    """The main job: clean, build features, fit the segmentation schemes and the churn and
+    repurchase models, log and register them in MLflow, and score every customer.
 
-    Writes the clean tables, the audit (audit.html), the feature snapshot (features.parquet),
-    segments.parquet and profiles.csv to --out; logs the cleaning, every scheme and its
-    segmenter model to MLflow and registers the segmenters (alias champion).
+    Writes to --out: **scores.csv** (customer_id, repurchase_probability, churn_probability,
+    segment_<scheme> per scheme), **report.html** (segments, models vs baselines, drivers),
+    the clean tables and audit, features.parquet, segments.parquet and profiles.csv.
+    Without --transactions it generates sample data first (`make run`).
     """
+    from custseg import config as cfgmod
     from custseg import paths as state
     from custseg.progress import console, stage
 
+    pcfg = cfgmod.prediction(
+        config,
+        repurchase_days=repurchase_days,
+        churn_days=churn_days,
+        trials=trials,
+        study_storage=study_storage,
+        study_name=study_name,
+    )
     home = state.home()
     out = out or home / "output"
     if transactions is None:
@@ -566,31 +635,121 @@ def run(
         with stage(f"sample data ({sample_customers:,} customers)"):
             files = write(generate(SampleConfig(customers=sample_customers)), home / "sample")
         transactions, customers = files["transactions"], files["customers"]
-    table, result = _features(transactions, customers, column, config, as_of, "polars")
+    prep = _features(transactions, customers, column, config, as_of, "polars")
     from features.snapshot import write_snapshot
 
-    with stage("writing outputs"):
-        paths = result.write(out)
+    with stage("writing clean tables and features"):
+        paths = prep.result.write(out)
         paths["features"] = out / "features.parquet"
-        meta = write_snapshot(table, paths["features"])
-    _print_summary(result.audit, paths)
+        meta = write_snapshot(prep.table, paths["features"])
+    _print_summary(prep.result.audit, paths)
     console.print(
-        f"features: {len(table):,} customers x {len(table.columns) - 1} as of {meta['as_of']} "
-        f"-> {paths['features']}"
+        f"features: {len(prep.table):,} customers x {len(prep.table.columns) - 1} as of "
+        f"{meta['as_of']} -> {paths['features']}"
     )
-    scheme_file, fitted, seg_paths = _segment(table, schemes, trials, out)
+    scheme_file, fitted, seg_paths = _segment(prep.table, schemes, trials, out)
     paths.update(seg_paths)
+    predictions, skipped, notes = _predict(prep, pcfg)
+    run_id = None
     if track:
         from custseg import tracking
 
         with tracking.run(experiment, "run", tracking_uri) as active:
-            _track(result.audit, meta, paths)
-            _log_segmentation(scheme_file, fitted, table, meta, promote=True)
+            _track(prep.result.audit, meta, paths)
+            _log_segmentation(scheme_file, fitted, prep.table, meta, promote=True)
+            _log_predictions(predictions, meta)
             run_id = active.info.run_id
+    else:
+        from training.prediction.promotion import decide
+
+        for r in predictions.values():
+            r.decision = decide(r)
+    paths.update(_scores(prep, fitted, predictions, skipped, notes, out, run_id))
+    if run_id:
+        from custseg.tracking import log_outputs
+
+        log_outputs(run_id, tracking_uri, [paths["scores"], paths["report"]])
+    console.print(f"scores: {paths['scores']}")
+    console.print(f"report: {paths['report']}  (open it in a browser)")
+    if run_id:
         console.print(
             f"MLflow run {run_id} (experiment {experiment}); `custseg segment compare` compares "
             f"the schemes, `custseg ui` opens the MLflow UI"
         )
+
+
+def _predict(prep: Prepared, pcfg) -> tuple[dict, dict, list]:
+    from custseg.progress import console
+    from training.prediction import job
+
+    results, skipped, notes = job.fit(
+        prep.transactions,
+        prep.customers,
+        prep.result.transactions,
+        prep.table,
+        prep.as_of,
+        prep.cleaning,
+        prep.features_cfg,
+        pcfg,
+    )
+    for why in [*skipped.values(), *notes]:
+        console.print(f"[yellow]note:[/] {why}")
+    for target, r in results.items():
+        best = max(r.baselines.items(), key=lambda kv: kv[1]["roc_auc"])
+        console.print(
+            f"{target}: ROC-AUC {r.metrics['roc_auc']:.3f} on the held-out window "
+            f"{r.plan.test} (best baseline {best[0]} {best[1]['roc_auc']:.3f}), "
+            f"calibration {r.predictor.calibrator.method}"
+        )
+    return results, skipped, notes
+
+
+def _log_predictions(predictions: dict, meta: dict) -> None:
+    import logging
+    import warnings
+
+    from custseg.progress import console, stage
+    from training.prediction.tracking import log_target
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    for target, r in predictions.items():
+        with stage(f"logging {target} model to MLflow"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's schema hints
+            out = log_target(r, meta)
+        verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"
+        console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
+
+
+def _scores(prep: Prepared, fitted, predictions, skipped, notes, out: Path, run_id) -> dict:
+    """scores.csv (one row per customer with an order on or before as-of) and report.html."""
+    import numpy as np
+
+    from custseg.progress import stage
+    from training.report import write_report
+    from training.segmentation import job
+
+    with stage("scoring customers + report"):
+        scores = job.assignments(prep.table, [])
+        for target in ("repurchase", "churn"):
+            r = predictions.get(target)
+            scores[f"{target}_probability"] = (
+                r.predictor.predict_proba(prep.table).round(6) if r else np.nan
+            )
+        for s in fitted:
+            scores[f"segment_{s.name}"] = s.labels
+        paths = {"scores": out / "scores.csv", "report": out / "report.html"}
+        scores.to_csv(paths["scores"], index=False)
+        write_report(
+            paths["report"],
+            as_of=str(prep.as_of),
+            audit=prep.result.audit,
+            schemes=fitted,
+            predictions=predictions,
+            skipped=skipped,
+            notes=notes,
+            run_id=run_id,
+        )
+    return paths
 
 
 def _track(audit: dict, features: dict, paths: dict[str, Path]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from custseg.errors import ConfigError, check_keys
 
-SECTIONS = ("cleaning", "features")
+SECTIONS = ("cleaning", "features", "prediction")
 
 
 def load(path: str | Path | None) -> dict:
@@ -72,3 +72,33 @@ def features(path: str | Path | None):
         if key in data and (not isinstance(data[key], int) or data[key] < 0):
             raise ConfigError(f"{path}: features.{key} = {data[key]!r}: a whole number >= 0")
     return FeatureConfig(**data)
+
+
+def prediction(path: str | Path | None, **overrides):
+    """The `[prediction]` slice as a PredictionConfig, with CLI overrides applied."""
+    from dataclasses import fields
+
+    from training.prediction.config import PredictionConfig
+
+    data = dict(load(path).get("prediction", {}))
+    try:
+        check_keys("prediction", data, PredictionConfig)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    for f in fields(PredictionConfig):
+        value = data.get(f.name)
+        if value is None:
+            continue
+        low = 0 if f.name == "seed" else 1
+        if f.type == "int" and (
+            isinstance(value, bool) or not isinstance(value, int) or value < low
+        ):
+            raise ConfigError(
+                f"{path or 'options'}: prediction.{f.name} = {value!r}: a whole number >= {low}"
+            )
+        if f.type != "int" and not isinstance(value, str):
+            raise ConfigError(
+                f"{path or 'options'}: prediction.{f.name} = {value!r}: expected text"
+            )
+    return PredictionConfig(**data)

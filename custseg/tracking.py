@@ -60,3 +60,26 @@ def register_model(client, name: str, info, run_id: str, description: str, tags:
         name, info.model_uri, run_id=run_id, model_id=info.model_id, tags=tags
     )
     return int(version.version)
+
+
+def log_outputs(run_id: str, tracking_uri: str | None, files) -> None:
+    """Attach files written after the run's main work (scores, report) to the finished run."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
+    for f in files:
+        client.log_artifact(run_id, str(f), artifact_path="outputs")
+
+
+def example_rows(features, columns) -> object:
+    """A few real rows of `columns` in the feature table's own types, for a model's input
+    example and signature (MLflow refuses int64 data for a double column, so the signature
+    must match the table; pandas extension types become float64 / object)."""
+    import pandas as pd
+
+    sample = features[list(columns)].head(3).copy()
+    for c in sample.columns:
+        if isinstance(sample[c].dtype, pd.api.extensions.ExtensionDtype):
+            numeric = pd.api.types.is_numeric_dtype(sample[c])
+            sample[c] = sample[c].astype("float64") if numeric else sample[c].astype(object)
+    return sample

@@ -36,7 +36,7 @@ def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> d
     import mlflow
     from mlflow.models import infer_signature
 
-    from custseg.tracking import pip_requirements, register_model
+    from custseg.tracking import example_rows, pip_requirements, register_model
     from training.prediction.model import PredictorModel, registered_name
 
     current, version = champion(result.target) if register else (None, None)
@@ -96,11 +96,12 @@ def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> d
         mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), "decision.json")
         if register:
             model = PredictorModel(result.predictor, snapshot)
-            example = xt[result.predictor.columns].head(3)
+            example = example_rows(xt, result.predictor.columns)
             info = mlflow.pyfunc.log_model(
                 name="predictor",
                 python_model=model,
                 signature=infer_signature(example, model.predict(None, example)),
+                input_example=example,
                 pip_requirements=pip_requirements("lightgbm", "scikit-learn", "scipy"),
                 metadata={
                     "target": result.target,

@@ -70,15 +70,3 @@ class SegmenterModel(PythonModel):
         out = table.loc[np.asarray(keys, dtype=object)].reset_index(drop=True)
         out.index = model_input.index
         return out
-
-
-def input_example(scheme: FittedScheme, features: pd.DataFrame) -> pd.DataFrame:
-    """A few real rows with exactly the columns the segmenter reads, in the feature table's own
-    types (MLflow refuses int64 data for a double column, so the signature must match them)."""
-    cols = list(scheme.assigner.columns)
-    sample = features[cols].head(3).copy()
-    for c in cols:
-        if isinstance(sample[c].dtype, pd.api.extensions.ExtensionDtype):
-            numeric = pd.api.types.is_numeric_dtype(sample[c])
-            sample[c] = sample[c].astype("float64") if numeric else sample[c].astype(object)
-    return sample

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from custseg.tracking import flatten, pip_requirements, register_model
+from custseg.tracking import example_rows, flatten, pip_requirements, register_model
 from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
-from training.segmentation.model import SegmenterModel, input_example, registered_name
+from training.segmentation.model import SegmenterModel, registered_name
 
 CHAMPION = "champion"
 COMPARE_METRICS = (
@@ -72,7 +72,7 @@ def log_scheme(
             mlflow.log_text(scheme.extras["trials"].to_csv(index=False), "tuning/trials.csv")
             mlflow.log_text(scheme.extras["elbow"].to_csv(index=False), "tuning/elbow.csv")
             _log_trials(scheme.extras["trials"])
-        example = input_example(scheme, features)
+        example = example_rows(features, scheme.assigner.columns)
         model = SegmenterModel(scheme, strategies, snapshot)
         info = mlflow.pyfunc.log_model(
             name="segmenter",
