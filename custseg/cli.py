@@ -424,6 +424,13 @@ def segment_fit(
     from features.snapshot import read_snapshot
 
     table, meta = read_snapshot(features)
+    from training.segmentation.base import require_columns
+    from training.segmentation.job import check
+
+    check(schemes)
+    if track:
+        tracking.use(experiment, tracking_uri)
+    require_columns(table, ["customer_id"], str(features))
     if table.empty:
         raise CustsegError(f"{features}: the snapshot has no customers")
     scheme_file, fitted, _ = _segment(table, schemes, trials, out)
@@ -464,11 +471,11 @@ def segment_compare(
             f"no segmentation runs in experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
             "run `custseg segment fit` or `custseg run` first"
         )
-    info = ["as of", "run", "started"]
+    info = ["as of", "run", "fit", "started"]
     title = f"segmentation schemes, experiment {experiment}"
     if not all_runs:
         first = table.iloc[0]
-        title += f": latest fit (run {first['run']}, as of {first['as of']}, {first['started']})"
+        title += f": latest fit (run {first['fit']}, as of {first['as of']}, {first['started']})"
         table = table.drop(columns=info)
     t = Table(title=title, title_justify="left", box=None)
     for col in table.columns:
@@ -509,7 +516,10 @@ def segment_init(
 
     if path.exists() and not force:
         raise CustsegError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(default_path().read_text("utf-8"), "utf-8")
+    try:
+        path.write_text(default_path().read_text("utf-8"), "utf-8")
+    except OSError as exc:
+        raise CustsegError(f"{path}: cannot write the scheme file ({exc.strerror})") from None
     typer.echo(f"wrote {path}; use it with --schemes {path}")
 
 
@@ -521,17 +531,13 @@ def ui(
 ) -> None:
     """Open the MLflow UI on the local store (runs, metrics, plots, registered models)."""
     import os
-    import shutil
 
     from custseg import paths as state
 
     uri = tracking_uri or state.tracking_uri()
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
-    os.execv(
-        mlflow_bin,
-        [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
-    )
+    args = ["ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", *args])  # this venv's MLflow
 
 
 @app.command()
@@ -627,6 +633,13 @@ def run(
         study_storage=study_storage,
         study_name=study_name,
     )
+    from training.segmentation.job import check
+
+    check(schemes)  # a typo in the scheme file or the tracking URI fails now, not after the work
+    if track:
+        from custseg import tracking
+
+        tracking.use(experiment, tracking_uri)
     home = state.home()
     out = out or home / "output"
     if transactions is None:

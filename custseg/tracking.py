@@ -9,32 +9,57 @@ from contextlib import contextmanager
 from custseg import paths
 
 
-@contextmanager
-def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iterator[object]:
-    """An MLflow run in `experiment` (created with artifacts under the state folder)."""
+def use(experiment: str, tracking_uri: str | None = None) -> str:
+    """Point MLflow at the store and experiment (created with artifacts under the state
+    folder); a ConfigError when the URI is unusable. Cheap: call it before long work."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # a remote server that is down should fail in seconds, not after minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     import logging
 
     import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from custseg.errors import ConfigError
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not the store's migration chatter
+    uri = tracking_uri or paths.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(
+                experiment, artifact_location=paths.artifact_root() + f"/{experiment}"
+            )
+        mlflow.set_experiment(experiment)
+    except MlflowException as exc:
+        raise ConfigError(f"MLflow tracking URI {uri}: {exc.message.strip()}") from None
+    return uri
 
-    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(
-            experiment, artifact_location=paths.artifact_root() + f"/{experiment}"
-        )
-    mlflow.set_experiment(experiment)
+
+@contextmanager
+def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iterator[object]:
+    """An MLflow run in `experiment` of the project's store."""
+    import mlflow
+
+    use(experiment, tracking_uri)
     with mlflow.start_run(run_name=run_name) as active:
         yield active
 
 
 def flatten(prefix: str, value: object) -> dict[str, object]:
-    """{"a": {"b": 1}} -> {"prefix.a.b": 1}, for params and metrics."""
+    """{"a": {"b": 1}} -> {"prefix.a.b": 1}, for params and metrics. Lists of tables are keyed
+    by their `key` entry (or position): segments = [{key = "x", ...}] -> "segments.x.*"."""
     if isinstance(value, dict):
         out: dict[str, object] = {}
         for k, v in value.items():
             out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            name = v.get("key", i)
+            out.update(flatten(f"{prefix}.{name}", {k: x for k, x in v.items() if k != "key"}))
         return out
     return {prefix: value}
 
@@ -83,3 +108,13 @@ def example_rows(features, columns) -> object:
             numeric = pd.api.types.is_numeric_dtype(sample[c])
             sample[c] = sample[c].astype("float64") if numeric else sample[c].astype(object)
     return sample
+
+
+def output_signature(example, output):
+    """A signature that declares the outputs only. custseg models check their own inputs
+    (named columns, numbers, missing values) and accept ints and floats alike, which MLflow's
+    input enforcement would not (int64 data for a double column is refused, and vice versa)."""
+    from mlflow.models import infer_signature
+    from mlflow.models.signature import ModelSignature
+
+    return ModelSignature(inputs=None, outputs=infer_signature(example, output).outputs)

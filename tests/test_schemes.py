@@ -175,7 +175,6 @@ def test_demographic_keeps_the_top_values_and_groups_the_rest():
         }
     )
     s, sf = spec("demographic")
-    sf.schemes[sf.schemes.index(s)] = s
     kind = parse(s, sf)
     assigner = type(kind)(kind.columns, 1).fit(features)
     assert list(assigner.assign(features)) == [

@@ -34,9 +34,13 @@ def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> d
     """One nested run for the target; returns run id, version and the promotion decision."""
     import matplotlib.pyplot as plt
     import mlflow
-    from mlflow.models import infer_signature
 
-    from custseg.tracking import example_rows, pip_requirements, register_model
+    from custseg.tracking import (
+        example_rows,
+        output_signature,
+        pip_requirements,
+        register_model,
+    )
     from training.prediction.model import PredictorModel, registered_name
 
     current, version = champion(result.target) if register else (None, None)
@@ -100,7 +104,7 @@ def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> d
             info = mlflow.pyfunc.log_model(
                 name="predictor",
                 python_model=model,
-                signature=infer_signature(example, model.predict(None, example)),
+                signature=output_signature(example, model.predict(None, example)),
                 input_example=example,
                 pip_requirements=pip_requirements("lightgbm", "scikit-learn", "scipy"),
                 metadata={

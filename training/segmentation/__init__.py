@@ -9,6 +9,7 @@ logs the results.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,14 @@ import pandas as pd
 from custseg.errors import InputError
 from training.segmentation import quality
 from training.segmentation.abc import AbcScheme
-from training.segmentation.base import FittedScheme, Segment, Strategy, numeric, require_columns
+from training.segmentation.base import (
+    FittedScheme,
+    Segment,
+    Strategy,
+    numeric,
+    require_columns,
+    require_numbers,
+)
 from training.segmentation.clustering import ClusteringScheme
 from training.segmentation.demographic import DemographicScheme
 from training.segmentation.matrix import MatrixScheme
@@ -59,18 +67,22 @@ def fit_scheme(
     if not len(features):
         raise InputError(f"scheme {spec.name}: the feature table has no customers")
     require_columns(features, kind.columns, f"scheme {spec.name}")
+    if not isinstance(kind, DemographicScheme):
+        require_numbers(features, kind.columns, f"scheme {spec.name}")
     params: dict = {"kind": spec.kind, **spec.options}
     extras: dict = {}
     metrics: dict[str, float] = {}
     refit_sample = STABILITY_SAMPLE
     refits = 3
     if isinstance(kind, ClusteringScheme):
+        params["trials"] = trials or kind.trials
         kind = kind.tune(features, trials, on_trial)
         extras["trials"] = trials_table(kind.study)
         extras["elbow"] = kind.elbow(features)
         params.update({f"chosen.{k}": v for k, v in vars(kind.chosen).items()})
         refit_sample, refits = kind.fit_sample, kind.stability_refits
     assigner = kind.fit(features)
+    params.update({f"learned.{k}": v for k, v in getattr(assigner, "learned", dict)().items()})
     labels = assigner.assign(features)
     segments = kind.describe(assigner, features)
     rows = quality.eval_rows(len(features), EVAL_ROWS, seed)
@@ -82,8 +94,12 @@ def fit_scheme(
 
         metrics.update(separation(assigner.embed(features.iloc[rows]), labels[rows]))
         metrics["tuning_best_value"] = float(kind.study.best_value)
-    metrics["stability_ari"] = quality.stability(
-        lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
+    metrics["stability_ari"] = (
+        quality.stability(
+            lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
+        )
+        if getattr(kind, "learns", True)
+        else float("nan")  # fixed rules: a refit cannot move anyone
     )
     fitted = FittedScheme(
         spec.name,
@@ -105,20 +121,22 @@ def fit_schemes(
     features: pd.DataFrame,
     scheme_file: SchemeFile,
     trials: int | None = None,
-    progress: Callable[[str], object] | None = None,
-    on_trial: Callable | None = None,
+    progress: Callable[[SchemeSpec], AbstractContextManager] | None = None,
 ) -> tuple[list[FittedScheme], dict[str, str]]:
     """Every scheme of the file fitted on `features`; returns (fitted, skipped: name -> why).
-    A demographic scheme is skipped (not an error) when its attribute columns are absent."""
+
+    A scheme that cannot apply (demographic without attributes, clustering on too few
+    customers) is skipped, not an error. `progress(spec)` may wrap each fit: a context manager
+    that yields a per-trial callback (or None).
+    """
     fitted, skipped = [], {}
     for spec in scheme_file.schemes:
         why = skip_reason(spec, scheme_file, features)
         if why:
             skipped[spec.name] = why
             continue
-        if progress:
-            progress(spec.name)
-        fitted.append(fit_scheme(spec, scheme_file, features, trials, on_trial))
+        with progress(spec) if progress else nullcontext() as on_trial:
+            fitted.append(fit_scheme(spec, scheme_file, features, trials, on_trial))
     return fitted, skipped
 
 

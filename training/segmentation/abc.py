@@ -30,7 +30,9 @@ def thresholds(revenue: np.ndarray, a_share: float, b_share: float) -> tuple[flo
     eps = 1e-9  # 0.8 + 0.15 is 0.9500000000000001 in floating point
     a_last = np.searchsorted(before, a_share - eps, side="left") - 1
     b_last = np.searchsorted(before, a_share + b_share - eps, side="left") - 1
-    return float(r[max(a_last, 0)]), float(r[max(b_last, 0)])
+    a_min = float(r[a_last]) if a_last >= 0 else np.inf  # a_share 0: nobody in A
+    b_min = float(r[b_last]) if b_last >= 0 else np.inf
+    return a_min, min(a_min, b_min)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class AbcAssigner:
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.revenue,)
+
+    def learned(self) -> dict:
+        return {"a_min_revenue": self.a_min, "b_min_revenue": self.b_min}
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         r = numeric(features, self.revenue)

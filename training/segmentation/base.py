@@ -56,7 +56,7 @@ class FittedScheme:
     extras: dict = field(default_factory=dict)  # kind-specific tables (tuning trials, elbow)
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
-        require_columns(features, self.assigner.columns, f"scheme {self.name}")
+        check_inputs(features, self.assigner, f"scheme {self.name}")
         return self.assigner.assign(features)
 
     def segment(self, key: str) -> Segment:
@@ -72,8 +72,29 @@ def require_columns(features: pd.DataFrame, columns, where: str) -> None:
         )
 
 
+def require_numbers(features: pd.DataFrame, columns, where: str) -> None:
+    """An InputError naming any of `columns` that holds text instead of numbers (coercing it
+    would silently turn every value into 'missing')."""
+    text = [
+        c
+        for c in columns
+        if not pd.api.types.is_numeric_dtype(features[c]) or pd.api.types.is_bool_dtype(features[c])
+    ]
+    text = [c for c in text if features[c].notna().any()]  # an all-missing column is just missing
+    if text:
+        kinds = ", ".join(f"{c} ({features[c].dtype})" for c in text)
+        raise InputError(f"{where}: column(s) {kinds} must hold numbers")
+
+
+def check_inputs(features: pd.DataFrame, assigner: Assigner, where: str) -> None:
+    """Columns present, and numeric unless the assigner reads categories."""
+    require_columns(features, assigner.columns, where)
+    require_numbers(features, getattr(assigner, "numeric_columns", assigner.columns), where)
+
+
 def numeric(features: pd.DataFrame, column: str) -> np.ndarray:
-    """A feature column as float64 (missing -> NaN), whatever its pandas dtype."""
-    return pd.to_numeric(features[column], errors="coerce").to_numpy(
+    """A feature column as float64; missing and infinite values become NaN."""
+    values = pd.to_numeric(features[column], errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
+    return np.where(np.isfinite(values), values, np.nan)

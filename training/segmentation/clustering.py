@@ -175,7 +175,6 @@ class ClusteringScheme:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        _check_columns(self, features)
         rng = np.random.default_rng(self.seed)
         fit_rows = _sample(rng, len(features), self.fit_sample)
         eval_rows = _sample(rng, len(features), self.silhouette_sample)
@@ -302,13 +301,3 @@ def _order_by_spend(labels: np.ndarray, spend: np.ndarray, k: int) -> np.ndarray
     order = np.empty(k, dtype=np.int64)
     order[ranked] = np.arange(k)
     return order
-
-
-def _check_columns(scheme: ClusteringScheme, features: pd.DataFrame) -> None:
-    for name, cols in scheme.subsets.items():
-        missing = [c for c in cols if c not in features.columns]
-        if missing:
-            raise ConfigError(
-                f"clustering subset {name!r}: feature(s) {', '.join(missing)} "
-                "are not in the feature table"
-            )

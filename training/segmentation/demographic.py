@@ -12,6 +12,18 @@ from training.segmentation.base import Segment
 from training.segmentation.spec import Options, SchemeSpec
 
 OTHER, UNKNOWN = "other", "unknown"
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Category values as text; whole numbers print without ".0" whatever their dtype, so an
+    int column served as float lands in the same segment."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        if (numbers.dropna() % 1 == 0).all():
+            return numbers.astype("Int64").astype("string")
+    return values.astype("string")
+
+
 ZH = {OTHER: "其他", UNKNOWN: "未知"}
 
 
@@ -19,11 +31,12 @@ ZH = {OTHER: "其他", UNKNOWN: "未知"}
 class DemographicAssigner:
     columns: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]  # the values kept per column, learned at fit
+    numeric_columns: tuple[str, ...] = ()  # it reads categories
 
     def values(self, features: pd.DataFrame) -> list[np.ndarray]:
         out = []
         for col, keep in zip(self.columns, self.levels, strict=True):
-            v = features[col].astype("string")
+            v = as_text(features[col])
             known = v.isin(keep).to_numpy(dtype=bool, na_value=False)
             out.append(
                 np.where(
@@ -33,6 +46,9 @@ class DemographicAssigner:
                 )
             )
         return out
+
+    def learned(self) -> dict:
+        return {f"{c}_kept": list(v) for c, v in zip(self.columns, self.levels, strict=True)}
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         parts = self.values(features)
@@ -60,7 +76,7 @@ class DemographicScheme:
     def fit(self, features: pd.DataFrame, seed: int = 0) -> DemographicAssigner:
         levels = []
         for col in self.columns:
-            counts = features[col].astype("string").value_counts()
+            counts = as_text(features[col]).value_counts()
             # most common first, ties by value, so the kept set is deterministic
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             levels.append(tuple(v for v, _ in ranked[: self.top]))

@@ -6,34 +6,46 @@ scheme's profile table, with a `scheme` column).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from training.segmentation import fit_schemes, load, skip_reason
+from training.segmentation import fit_schemes, load, parse
 from training.segmentation.base import FittedScheme
 from training.segmentation.spec import SchemeFile
 
 
 def fit(features: pd.DataFrame, schemes: str | Path | None, trials: int | None):
-    """(scheme file, fitted schemes, skipped) with a progress line per scheme and a bar over
-    clustering trials."""
+    """(scheme file, fitted schemes, skipped): a progress line per scheme, a bar over the
+    tuning trials of a clustering scheme."""
+    scheme_file = check(schemes)
+    fitted, skipped = fit_schemes(features, scheme_file, trials, progress=_progress(trials))
+    return scheme_file, fitted, skipped
+
+
+def check(schemes: str | Path | None) -> SchemeFile:
+    """The scheme file, every scheme validated (before any long work starts)."""
+    scheme_file = load(schemes)
+    for spec in scheme_file.schemes:
+        parse(spec, scheme_file)
+    return scheme_file
+
+
+def _progress(trials: int | None):
     from custseg.progress import bar, stage
 
-    scheme_file = load(schemes)
-    fitted, skipped = [], {}
-    for spec in scheme_file.schemes:
-        one = SchemeFile(scheme_file.path, [spec], scheme_file.strategies)
-        if spec.kind == "clustering" and not skip_reason(spec, scheme_file, features):
+    @contextmanager
+    def progress(spec):
+        if spec.kind == "clustering":
             n = trials or spec.options.get("trials", 20)
             with bar(f"{spec.name}: tuning + fit", n) as step:
-                f, s = fit_schemes(features, one, trials, on_trial=lambda t: step())
+                yield lambda trial: step()
         else:
             with stage(f"{spec.name} ({spec.kind})"):
-                f, s = fit_schemes(features, one, trials)
-        fitted += f
-        skipped.update(s)
-    return scheme_file, fitted, skipped
+                yield None
+
+    return progress
 
 
 def assignments(features: pd.DataFrame, fitted: list[FittedScheme]) -> pd.DataFrame:

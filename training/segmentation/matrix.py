@@ -49,6 +49,9 @@ class MatrixAssigner:
     def columns(self) -> tuple[str, ...]:
         return (self.value, self.activity)
 
+    def learned(self) -> dict:
+        return {"value_split": self.value_split, "activity_split": self.activity_split}
+
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         """High = strictly above the split (missing counts as low)."""
         v = numeric(features, self.value) > self.value_split
@@ -81,6 +84,10 @@ class MatrixScheme:
             splits.append(split)
         opts.done()
         return cls(value, activity, *splits)
+
+    @property
+    def learns(self) -> bool:
+        return "median" in (self.value_split, self.activity_split)
 
     def fit(self, features: pd.DataFrame, seed: int = 0) -> MatrixAssigner:
         def split(column: str, how: float | str) -> float:

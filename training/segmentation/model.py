@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from training.segmentation.base import FittedScheme, Strategy, require_columns
+from training.segmentation.base import FittedScheme, Strategy, check_inputs
 
 MODEL_PREFIX = "custseg-segmenter-"
 OUTPUT_COLUMNS = (
@@ -47,7 +47,7 @@ class SegmenterModel(PythonModel):
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        require_columns(model_input, self.columns, f"segmenter {self.scheme_name}")
+        check_inputs(model_input, self.assigner, f"segmenter {self.scheme_name}")
         keys = self.assigner.assign(model_input)
         table = pd.DataFrame(
             [

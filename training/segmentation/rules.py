@@ -100,6 +100,8 @@ class RulesScheme:
         opts.done()
         return cls(RuleAssigner(tuple(rules), default))
 
+    learns = False  # fixed thresholds: refitting cannot move anyone (no stability to measure)
+
     def fit(self, features: pd.DataFrame, seed: int = 0) -> RuleAssigner:
         """Fixed thresholds: nothing is learned from the data."""
         return self.assigner
@@ -108,14 +110,20 @@ class RulesScheme:
         return [r.segment for r in assigner.rules] + [assigner.default]
 
 
-def _segment(where: str, entry: dict, strategies) -> Segment:
-    """A Segment from {key, en, zh, strategy}; shared by every kind with configured names."""
-    unknown = sorted(set(entry) - SEGMENT_KEYS - {"r", "f"})
+RESERVED = {"all"}  # the profile's overall row
+
+
+def _segment(where: str, entry: dict, strategies, extra: frozenset = frozenset()) -> Segment:
+    """A Segment from {key, en, zh, strategy} (+ `extra` keys the caller reads itself); shared
+    by every kind with configured names."""
+    unknown = sorted(set(entry) - SEGMENT_KEYS - extra)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
     for k in ("key", "en", "zh"):
         if not isinstance(entry.get(k), str) or not entry[k]:
             raise ConfigError(f"{where}: needs a text {k!r} (key, en, zh, strategy)")
+    if entry["key"] in RESERVED:
+        raise ConfigError(f"{where}: key {entry['key']!r} is reserved; choose another")
     return Segment(
         entry["key"],
         entry["en"],

@@ -43,6 +43,9 @@ class ScoreAssigner:
     def columns(self) -> tuple[str, ...]:
         return (self.recency, self.frequency, self.monetary)
 
+    def learned(self) -> dict:
+        return {f"{k}_edges": [round(float(e), 4) for e in v] for k, v in self.edges.items()}
+
     def scores(self, features: pd.DataFrame) -> pd.DataFrame:
         """R, F and M scores per row (M is reported, the map uses R and F)."""
         return pd.DataFrame(
@@ -89,9 +92,16 @@ class ScoresScheme:
                 raise ConfigError(
                     f"{w}: expected {{ key, en, zh, r = [lo, hi], f = [lo, hi], strategy }}"
                 )
-            seg = _segment(w, entry, strategies)
+            seg = _segment(w, entry, strategies, frozenset({"r", "f"}))
             cells.append(Cell(seg, _range(w, entry, "r"), _range(w, entry, "f")))
         opts.done()
+        named: dict[str, Segment] = {}
+        for cell in cells:
+            if named.setdefault(cell.segment.key, cell.segment) != cell.segment:
+                raise ConfigError(
+                    f"{where}: map key {cell.segment.key!r} appears with different names or "
+                    "strategies; repeat it with the same en, zh and strategy"
+                )
         scheme = cls(cols["recency"], cols["frequency"], cols["monetary"], tuple(cells))
         grid = scheme._grid()
         missing = [f"R{r + 1}F{f + 1}" for r, f in zip(*np.nonzero(grid < 0), strict=True)]
@@ -122,7 +132,7 @@ class ScoresScheme:
         )
 
     def describe(self, assigner: ScoreAssigner, features: pd.DataFrame) -> list[Segment]:
-        return list({c.segment.key: c.segment for c in self.cells}.values())
+        return list({c.segment.key: c.segment for c in self.cells}.values())  # first wins
 
 
 def _range(where: str, entry: dict, key: str) -> tuple[int, int]:
@@ -130,7 +140,7 @@ def _range(where: str, entry: dict, key: str) -> tuple[int, int]:
     if not (
         isinstance(value, list)
         and len(value) == 2
-        and all(isinstance(v, int) and 1 <= v <= 5 for v in value)
+        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in value)
         and value[0] <= value[1]
     ):
         raise ConfigError(f"{where}: {key} = {value!r}: expected [lo, hi] scores within 1-5")

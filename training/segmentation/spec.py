@@ -93,9 +93,10 @@ def load(path: str | Path | None = None) -> SchemeFile:
         raise ConfigError(
             f"{where}: unknown section(s) {', '.join(unknown)}; known: schemes, strategies"
         )
-    strategies = _strategies(
-        where, {**defaults.get("strategies", {}), **data.get("strategies", {})}
-    )
+    own = data.get("strategies", {})
+    if not isinstance(own, dict):
+        raise ConfigError(f"{where}: strategies must be tables: [strategies.KEY]")
+    strategies = _strategies(where, {**defaults.get("strategies", {}), **own})
     raw = data.get("schemes")
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{where}: no [schemes.NAME] tables: define at least one scheme")
@@ -109,11 +110,14 @@ def load(path: str | Path | None = None) -> SchemeFile:
         kind = table.get("kind")
         if kind not in KINDS:
             raise ConfigError(f"{w}: kind = {kind!r}: expected one of {', '.join(KINDS)}")
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise ConfigError(f"{w}: description = {description!r}: expected text")
         serve = table.get("serve", True)
         if not isinstance(serve, bool):
             raise ConfigError(f"{w}: serve = {serve!r}: expected true or false")
         options = {k: v for k, v in table.items() if k not in COMMON}
-        schemes.append(SchemeSpec(name, kind, str(table.get("description", "")), serve, options))
+        schemes.append(SchemeSpec(name, kind, description, serve, options))
     return SchemeFile(where, schemes, strategies)
 
 
@@ -122,6 +126,10 @@ def _toml(path: Path) -> dict:
         return tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such scheme file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the scheme file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scheme file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
 
 import pandas as pd
 
-from custseg.tracking import example_rows, flatten, pip_requirements, register_model
+from custseg.tracking import (
+    example_rows,
+    flatten,
+    output_signature,
+    pip_requirements,
+    register_model,
+)
 from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel, registered_name
@@ -43,7 +48,6 @@ def log_scheme(
     """One nested run for `scheme`; returns {run_id, model_uri, version, champion}."""
     import matplotlib.pyplot as plt
     import mlflow
-    from mlflow.models import infer_signature
 
     from training.segmentation import plots
 
@@ -77,7 +81,7 @@ def log_scheme(
         info = mlflow.pyfunc.log_model(
             name="segmenter",
             python_model=model,
-            signature=infer_signature(example, model.predict(None, example)),
+            signature=output_signature(example, model.predict(None, example)),
             input_example=example,
             pip_requirements=pip_requirements("scikit-learn"),
             metadata={"scheme": scheme.name, "kind": scheme.kind, **model.snapshot},
@@ -125,23 +129,6 @@ def _log_trials(trials: pd.DataFrame) -> None:
             )
 
 
-def log_schemes(
-    fitted: list[FittedScheme],
-    features: pd.DataFrame,
-    strategies: dict[str, Strategy],
-    snapshot: dict,
-    register: bool = True,
-    promote: bool = True,
-    progress: Callable[[str], object] | None = None,
-) -> dict[str, dict]:
-    out = {}
-    for scheme in fitted:
-        if progress:
-            progress(scheme.name)
-        out[scheme.name] = log_scheme(scheme, features, strategies, snapshot, register, promote)
-    return out
-
-
 def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.DataFrame:
     """Scheme runs of `experiment`, newest first: those of the latest fit, or every one."""
     import mlflow
@@ -173,6 +160,7 @@ def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.Data
     ]
     table["as of"] = runs["tags.features.as_of"]
     table["run"] = runs["run_id"].str[:8]
+    table["fit"] = runs["tags.mlflow.parentRunId"].fillna("").str[:8]
     table["started"] = runs["start_time"].dt.strftime("%Y-%m-%d %H:%M")
     return table.reset_index(drop=True)
 
