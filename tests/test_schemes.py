@@ -348,3 +348,95 @@ def test_schemes_that_cannot_apply_are_skipped_with_a_reason():
     assert skipped["behaviour_clusters"] == (
         "12 customer(s); clustering needs at least 60 (20 per cluster)"
     )
+
+
+# -- review cases: clear errors instead of silent nonsense ---------------------------------------
+def test_a_rule_on_a_text_column_is_an_error_not_everyone_in_default(tmp_path):
+    sf = scheme_file(tmp_path, RULES % "grow" + ONE_RULE + "province = { min = 1 }")
+    features = rfm([(1, 1, 1.0)]).assign(province="广东")
+    with pytest.raises(
+        InputError, match=r"scheme a: column\(s\) province \(object\) must hold numbers"
+    ):
+        fit_scheme(sf.schemes[0], sf, features)
+
+
+def test_infinite_values_count_as_missing():
+    s, sf = spec("rfm_rules")
+    features = rfm([(10, 6, 3000.0), (10, 6, 3000.0)])
+    features.loc[1, "spend_180d"] = np.inf
+    assert list(fit_scheme(s, sf, features).labels) == ["high_value", "general"]
+
+
+def test_fitted_schemes_assign_ints_sent_as_floats_alike():
+    s, sf = spec("rfm_scores")
+    features = rfm([(i, 1 + i % 9, 50.0 * i) for i in range(50)])
+    fitted = fit_scheme(s, sf, features)
+    floats = features.astype({"recency_days": float, "frequency_orders": float})
+    assert list(fitted.assign(floats)) == list(fitted.labels)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("strategies = 'x'", "strategies must be tables"),
+        (
+            '[schemes.a]\nkind = "rules"\ndefault = { key = "all", en = "a", zh = "a", '
+            'strategy = "grow" }\nsegments = []',
+            "key 'all' is reserved",
+        ),
+        (
+            '[schemes.a]\nkind = "rfm_scores"\nmap = [\n'
+            '{ key = "x", en = "x", zh = "x", r = [1, 5], f = [1, 2], strategy = "grow" },\n'
+            '{ key = "x", en = "y", zh = "x", r = [1, 5], f = [3, 5], strategy = "grow" }]',
+            "map key 'x' appears with different names",
+        ),
+        (
+            '[schemes.a]\nkind = "rfm_scores"\nmap = [\n'
+            '{ key = "x", en = "x", zh = "x", r = [true, 5], f = [1, 5], strategy = "grow" }]',
+            r"r = \[True, 5\]: expected \[lo, hi\]",
+        ),
+        ('[schemes.a]\nkind = "abc"\ndescription = { x = 1 }', "description = .*expected text"),
+    ],
+)
+def test_more_scheme_file_mistakes(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        sf = scheme_file(tmp_path, text)
+        for s in sf.schemes:
+            parse(s, sf)
+
+
+def test_a_scheme_file_in_another_encoding_or_a_folder_is_a_clear_error(tmp_path):
+    gbk = tmp_path / "gbk.toml"
+    gbk.write_bytes('[schemes.a]\nkind = "abc"\ndescription = "客户"\n'.encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8 text; save the scheme file as UTF-8"):
+        load(gbk)
+    with pytest.raises(ConfigError, match="cannot read the scheme file"):
+        load(tmp_path)
+
+
+def test_abc_with_no_a_share_puts_nobody_in_a():
+    a_min, b_min = thresholds(np.array([50.0, 30, 20]), 0.0, 0.5)
+    assert a_min == np.inf and b_min == 50.0
+
+
+def test_demographic_whole_numbers_read_the_same_as_int_or_float():
+    from training.segmentation.demographic import DemographicScheme
+
+    ints = pd.DataFrame({"age": [30, 30, 40], "province": ["广东"] * 3})
+    scheme = DemographicScheme(("age", "province"), 5)
+    assigner = scheme.fit(ints)
+    floats = ints.astype({"age": float})
+    assert (
+        list(assigner.assign(floats))
+        == list(assigner.assign(ints))
+        == ["30|广东", "30|广东", "40|广东"]
+    )
+
+
+def test_fixed_rules_report_no_stability_learned_thresholds_are_logged():
+    s, sf = spec("rfm_rules")
+    assert np.isnan(fit_scheme(s, sf, rfm([(1, 1, 1.0)] * 5)).metrics["stability_ari"])
+    s, sf = spec("abc")
+    fitted = fit_scheme(s, sf, pd.DataFrame({"monetary": [3.0, 50, 2, 30, 10, 5]}))
+    assert fitted.params["learned.a_min_revenue"] == 30.0
+    assert fitted.params["learned.b_min_revenue"] == 5.0

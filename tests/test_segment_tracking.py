@@ -129,6 +129,10 @@ def test_segment_fit_logs_every_scheme_and_registers_segmenters(
     assert list(predicted["segment"]) == list(segments["segment_behaviour_clusters"])
     assert predicted["segment_name_zh"].str.len().gt(0).all()
     assert model.metadata.metadata["definition_hash"] == meta["definition_hash"]
+    ints = [c for c in features.columns if pd.api.types.is_integer_dtype(features[c])]
+    as_floats = features.astype(dict.fromkeys(ints, "float64"))  # what JSON clients send
+    rules = mlflow.pyfunc.load_model("models:/custseg-segmenter-rfm_rules@champion")
+    assert list(rules.predict(as_floats)["segment"]) == list(segments["segment_rfm_rules"])
 
     # compare prints every scheme of the latest fit side by side
     code, stdout, _ = run_cli(["segment", "compare"], capsys)
