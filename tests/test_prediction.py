@@ -1,0 +1,183 @@
+"""Churn and repurchase prediction: windows, BG/NBD, metrics, calibration, the promotion gate,
+and on generated data with known churn: better than a floor, and no leakage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.prediction.btyd import BGNBD
+from training.prediction.calibration import choose
+from training.prediction.config import PredictionConfig
+from training.prediction.metrics import evaluate, top_decile
+from training.prediction.promotion import decide
+from training.prediction.windows import ShortHistory, plan
+
+AS_OF = date(2026, 6, 30)
+
+
+# -- windows ------------------------------------------------------------------------------------
+def test_windows_are_out_of_time_and_never_overlap():
+    cfg = PredictionConfig()
+    p = plan("churn", AS_OF, date(2023, 1, 1), cfg)
+    assert p.test == date(2026, 4, 1)  # its labels end on the as-of date
+    assert p.valid == date(2026, 1, 1)  # its labels end where the test window starts
+    assert p.train[-1] == date(2025, 10, 3) and len(p.train) == 4
+    assert list(p.train) == sorted(p.train)
+    for d in p.train:  # no training label looks past the validation cutoff
+        assert (p.valid - d).days >= p.horizon_days
+    assert not p.notes
+
+
+def test_short_history_uses_fewer_windows_and_says_so():
+    cfg = PredictionConfig()
+    p = plan("repurchase", AS_OF, date(2025, 12, 1), cfg)
+    assert 0 < len(p.train) < cfg.train_windows
+    assert "history is short" in p.notes[0]
+    with pytest.raises(ShortHistory, match="needs at least 330 days"):
+        plan("churn", AS_OF, date(2026, 1, 1), cfg)
+
+
+# -- BG/NBD ------------------------------------------------------------------------------------
+def simulate_bgnbd(n, r, alpha, a, b, weeks, seed=0) -> pd.DataFrame:
+    """Customers from the BG/NBD story, as a feature table (days)."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    t, last, x = np.zeros(n), np.zeros(n), np.zeros(n, int)
+    alive = np.ones(n, bool)
+    for _ in range(200):  # steps over purchases, vectorised over customers
+        gap = rng.exponential(1 / np.maximum(lam, 1e-9))
+        nxt = t + gap
+        buy = alive & (nxt <= weeks)
+        x[buy] += 1
+        last[buy] = nxt[buy]
+        t = np.where(buy, nxt, t)
+        alive &= buy & (rng.random(n) >= p)  # after each purchase, drop out with p
+    return pd.DataFrame(
+        {
+            "frequency_days": x + 1,
+            "tenure_days": np.full(n, weeks * 7.0),
+            "recency_days": (weeks - last) * 7.0,
+        }
+    )
+
+
+def test_bgnbd_recovers_its_parameters():
+    truth = dict(r=0.8, alpha=4.0, a=0.8, b=2.5)
+    fitted = BGNBD.fit(simulate_bgnbd(20000, weeks=52, **truth))
+    for k, v in truth.items():
+        assert getattr(fitted, k) == pytest.approx(v, rel=0.25), k
+
+
+def test_bgnbd_probabilities_are_sane():
+    model = BGNBD(r=0.8, alpha=4.0, a=0.8, b=2.5)
+    f = pd.DataFrame(
+        {
+            "frequency_days": [1, 10, 10],
+            "tenure_days": [100, 300, 300],
+            "recency_days": [100, 5, 250],
+        }
+    )
+    alive = model.p_alive(f)
+    assert alive[0] == 1.0  # no repeat purchase: BG/NBD says alive
+    assert alive[1] > alive[2]  # same history, the recent one is more alive
+    buy = model.p_purchase(f, 30)
+    assert np.all((buy >= 0) & (buy <= 1)) and buy[1] > buy[2]
+
+
+# -- metrics and calibration ---------------------------------------------------------------------
+def test_top_decile_lift_and_capture():
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0] * 10)
+    p = np.where(y == 1, 0.9, 0.1)
+    p[:10] = np.linspace(0.95, 0.99, 10)  # the first ten rows score highest: 2 positives in them
+    lift, capture = top_decile(y, p)
+    assert lift == pytest.approx(0.2 / 0.2) and capture == pytest.approx(2 / 20)
+    perfect = evaluate(y, np.where(y == 1, 0.9, 0.1))
+    assert perfect["roc_auc"] == 1.0 and perfect["capture_top_decile"] == pytest.approx(0.5)
+
+
+def test_calibration_fixes_overconfident_scores():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.05, 0.5, 5000)
+    y = (rng.random(5000) < truth).astype(int)
+    raw = np.clip(truth * 1.8, 0, 1)  # ranks right, probabilities too high
+    calibrator, losses = choose(raw, y)
+    assert calibrator.method in ("isotonic", "sigmoid")
+    assert losses[calibrator.method] < losses["uncalibrated"]
+    assert abs(calibrator(raw).mean() - y.mean()) < 0.02
+
+
+# -- on generated data with known churn ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def backtest(sample_dir):
+    """The shared sample's backtest (features at every cutoff, labels)."""
+    from features.cleaning import CleaningConfig
+    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+    from features.pipeline import features_as_of
+    from training.prediction import dataset, job
+
+    tx = read_table(sample_dir / "transactions.csv", TRANSACTIONS)
+    cust = read_table(sample_dir / "customers.csv", CUSTOMERS)
+    table, result = features_as_of(tx, cust, AS_OF)
+    cfg = PredictionConfig(trials=6)
+    first = pd.Timestamp(result.transactions["order_date"].min()).date()
+    plans, _ = job.plans(AS_OF, first, cfg)
+    bt = dataset.build(tx, cust, result.transactions, plans, CleaningConfig(), None, 30, 90)
+    return bt, {p.target: p for p in plans}, table, cfg
+
+
+def fit(backtest, target, **kw):
+    from training.prediction.train import fit_target
+
+    bt, plans, table, cfg = backtest
+    return fit_target(target, plans[target], bt, table, cfg, f"test-{target}", **kw)
+
+
+@pytest.mark.parametrize("target", ["repurchase", "churn"])
+def test_models_clear_the_floor_and_beat_or_match_the_baselines(backtest, target):
+    """Floor 0.85 ROC-AUC on the held-out window. Why: on this generator churn and the
+    repurchase cycle follow the latent groups, and the recency rule alone reaches 0.88 (repurchase)
+    and 0.93 (churn) here; a model below 0.85 would be worse than the simplest rule."""
+    r = fit(backtest, target)
+    best = max(m["roc_auc"] for m in r.baselines.values())
+    print(f"{target}: ROC-AUC {r.metrics['roc_auc']:.3f}, best baseline {best:.3f}")
+    assert r.metrics["roc_auc"] >= 0.85
+    assert r.metrics["roc_auc"] >= best - 0.01
+    assert r.sizes["test"] > 1000 and set(r.baselines) == {"recency_rule", "logistic_rfm", "bg_nbd"}
+    assert r.predictor.calibrator.method in ("isotonic", "sigmoid")
+    p = r.predictor.predict_proba(backtest[2])
+    assert len(p) == len(backtest[2]) and np.all((p > 0) & (p < 1))
+    assert r.drivers.index[0] in r.predictor.booster.feature_name()
+
+
+def test_permuted_labels_drop_auc_to_chance(backtest):
+    """Trained on shuffled labels, the model can only stumble on a direction by luck: its
+    test AUC lands near 0.5 (a fixed score built from informative features still scatters
+    around 0.5 by a few hundredths, hence the 0.1 band), far below the real model's ~0.9."""
+    r = fit(backtest, "repurchase", permute_labels=True)
+    print(f"permuted labels: ROC-AUC {r.metrics['roc_auc']:.3f}")
+    assert abs(r.metrics["roc_auc"] - 0.5) < 0.1
+
+
+def test_the_gate_refuses_a_worse_model(backtest):
+    good = fit(backtest, "repurchase")
+    first = decide(good)
+    assert first.promote and "no champion yet" in first.reason
+    # the same model again does not beat itself as champion (strictly better is required)
+    again = decide(good, champion=good.predictor, champion_version="1")
+    assert not again.promote and "does not beat champion v1" in again.reason
+    # a model trained on noise does not even beat the baselines
+    noise = fit(backtest, "repurchase", permute_labels=True)
+    refused = decide(noise, champion=good.predictor, champion_version="1")
+    assert not refused.promote and "does not beat baseline(s)" in refused.reason
+    # and a better candidate replaces a weaker champion
+    weak = replace(
+        good.predictor, booster=noise.predictor.booster, calibrator=noise.predictor.calibrator
+    )
+    better = decide(good, champion=weak, champion_version="3")
+    assert better.promote and "champion v3" in better.reason
