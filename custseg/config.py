@@ -90,6 +90,12 @@ def prediction(path: str | Path | None, **overrides):
         value = data.get(f.name)
         if value is None:
             continue
+        if f.type == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{path or 'options'}: prediction.{f.name} = {value!r}: true or false"
+                )
+            continue
         low = 0 if f.name == "seed" else 1
         if f.type == "int" and (
             isinstance(value, bool) or not isinstance(value, int) or value < low

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 EPS = 1e-6
+TIE_BREAK = 1e-6
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -40,7 +41,9 @@ class Calibrator:
         if self.method == "none":
             return np.clip(p, EPS, 1 - EPS)
         if self.method == "isotonic":
-            return np.clip(self.model.predict(p), EPS, 1 - EPS)
+            # isotonic maps are step functions: the tiny raw-score term keeps the model's
+            # ordering inside each step (ties would cost ranking quality for nothing)
+            return np.clip(self.model.predict(p) + TIE_BREAK * p, EPS, 1 - EPS)
         return self.model.predict_proba(_logit(p))[:, 1]
 
 

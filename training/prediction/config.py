@@ -19,4 +19,5 @@ class PredictionConfig:
         None  # None: in memory; an URL (sqlite:///..., postgresql://...) to share
     )
     study_name: str | None = None  # default: custseg-<target>-<as of>
+    btyd_prior: bool = True  # boost from the BG/NBD log-odds (False: from the base rate)
     seed: int = 42

@@ -8,11 +8,8 @@ share one study between processes or machines: `load_if_exists` joins it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 BASE_PARAMS = {
@@ -41,17 +38,10 @@ def _pruning(trial, every: int = 10):
     return callback
 
 
-def train(
-    params: dict,
-    x: pd.DataFrame,
-    y: np.ndarray,
-    xv: pd.DataFrame,
-    yv: np.ndarray,
-    cfg,
-    callbacks=(),
-):
-    dtrain = lgb.Dataset(x, y, free_raw_data=False)
-    dvalid = lgb.Dataset(xv, yv, reference=dtrain)
+def train(params, x, y, xv, yv, cfg, init=None, init_valid=None, callbacks=()):
+    """A booster that corrects `init` (log-odds per row), early-stopped on validation."""
+    dtrain = lgb.Dataset(x, y, init_score=init, free_raw_data=False)
+    dvalid = lgb.Dataset(xv, yv, init_score=init_valid, reference=dtrain)
     return lgb.train(
         {**BASE_PARAMS, "seed": cfg.seed, **params},
         dtrain,
@@ -61,8 +51,9 @@ def train(
     )
 
 
-def tune(x, y, xv, yv, cfg, study_name: str, trials: int, on_trial: Callable | None = None):
-    """(best booster refitted with the best params, study). Objective: validation ROC-AUC."""
+def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_valid=None):
+    """(booster refitted with the best params, study, params). Objective: validation ROC-AUC
+    of prior + correction."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,14 +76,14 @@ def tune(x, y, xv, yv, cfg, study_name: str, trials: int, on_trial: Callable | N
             "bagging_freq": 1,
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
-        booster = train(params, x, y, xv, yv, cfg, [_pruning(trial)])
+        booster = train(params, x, y, xv, yv, cfg, init, init_valid, [_pruning(trial)])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        p = booster.predict(xv, num_iteration=booster.best_iteration)
+        p = booster.predict(xv, raw_score=True) + (0 if init_valid is None else init_valid)
         return float(roc_auc_score(yv, p)) if len(np.unique(yv)) == 2 else 0.5
 
     callbacks = [lambda s, t: on_trial(t)] if on_trial else []
     study.optimize(objective, n_trials=trials, callbacks=callbacks, catch=(ValueError,))
     best = study.best_trial
     params = {**best.params, "bagging_freq": 1}
-    final = train(params, x, y, xv, yv, cfg)
+    final = train(params, x, y, xv, yv, cfg, init, init_valid)
     return final, study, params

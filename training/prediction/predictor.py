@@ -18,6 +18,18 @@ from training.prediction.calibration import Calibrator
 CATEGORICAL = ("lifecycle_stage", "age_band", "gender", "province", "industry")
 EXCLUDED = {"customer_id", "cutoff", "region"}  # region: 300+ cities, province carries it
 BTYD_COLUMNS = ("btyd_p_alive", "btyd_p_purchase")
+EPS = 1e-6
+
+
+def prior(target: str, p_purchase: np.ndarray) -> np.ndarray:
+    """The BG/NBD log-odds of the target: LightGBM boosts from it (init score) and learns
+    corrections, so it starts where the strongest baseline ends."""
+    p = np.clip(p_purchase if target == "repurchase" else 1.0 - p_purchase, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def input_columns(features: pd.DataFrame) -> tuple[list[str], dict[str, list[str]]]:
@@ -67,6 +79,7 @@ class Predictor:
     booster: object  # lightgbm.Booster
     calibrator: Calibrator
     params: dict
+    boost_from_prior: bool = True
 
     @property
     def columns(self) -> list[str]:
@@ -77,16 +90,24 @@ class Predictor:
         return design(features, self.numeric, self.categories, btyd or self.btyd, self.horizon_days)
 
     def raw(self, features: pd.DataFrame, btyd: BGNBD | None = None) -> np.ndarray:
-        """The booster's probability of the target, before calibration."""
-        return self.booster.predict(self.matrix(features, btyd), num_threads=1)
+        """The model's probability of the target before calibration: the BG/NBD prior plus the
+        booster's correction, in log-odds."""
+        m = self.matrix(features, btyd)
+        margin = self.booster.predict(m, raw_score=True, num_threads=1)
+        if self.boost_from_prior:
+            margin = margin + prior(self.target, m["btyd_p_purchase"].to_numpy())
+        return sigmoid(margin)
 
     def predict_proba(self, features: pd.DataFrame, btyd: BGNBD | None = None) -> np.ndarray:
         return self.calibrator(self.raw(features, btyd))
 
     def contributions(self, features: pd.DataFrame, btyd: BGNBD | None = None) -> pd.DataFrame:
-        """Per-row feature contributions (LightGBM pred_contrib, log-odds), bias column last."""
-        contrib = self.booster.predict(
-            self.matrix(features, btyd), pred_contrib=True, num_threads=1
-        )
+        """Per-row contributions in log-odds: the BG/NBD prior (`bg_nbd_prior`), each input's
+        share of the booster's correction (LightGBM pred_contrib), and the bias last."""
+        m = self.matrix(features, btyd)
+        contrib = self.booster.predict(m, pred_contrib=True, num_threads=1)
         names = [*self.booster.feature_name(), "bias"]
-        return pd.DataFrame(contrib, columns=names, index=features.index)
+        out = pd.DataFrame(contrib, columns=names, index=features.index)
+        if self.boost_from_prior:
+            out.insert(0, "bg_nbd_prior", prior(self.target, m["btyd_p_purchase"].to_numpy()))
+        return out

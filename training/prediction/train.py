@@ -15,7 +15,7 @@ from training.prediction.btyd import BGNBD
 from training.prediction.config import PredictionConfig
 from training.prediction.dataset import Backtest, split
 from training.prediction.metrics import calibration_table, evaluate
-from training.prediction.predictor import Predictor, design, input_columns
+from training.prediction.predictor import Predictor, design, input_columns, prior
 from training.prediction.windows import WindowPlan
 
 
@@ -67,10 +67,15 @@ def fit_target(
     h = plan.horizon_days
     numeric, categories = input_columns(data["train"][0])
     (x, y), (xv, yv), (xt, yt) = data["train"], data["valid"], data["test"]
-    m, mv, mt = (matrix(d, numeric, categories, fits, h) for d in (x, xv, xt))
-    booster, study, params = lgbm.tune(m, y, mv, yv, cfg, study_name, cfg.trials, on_trial)
-    raw_valid = booster.predict(mv)
-    calibrator, losses = calibration.choose(raw_valid, yv, cfg.seed)
+    m, mv = (matrix(d, numeric, categories, fits, h) for d in (x, xv))
+    init, init_valid = (
+        (prior(target, d["btyd_p_purchase"].to_numpy()) for d in (m, mv))
+        if cfg.btyd_prior
+        else (None, None)
+    )
+    booster, study, params = lgbm.tune(
+        m, y, mv, yv, cfg, study_name, cfg.trials, on_trial, init, init_valid
+    )
     predictor = Predictor(
         target,
         h,
@@ -78,10 +83,14 @@ def fit_target(
         categories,
         BGNBD.fit(scoring_features, cfg.seed),
         booster,
-        calibrator,
+        calibration.Calibrator("none"),
         {**params, "best_iteration": int(booster.best_iteration)},
+        cfg.btyd_prior,
     )
-    p_test = calibrator(booster.predict(mt))
+    raw_valid = predictor.raw(xv, fits[plan.valid])
+    predictor.calibrator, losses = calibration.choose(raw_valid, yv, cfg.seed)
+    calibrator = predictor.calibrator
+    p_test = predictor.predict_proba(xt, fits[plan.test])
     base = baselines.score_all(target, h, data, fits, plan.test)
     contrib = predictor.contributions(xt, fits[plan.test]).drop(columns="bias")
     return TargetResult(
