@@ -48,6 +48,8 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "features.parquet",
         "segments.parquet",
         "profiles.csv",
+        "scores.csv",
+        "report.html",
     ):
         assert (out / name).stat().st_size > 0, name
     audit = json.loads((out / "audit.json").read_text())
@@ -89,3 +91,59 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id, "cleaning")}
     assert artifacts == {"cleaning/audit.json", "cleaning/audit.html"}
     assert str(home) in run.info.artifact_uri  # the project's store, not the current directory
+
+    # scores: one row per customer with an order on or before as-of
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str})
+    assert list(scores.columns[:3]) == [
+        "customer_id",
+        "repurchase_probability",
+        "churn_probability",
+    ]
+    assert {f"segment_{s}" for s in schemes} == set(scores.columns[3:])
+    assert len(scores) == len(features) and scores["customer_id"].is_unique
+    for col in ("repurchase_probability", "churn_probability"):
+        assert scores[col].between(0, 1).all(), col
+    # higher churn probability goes with longer recency, overall
+    merged = scores.merge(features[["customer_id", "recency_days"]], on="customer_id")
+    assert merged["churn_probability"].corr(merged["recency_days"], method="spearman") > 0.5
+
+    # both models: a run each with test and baseline metrics, plots, a registered version
+    predictions = {
+        r.data.tags["custseg.target"]: r
+        for r in runs
+        if r.data.tags.get("custseg.stage") == "prediction"
+    }
+    assert set(predictions) == {"repurchase", "churn"}
+    client = MlflowClient(uri)
+    for target, r in predictions.items():
+        for m in (
+            "test.roc_auc",
+            "test.pr_auc",
+            "test.brier",
+            "test.log_loss",
+            "test.lift_top_decile",
+            "test.capture_top_decile",
+            "baseline.recency_rule.roc_auc",
+            "baseline.logistic_rfm.roc_auc",
+            "baseline.bg_nbd.roc_auc",
+        ):
+            assert m in r.data.metrics, (target, m)
+        assert r.data.tags["custseg.decision"]
+        plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
+        assert {"plots/calibration.png", "plots/drivers.png", "plots/gains.png"} <= plots
+        versions = client.search_model_versions(f"name = 'custseg-{target}'")
+        assert len(versions) == 1
+        promoted = r.data.tags["custseg.promoted"] == "true"
+        aliases = client.get_registered_model(f"custseg-{target}").aliases
+        assert ("champion" in aliases) == promoted
+
+    report = (out / "report.html").read_text()
+    for text in (
+        "Segments",
+        "Predictions",
+        "recency rule",
+        "BG/NBD",
+        "Top drivers",
+        "data:image/png;base64",
+    ):
+        assert text in report, text
