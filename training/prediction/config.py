@@ -13,6 +13,7 @@ class PredictionConfig:
     window_step_days: int = 30  # days between training cutoffs
     min_history_days: int = 60  # a cutoff needs this much history before it
     trials: int = 20  # Optuna trials per target
+    tune_rows: int = 200_000  # Optuna trials train on at most this many rows (final fit: all)
     max_boost_rounds: int = 600
     early_stopping_rounds: int = 40
     study_storage: str | None = (

@@ -12,6 +12,8 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from training.sampling import sample_rows
+
 BASE_PARAMS = {
     "objective": "binary",
     "metric": "binary_logloss",
@@ -66,6 +68,14 @@ def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_v
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     )
 
+    # trials see at most `tune_rows` training and validation rows (a seeded sample); the final
+    # model is refitted on every row with the best parameters
+    rng = np.random.default_rng(cfg.seed)
+    rows = sample_rows(rng, len(y), cfg.tune_rows)
+    vrows = sample_rows(rng, len(yv), cfg.tune_rows // 2)
+    tx, ty, ti = x.iloc[rows], y[rows], None if init is None else init[rows]
+    vx, vy, vi = xv.iloc[vrows], yv[vrows], None if init_valid is None else init_valid[vrows]
+
     def objective(trial) -> float:
         params = {
             "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
@@ -76,10 +86,10 @@ def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_v
             "bagging_freq": 1,
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
-        booster = train(params, x, y, xv, yv, cfg, init, init_valid, [_pruning(trial)])
+        booster = train(params, tx, ty, vx, vy, cfg, ti, vi, [_pruning(trial)])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        p = booster.predict(xv, raw_score=True) + (0 if init_valid is None else init_valid)
-        return float(roc_auc_score(yv, p)) if len(np.unique(yv)) == 2 else 0.5
+        p = booster.predict(vx, raw_score=True) + (0 if vi is None else vi)
+        return float(roc_auc_score(vy, p)) if len(np.unique(vy)) == 2 else 0.5
 
     callbacks = [lambda s, t: on_trial(t)] if on_trial else []
     study.optimize(objective, n_trials=trials, callbacks=callbacks, catch=(ValueError,))

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler, StandardScaler
 
 from custseg.errors import ConfigError
+from training.sampling import sample_rows
 from training.segmentation import naming
 from training.segmentation.base import Segment, numeric
 from training.segmentation.spec import Options, SchemeSpec, check_strategy
@@ -176,8 +177,8 @@ class ClusteringScheme:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         rng = np.random.default_rng(self.seed)
-        fit_rows = _sample(rng, len(features), self.fit_sample)
-        eval_rows = _sample(rng, len(features), self.silhouette_sample)
+        fit_rows = sample_rows(rng, len(features), self.fit_sample)
+        eval_rows = sample_rows(rng, len(features), self.silhouette_sample)
         fit_df, eval_df = features.iloc[fit_rows], features.iloc[eval_rows]
 
         seen: dict[Choice, dict[str, float]] = {}  # TPE re-proposes points in a small space
@@ -223,8 +224,8 @@ class ClusteringScheme:
         scaling: the elbow and silhouette-vs-K plots."""
         c = self._require_chosen()
         rng = np.random.default_rng(self.seed + 1)
-        fit_df = features.iloc[_sample(rng, len(features), min(self.fit_sample, 10000))]
-        eval_df = features.iloc[_sample(rng, len(features), self.silhouette_sample)]
+        fit_df = features.iloc[sample_rows(rng, len(features), min(self.fit_sample, 10000))]
+        eval_df = features.iloc[sample_rows(rng, len(features), self.silhouette_sample)]
         cols = self.subsets[c.subset]
         pre = preprocessor(c.scaling).fit(matrix(fit_df, cols))
         z = pre.transform(matrix(fit_df, cols))
@@ -247,7 +248,7 @@ class ClusteringScheme:
         if c.family == "kmeans":
             model = _fit(make_model(c.family, c.k, len(z), seed, self.minibatch_above), z)
         else:
-            rows = _sample(np.random.default_rng(seed), len(z), self.fit_sample)
+            rows = sample_rows(np.random.default_rng(seed), len(z), self.fit_sample)
             model = _fit(make_model(c.family, c.k, len(rows), seed, self.minibatch_above), z[rows])
         labels = model.predict(z)
         spend = numeric(features, "monetary") if "monetary" in features else x[:, 0]
@@ -285,10 +286,6 @@ def _fit(model, z: np.ndarray):
     with warnings.catch_warnings():  # convergence chatter on tiny or degenerate samples
         warnings.simplefilter("ignore")
         return model.fit(z)
-
-
-def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    return np.sort(rng.choice(n, size, replace=False)) if n > size else np.arange(n)
 
 
 def _order_by_spend(labels: np.ndarray, spend: np.ndarray, k: int) -> np.ndarray:

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
+from training.sampling import sample_rows
 from training.segmentation.base import Assigner, numeric
-from training.segmentation.clustering import _sample, preprocessor, separation
+from training.segmentation.clustering import preprocessor, separation
 
 COMMON_SPACE = ("recency_days", "frequency_orders", "monetary")
 
@@ -39,7 +40,7 @@ def common_space(features: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
 
 
 def eval_rows(n: int, size: int, seed: int) -> np.ndarray:
-    return _sample(np.random.default_rng(seed), n, size)
+    return sample_rows(np.random.default_rng(seed), n, size)
 
 
 def rfm_separation(
