@@ -670,13 +670,13 @@ def run(
         with tracking.run(experiment, "run", tracking_uri) as active:
             _track(prep.result.audit, meta, paths)
             _log_segmentation(scheme_file, fitted, prep.table, meta, promote=True)
-            _log_predictions(predictions, meta)
+            _log_predictions(predictions, meta, pcfg.gate_metric)
             run_id = active.info.run_id
     else:
         from training.prediction.promotion import decide
 
         for r in predictions.values():
-            r.decision = decide(r)
+            r.decision = decide(r, metric=pcfg.gate_metric)
     paths.update(_scores(prep, fitted, predictions, skipped, notes, out, run_id))
     if run_id:
         from custseg.tracking import log_outputs
@@ -708,16 +708,17 @@ def _predict(prep: Prepared, pcfg) -> tuple[dict, dict, list]:
     for why in [*skipped.values(), *notes]:
         console.print(f"[yellow]note:[/] {why}")
     for target, r in results.items():
-        best = max(r.baselines.items(), key=lambda kv: kv[1]["roc_auc"])
+        auc = max(m["roc_auc"] for m in r.baselines.values())
+        loss = min(m["log_loss"] for m in r.baselines.values())
         console.print(
-            f"{target}: ROC-AUC {r.metrics['roc_auc']:.3f} on the held-out window "
-            f"{r.plan.test} (best baseline {best[0]} {best[1]['roc_auc']:.3f}), "
-            f"calibration {r.predictor.calibrator.method}"
+            f"{target} on the held-out window {r.plan.test}: log loss {r.metrics['log_loss']:.4f} "
+            f"(best baseline {loss:.4f}), ROC-AUC {r.metrics['roc_auc']:.3f} (best baseline "
+            f"{auc:.3f}), calibration {r.predictor.calibrator.method}"
         )
     return results, skipped, notes
 
 
-def _log_predictions(predictions: dict, meta: dict) -> None:
+def _log_predictions(predictions: dict, meta: dict, gate_metric: str) -> None:
     import logging
     import warnings
 
@@ -728,7 +729,7 @@ def _log_predictions(predictions: dict, meta: dict) -> None:
     for target, r in predictions.items():
         with stage(f"logging {target} model to MLflow"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # MLflow's schema hints
-            out = log_target(r, meta)
+            out = log_target(r, meta, gate_metric)
         verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"
         console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
 

@@ -103,6 +103,14 @@ def prediction(path: str | Path | None, **overrides):
             raise ConfigError(
                 f"{path or 'options'}: prediction.{f.name} = {value!r}: a whole number >= {low}"
             )
+        if f.name == "gate_metric":
+            from training.prediction.promotion import GATE_METRICS
+
+            if value not in GATE_METRICS:
+                raise ConfigError(
+                    f"{path or 'options'}: prediction.gate_metric = {value!r}: one of "
+                    f"{', '.join(GATE_METRICS)}"
+                )
         if f.type != "int" and not isinstance(value, str):
             raise ConfigError(
                 f"{path or 'options'}: prediction.{f.name} = {value!r}: expected text"

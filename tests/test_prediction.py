@@ -158,23 +158,32 @@ def test_models_clear_the_floor_and_beat_or_match_the_baselines(backtest, target
 def test_permuted_labels_drop_auc_to_chance(backtest):
     """Leakage check of everything learned from labels. (The BG/NBD prior the model boosts from
     by default uses no labels at all, only each cutoff's history, so it is switched off here:
-    with it, a model trained on noise keeps the prior's skill.) Trained on shuffled labels the
-    model can only stumble on a direction by luck: a fixed score built from informative features
-    scatters around 0.5 by a few hundredths, hence the 0.1 band, far below the real ~0.9."""
+    with it, a model trained on noise keeps the prior's skill.) Trained on shuffled labels a
+    model can only stumble on a direction by luck — one such model built from informative
+    features lands anywhere within about ±0.15 of 0.5 — so the check averages three
+    permutations: their mean must be within 0.06 of 0.5, far below the real model's ~0.9."""
     bt, plans, table, cfg = backtest
-    no_prior = (bt, plans, table, replace(cfg, btyd_prior=False))
-    real = fit(no_prior, "repurchase")
-    noise = fit(no_prior, "repurchase", permute_labels=True)
-    auc, permuted = real.metrics["roc_auc"], noise.metrics["roc_auc"]
-    print(f"ROC-AUC without prior: {auc:.3f}, permuted {permuted:.3f}")
+    real = fit((bt, plans, table, replace(cfg, btyd_prior=False)), "repurchase")
+    aucs = [
+        fit(
+            (bt, plans, table, replace(cfg, btyd_prior=False, seed=seed)),
+            "repurchase",
+            permute_labels=True,
+        ).metrics["roc_auc"]
+        for seed in (1, 2, 3)
+    ]
+    print(f"ROC-AUC without prior {real.metrics['roc_auc']:.3f}; permuted {np.round(aucs, 3)}")
     assert real.metrics["roc_auc"] > 0.85
-    assert abs(noise.metrics["roc_auc"] - 0.5) < 0.1
+    assert abs(np.mean(aucs) - 0.5) < 0.06
 
 
 def test_the_gate_refuses_a_worse_model(backtest):
     good = fit(backtest, "repurchase")
     first = decide(good)
-    assert first.promote and "no champion yet" in first.reason
+    assert (
+        first.promote and first.reason.startswith("log_loss") and "no champion yet" in first.reason
+    )
+    assert decide(good, metric="roc_auc").reason.startswith("roc_auc")
     # the same model again does not beat itself as champion (strictly better is required)
     again = decide(good, champion=good.predictor, champion_version="1")
     assert not again.promote and "does not beat champion v1" in again.reason

@@ -13,12 +13,15 @@ class PredictionConfig:
     window_step_days: int = 30  # days between training cutoffs
     min_history_days: int = 60  # a cutoff needs this much history before it
     trials: int = 20  # Optuna trials per target
-    tune_rows: int = 200_000  # Optuna trials train on at most this many rows (final fit: all)
-    max_boost_rounds: int = 600
-    early_stopping_rounds: int = 40
+    tune_rows: int = 100_000  # Optuna trials train on at most this many rows (final fit: all)
+    max_boost_rounds: int = 400
+    early_stopping_rounds: int = 30
     study_storage: str | None = (
         None  # None: in memory; an URL (sqlite:///..., postgresql://...) to share
     )
     study_name: str | None = None  # default: custseg-<target>-<as of>
+    gate_metric: str = (
+        "log_loss"  # the promotion gate's yardstick: log_loss, roc_auc, pr_auc, brier
+    )
     btyd_prior: bool = True  # boost from the BG/NBD log-odds (False: from the base rate)
     seed: int = 42

@@ -1,5 +1,10 @@
 """The promotion gate: a new model becomes the champion only if, on the same held-out window,
-it beats every baseline and the current champion (re-scored on that window)."""
+it beats every baseline and the current champion (re-scored on that window).
+
+The yardstick is a proper scoring rule by default, log loss: what custseg serves is a
+probability, so it must be both well ranked and well calibrated. `gate_metric` in
+`[prediction]` can make it roc_auc, pr_auc or brier instead.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.prediction.metrics import evaluate
+from training.prediction.metrics import HIGHER_IS_BETTER, evaluate
 
-METRIC = "roc_auc"
+METRIC = "log_loss"
+GATE_METRICS = ("log_loss", "roc_auc", "pr_auc", "brier")
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,12 @@ class Decision:
     reason: str
     champion_version: str | None = None
     champion_metrics: dict | None = None
+    metric: str = METRIC
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Is `a` strictly better than `b` on `metric`?"""
+    return a > b if HIGHER_IS_BETTER[metric] else a < b
 
 
 def decide(
@@ -25,36 +37,39 @@ def decide(
 ) -> Decision:
     """`result` is a TargetResult; `champion` the current champion's Predictor (or None)."""
     score = result.metrics[metric]
+
+    def verdict(promote: bool, reason: str, theirs: dict | None = None) -> Decision:
+        return Decision(promote, reason, champion_version, theirs, metric)
+
     if not np.isfinite(score):
-        return Decision(False, f"{metric} undefined on the test window (one class only)")
-    beaten = {n: m[metric] for n, m in result.baselines.items() if not score > m[metric]}
+        return verdict(False, f"{metric} undefined on the test window (one class only)")
+    beaten = {
+        n: m[metric] for n, m in result.baselines.items() if not better(metric, score, m[metric])
+    }
     if beaten:
         worst = ", ".join(f"{n} {v:.4f}" for n, v in beaten.items())
-        return Decision(False, f"{metric} {score:.4f} does not beat baseline(s) {worst}")
+        return verdict(False, f"{metric} {score:.4f} does not beat baseline(s) {worst}")
     if champion is None:
-        return Decision(True, f"{metric} {score:.4f} beats every baseline; no champion yet")
+        return verdict(True, f"{metric} {score:.4f} beats every baseline; no champion yet")
     xt, yt, fit = result.test
     missing = [c for c in champion.columns if c not in xt.columns]
     if missing:
-        return Decision(
+        return verdict(
             True,
             f"{metric} {score:.4f} beats every baseline; champion v{champion_version} cannot score "
             f"this window (its inputs {', '.join(missing[:5])} are gone), so it is replaced",
-            champion_version,
         )
     theirs = evaluate(yt, champion.predict_proba(xt, fit))
-    if score > theirs[metric]:
-        return Decision(
+    if better(metric, score, theirs[metric]):
+        return verdict(
             True,
             f"{metric} {score:.4f} beats every baseline and champion v{champion_version} "
             f"({theirs[metric]:.4f}) on the same window",
-            champion_version,
             theirs,
         )
-    return Decision(
+    return verdict(
         False,
         f"{metric} {score:.4f} does not beat champion v{champion_version} "
         f"({theirs[metric]:.4f}) on the same window",
-        champion_version,
         theirs,
     )

@@ -30,7 +30,9 @@ def champion(target: str):
     return model.unwrap_python_model().predictor, str(version.version)
 
 
-def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> dict:
+def log_target(
+    result: TargetResult, snapshot: dict, gate_metric: str = "log_loss", register: bool = True
+) -> dict:
     """One nested run for the target; returns run id, version and the promotion decision."""
     import matplotlib.pyplot as plt
     import mlflow
@@ -44,7 +46,7 @@ def log_target(result: TargetResult, snapshot: dict, register: bool = True) -> d
     from training.prediction.model import PredictorModel, registered_name
 
     current, version = champion(result.target) if register else (None, None)
-    decision: Decision = decide(result, current, version)
+    decision: Decision = decide(result, current, version, gate_metric)
     result.decision = decision
     plan = result.plan
     with mlflow.start_run(run_name=f"predict-{result.target}", nested=True) as run:
