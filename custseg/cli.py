@@ -636,6 +636,10 @@ def run(
     from training.segmentation.job import check
 
     check(schemes)  # a typo in the scheme file or the tracking URI fails now, not after the work
+    if pcfg.study_storage:
+        from dataclasses import replace
+
+        pcfg = replace(pcfg, study_storage=_study_storage(pcfg.study_storage))
     if track:
         from custseg import tracking
 
@@ -670,13 +674,16 @@ def run(
         with tracking.run(experiment, "run", tracking_uri) as active:
             _track(prep.result.audit, meta, paths)
             _log_segmentation(scheme_file, fitted, prep.table, meta, promote=True)
-            _log_predictions(predictions, meta, pcfg.gate_metric)
+            _log_predictions(predictions, meta, pcfg)
             run_id = active.info.run_id
     else:
-        from training.prediction.promotion import decide
+        from training.prediction.promotion import Decision, decide
 
-        for r in predictions.values():
-            r.decision = decide(r, metric=pcfg.gate_metric)
+        for r in predictions.values():  # nothing registered, so nothing promoted
+            d = decide(r, metric=pcfg.gate_metric)
+            r.decision = Decision(
+                False, f"not registered (--no-track); {d.reason}", metric=d.metric
+            )
     paths.update(_scores(prep, fitted, predictions, skipped, notes, out, run_id))
     if run_id:
         from custseg.tracking import log_outputs
@@ -689,6 +696,25 @@ def run(
             f"MLflow run {run_id} (experiment {experiment}); `custseg segment compare` compares "
             f"the schemes, `custseg ui` opens the MLflow UI"
         )
+
+
+def _study_storage(value: str) -> str:
+    """An Optuna storage URL (a plain path means a SQLite file), checked by connecting."""
+    import time
+
+    import optuna
+
+    url = value if "://" in value else f"sqlite:///{Path(value).resolve()}"
+    for attempt in range(3):  # workers starting together race to create the schema: retry
+        try:
+            optuna.storages.get_storage(url)
+            return url
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy, drivers and Optuna raise many kinds
+            if attempt == 2:
+                first = str(exc).splitlines()[0]
+                raise CustsegError(f"--study-storage {value}: cannot open it ({first})") from None
+            time.sleep(1 + attempt)
+    return url
 
 
 def _predict(prep: Prepared, pcfg) -> tuple[dict, dict, list]:
@@ -718,7 +744,7 @@ def _predict(prep: Prepared, pcfg) -> tuple[dict, dict, list]:
     return results, skipped, notes
 
 
-def _log_predictions(predictions: dict, meta: dict, gate_metric: str) -> None:
+def _log_predictions(predictions: dict, meta: dict, pcfg) -> None:
     import logging
     import warnings
 
@@ -729,7 +755,7 @@ def _log_predictions(predictions: dict, meta: dict, gate_metric: str) -> None:
     for target, r in predictions.items():
         with stage(f"logging {target} model to MLflow"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # MLflow's schema hints
-            out = log_target(r, meta, gate_metric)
+            out = log_target(r, meta, pcfg.gate_metric, pcfg.gate_margin)
         verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"
         console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
 

@@ -96,7 +96,13 @@ def prediction(path: str | Path | None, **overrides):
                     f"{path or 'options'}: prediction.{f.name} = {value!r}: true or false"
                 )
             continue
-        low = 0 if f.name == "seed" else 1
+        if f.type == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(
+                    f"{path or 'options'}: prediction.{f.name} = {value!r}: a number >= 0"
+                )
+            continue
+        low = {"seed": 0, "tune_rows": 1000}.get(f.name, 1)
         if f.type == "int" and (
             isinstance(value, bool) or not isinstance(value, int) or value < low
         ):

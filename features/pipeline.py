@@ -28,8 +28,11 @@ def features_as_of(
     cleaning: CleaningConfig | None = None,
     features: FeatureConfig | None = None,
     engine: str = "polars",
+    categories: list[str] | None = None,
 ) -> tuple[pd.DataFrame, CleanResult]:
-    """Clean the log as of `as_of` (thresholds from data <= as_of), then build features."""
+    """Clean the log as of `as_of` (thresholds from data <= as_of), then build features.
+    `categories` fixes the category-share columns (backtests use the scoring table's, so every
+    cutoff has the same columns)."""
     cut, n_after = cut_at(transactions, as_of)
     result = clean(cut, customers, replace(cleaning or CleaningConfig(), reference_date=as_of))
     result.audit["tables"]["transactions"]["rows_after_as_of"] = n_after
@@ -38,7 +41,9 @@ def features_as_of(
             f"transactions: {n_after:,} rows dated after the as-of date {as_of} are not part of "
             "this run (features are as of that date)"
         )
-    table = build_features(result.transactions, result.customers, as_of, features, engine)
+    table = build_features(
+        result.transactions, result.customers, as_of, features, engine, categories
+    )
     return table, result
 
 

@@ -127,8 +127,34 @@ def backtest(sample_dir):
     cfg = PredictionConfig(trials=6)
     first = pd.Timestamp(result.transactions["order_date"].min()).date()
     plans, _ = job.plans(AS_OF, first, cfg)
-    bt = dataset.build(tx, cust, result.transactions, plans, CleaningConfig(), None, 30, 90)
+    bt = dataset.build(
+        tx,
+        cust,
+        result.transactions,
+        plans,
+        CleaningConfig(),
+        None,
+        30,
+        90,
+        categories=table.attrs["categories"],  # as job.fit does: the scoring table's columns
+    )
     return bt, {p.target: p for p in plans}, table, cfg
+
+
+def test_every_backtest_cutoff_has_the_scoring_tables_columns(backtest):
+    bt, _, table, _ = backtest
+    for cutoff, features in bt.features.items():
+        assert list(features.columns) == list(table.columns), cutoff
+
+
+def test_a_window_with_one_class_is_skipped_not_a_crash(backtest):
+    from training.prediction.train import fit_target
+    from training.prediction.windows import NoSignal
+
+    bt, plans, table, cfg = backtest
+    labels = bt.labels.assign(repurchase=False)  # as if nobody ever bought twice
+    with pytest.raises(NoSignal, match="every label False"):
+        fit_target("repurchase", plans["repurchase"], replace(bt, labels=labels), table, cfg, "x")
 
 
 def fit(backtest, target, **kw):

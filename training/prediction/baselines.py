@@ -4,6 +4,9 @@
   likely churn); turned into probabilities by an isotonic map learned on the validation window;
 - logistic regression on log recency, frequency and monetary, fitted on the training windows;
 - BG/NBD, fitted on each cutoff's own history (no labels at all).
+
+The logistic and BG/NBD probabilities are calibrated on the validation window exactly as the
+model's are, so a log-loss or Brier gate compares like with like.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from training.prediction import calibration
 from training.prediction.btyd import BGNBD
 
 RFM = ("recency_days", "frequency_days", "monetary")
@@ -36,26 +40,32 @@ def recency_rule(target: str, valid: tuple, test_x: pd.DataFrame) -> np.ndarray:
     return iso.predict(test_x["recency_days"].to_numpy(float))
 
 
-def logistic_rfm(train: tuple, test_x: pd.DataFrame) -> np.ndarray:
-    x, y = train
+def logistic_rfm(train: tuple, x: pd.DataFrame) -> np.ndarray:
+    xs, y = train
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    model.fit(_rfm(x), y)
-    return model.predict_proba(_rfm(test_x))[:, 1]
+    model.fit(_rfm(xs), y)
+    return model.predict_proba(_rfm(x))[:, 1]
 
 
-def bgnbd(
-    target: str, horizon: int, test_x: pd.DataFrame, fits: dict[date, BGNBD], cutoff: date
-) -> np.ndarray:
-    buy = fits[cutoff].p_purchase(test_x, horizon)
+def bgnbd(target: str, horizon: int, x: pd.DataFrame, fit: BGNBD) -> np.ndarray:
+    buy = fit.p_purchase(x, horizon)
     return buy if target == "repurchase" else 1.0 - buy
 
 
 def score_all(
-    target: str, horizon: int, data: dict, fits: dict[date, BGNBD], test_cutoff: date
+    target: str, horizon: int, data: dict, fits: dict[date, BGNBD], valid: date, test: date
 ) -> dict[str, np.ndarray]:
-    test_x = data["test"][0]
-    return {
-        "recency_rule": recency_rule(target, data["valid"], test_x),
-        "logistic_rfm": logistic_rfm(data["train"], test_x),
-        "bg_nbd": bgnbd(target, horizon, test_x, fits, test_cutoff),
+    """Each baseline's probabilities on the test window."""
+    (xv, yv), test_x = data["valid"], data["test"][0]
+    out = {"recency_rule": recency_rule(target, data["valid"], test_x)}
+    raw = {
+        "logistic_rfm": (logistic_rfm(data["train"], xv), logistic_rfm(data["train"], test_x)),
+        "bg_nbd": (
+            bgnbd(target, horizon, xv, fits[valid]),
+            bgnbd(target, horizon, test_x, fits[test]),
+        ),
     }
+    for name, (on_valid, on_test) in raw.items():
+        calibrator, _ = calibration.choose(on_valid, yv)
+        out[name] = calibrator(on_test)
+    return out

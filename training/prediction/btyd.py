@@ -69,7 +69,9 @@ class BGNBD:
 
     def p_purchase(self, features: pd.DataFrame, days: float) -> np.ndarray:
         """P(at least one purchase in the next `days`): P(alive) x P(a Poisson purchase with the
-        posterior rate, Gamma(r + x, alpha + T)) — dropout within the horizon is ignored."""
+        posterior rate, Gamma(r + x, alpha + T)). Exact for BG/NBD: a customer can only drop
+        out right after a purchase, so an alive customer's first purchase in the horizon comes
+        before any dropout."""
         x, _, T = history(features)
         t = days / WEEK
         return self.p_alive(features) * (

@@ -26,25 +26,29 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class Calibrator:
     method: str  # isotonic | sigmoid | none
     model: object = None
+    floor: float = EPS  # no probability below floor or above 1 - floor
+
+    def clip(self, p: np.ndarray) -> np.ndarray:
+        return np.clip(p, self.floor, 1 - self.floor)
 
     @classmethod
     def fit(cls, method: str, p: np.ndarray, y: np.ndarray) -> Calibrator:
         if len(np.unique(y)) < 2:
             return cls("none")
+        # a step with no positive among n rows says "rare", not "impossible": 1 / (n + 1)
+        floor = 1.0 / (len(y) + 1)
         if method == "isotonic":
-            return cls(
-                method, IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS).fit(p, y)
-            )
-        return cls(method, LogisticRegression(C=1e6).fit(_logit(p), y))
+            return cls(method, IsotonicRegression(out_of_bounds="clip").fit(p, y), floor)
+        return cls(method, LogisticRegression(C=1e6).fit(_logit(p), y), floor)
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
         if self.method == "none":
-            return np.clip(p, EPS, 1 - EPS)
+            return self.clip(p)
         if self.method == "isotonic":
             # isotonic maps are step functions: the tiny raw-score term keeps the model's
             # ordering inside each step (ties would cost ranking quality for nothing)
-            return np.clip(self.model.predict(p) + TIE_BREAK * p, EPS, 1 - EPS)
-        return self.model.predict_proba(_logit(p))[:, 1]
+            return self.clip(self.model.predict(p) + TIE_BREAK * p)
+        return self.clip(self.model.predict_proba(_logit(p))[:, 1])
 
 
 def choose(p: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[Calibrator, dict[str, float]]:

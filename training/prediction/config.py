@@ -16,12 +16,12 @@ class PredictionConfig:
     tune_rows: int = 100_000  # Optuna trials train on at most this many rows (final fit: all)
     max_boost_rounds: int = 400
     early_stopping_rounds: int = 30
-    study_storage: str | None = (
-        None  # None: in memory; an URL (sqlite:///..., postgresql://...) to share
-    )
-    study_name: str | None = None  # default: custseg-<target>-<as of>
+    # None: in memory; a URL (sqlite:///optuna.db, postgresql://...) shared by workers
+    study_storage: str | None = None
+    study_name: str | None = None  # prefix of <name>-<target>-<horizon>d-<cutoff>-<data>
     gate_metric: str = (
         "log_loss"  # the promotion gate's yardstick: log_loss, roc_auc, pr_auc, brier
     )
+    gate_margin: float = 0.001  # against the champion a new model must win by more than this
     btyd_prior: bool = True  # boost from the BG/NBD log-odds (False: from the base rate)
     seed: int = 42

@@ -37,12 +37,16 @@ def build(
     repurchase_days: int,
     churn_days: int,
     step: Callable[[], None] | None = None,
+    categories: list[str] | None = None,
 ) -> Backtest:
-    """Features at every cutoff of every plan (each built once) and the labels."""
+    """Features at every cutoff of every plan (each built once) and the labels. `categories`
+    (the scoring table's) fixes the category-share columns so every cutoff has the same ones."""
     cutoffs = sorted({d for p in plans for d in p.cutoffs})
     tables = {}
     for d in cutoffs:
-        tables[d], _ = features_as_of(transactions, customers, d, cleaning, features_cfg)
+        tables[d], _ = features_as_of(
+            transactions, customers, d, cleaning, features_cfg, categories=categories
+        )
         if step:
             step()
     labels = build_labels(clean_transactions, cutoffs, repurchase_days, churn_days)

@@ -10,7 +10,7 @@ import pandas as pd
 from training.prediction import dataset
 from training.prediction.config import PredictionConfig
 from training.prediction.train import TargetResult, fit_target
-from training.prediction.windows import TARGETS, ShortHistory, plan
+from training.prediction.windows import TARGETS, NoSignal, ShortHistory, plan
 
 
 def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> tuple[list, dict[str, str]]:
@@ -36,9 +36,17 @@ def fit(
     """(results by target, skipped targets with the reason, notes on the windows)."""
     from custseg.progress import bar
 
-    first = pd.Timestamp(clean_transactions["order_date"].min()).date()
-    todo, skipped = plans(as_of, first, cfg)
+    dates = clean_transactions["order_date"]
+    first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
+    # labels need data up to the end of every label window: never past the last order
+    anchor = min(as_of, last)
+    todo, skipped = plans(anchor, first, cfg)
     notes = [n for p in todo for n in p.notes]
+    if anchor < as_of:
+        notes.append(
+            f"the data ends on {last}, before the as-of date {as_of}: backtest windows end on "
+            f"{last} (later days would read as 'no purchase'); customers are scored as of {as_of}"
+        )
     if not todo:
         return {}, skipped, notes
     cutoffs = sorted({d for p in todo for d in p.cutoffs})
@@ -53,12 +61,27 @@ def fit(
             cfg.repurchase_days,
             cfg.churn_days,
             step,
+            categories=scoring_features.attrs.get("categories"),
         )
     results = {}
     for p in todo:
-        name = f"{cfg.study_name or 'custseg'}-{p.target}-{as_of}"
-        with bar(f"{p.target}: tuning LightGBM", cfg.trials) as step:
-            results[p.target] = fit_target(
-                p.target, p, backtest, scoring_features, cfg, name, on_trial=lambda t: step()
-            )
+        name = study_name(cfg, p, backtest)
+        try:
+            with bar(f"{p.target}: tuning LightGBM", cfg.trials) as step:
+                results[p.target] = fit_target(
+                    p.target, p, backtest, scoring_features, cfg, name, on_trial=lambda t: step()
+                )
+        except NoSignal as exc:
+            skipped[p.target] = str(exc)
     return results, skipped, notes
+
+
+def study_name(cfg: PredictionConfig, p, backtest) -> str:
+    """<prefix>-<target>-<horizon>d-<test cutoff>-<data fingerprint>: workers on the same job
+    share a study; another horizon, cutoff or data set never joins an old one."""
+    import hashlib
+
+    labels = backtest.labels[p.target].to_numpy()
+    rows = sum(len(backtest.features[d]) for d in p.cutoffs)
+    digest = hashlib.sha1(f"{rows}:{labels.sum()}:{len(labels)}".encode()).hexdigest()[:8]
+    return f"{cfg.study_name or 'custseg'}-{p.target}-{p.horizon_days}d-{p.test}-{digest}"

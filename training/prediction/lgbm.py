@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import lightgbm as lgb
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from training.prediction.metrics import HIGHER_IS_BETTER, evaluate
 from training.sampling import sample_rows
 
 DATASET_PARAMS = {"max_bin": 63, "feature_pre_filter": False, "verbosity": -1}
@@ -61,8 +61,8 @@ def train(params: dict, dtrain: lgb.Dataset, dvalid: lgb.Dataset, cfg, callbacks
 
 
 def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_valid=None):
-    """(booster refitted with the best params, study, params). Objective: validation ROC-AUC
-    of prior + correction."""
+    """(booster refitted with the best params, study, params). Objective: the gate's metric
+    (`cfg.gate_metric`) on the validation window, of prior + correction before calibration."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -71,7 +71,8 @@ def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_v
         storage=cfg.study_storage,
         load_if_exists=True,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+        # workers sharing a stored study must not all propose the same trials
+        sampler=optuna.samplers.TPESampler(seed=None if cfg.study_storage else cfg.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
     )
 
@@ -96,8 +97,9 @@ def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_v
         }
         booster = train(params, dtune, dtune_valid, cfg, [_pruning(trial)])
         trial.set_user_attr("best_iteration", int(booster.best_iteration))
-        p = booster.predict(vx, raw_score=True) + (0 if vi is None else vi)
-        return float(roc_auc_score(vy, p)) if len(np.unique(vy)) == 2 else 0.5
+        margin = booster.predict(vx, raw_score=True) + (0 if vi is None else vi)
+        value = evaluate(vy, 1.0 / (1.0 + np.exp(-margin)))[cfg.gate_metric]
+        return value if HIGHER_IS_BETTER[cfg.gate_metric] else -value
 
     callbacks = [lambda s, t: on_trial(t)] if on_trial else []
     study.optimize(objective, n_trials=trials, callbacks=callbacks, catch=(ValueError,))

@@ -33,16 +33,23 @@ def better(metric: str, a: float, b: float) -> bool:
 
 
 def decide(
-    result, champion=None, champion_version: str | None = None, metric: str = METRIC
+    result,
+    champion=None,
+    champion_version: str | None = None,
+    metric: str = METRIC,
+    margin: float = 0.0,
 ) -> Decision:
-    """`result` is a TargetResult; `champion` the current champion's Predictor (or None)."""
+    """`result` is a TargetResult; `champion` the current champion's Predictor (or None). Against
+    the champion the new model must win by more than `margin` (refits of the same data differ
+    by a little; a tie of that size is not a reason to swap models)."""
     score = result.metrics[metric]
 
     def verdict(promote: bool, reason: str, theirs: dict | None = None) -> Decision:
         return Decision(promote, reason, champion_version, theirs, metric)
 
-    if not np.isfinite(score):
-        return verdict(False, f"{metric} undefined on the test window (one class only)")
+    xt, yt, fit = result.test
+    if not np.isfinite(score) or len(np.unique(yt)) < 2:
+        return verdict(False, "the test window has one class only: nothing to compare on")
     beaten = {
         n: m[metric] for n, m in result.baselines.items() if not better(metric, score, m[metric])
     }
@@ -51,7 +58,13 @@ def decide(
         return verdict(False, f"{metric} {score:.4f} does not beat baseline(s) {worst}")
     if champion is None:
         return verdict(True, f"{metric} {score:.4f} beats every baseline; no champion yet")
-    xt, yt, fit = result.test
+    if champion.horizon_days != result.plan.horizon_days:
+        return verdict(
+            True,
+            f"{metric} {score:.4f} beats every baseline; champion v{champion_version} predicts a "
+            f"{champion.horizon_days}-day horizon, this model {result.plan.horizon_days} days, "
+            "so the new definition replaces it",
+        )
     missing = [c for c in champion.columns if c not in xt.columns]
     if missing:
         return verdict(
@@ -60,7 +73,8 @@ def decide(
             f"this window (its inputs {', '.join(missing[:5])} are gone), so it is replaced",
         )
     theirs = evaluate(yt, champion.predict_proba(xt, fit))
-    if better(metric, score, theirs[metric]):
+    gain = (score - theirs[metric]) * (1 if HIGHER_IS_BETTER[metric] else -1)
+    if gain > margin:
         return verdict(
             True,
             f"{metric} {score:.4f} beats every baseline and champion v{champion_version} "
@@ -70,6 +84,6 @@ def decide(
     return verdict(
         False,
         f"{metric} {score:.4f} does not beat champion v{champion_version} "
-        f"({theirs[metric]:.4f}) on the same window",
+        f"({theirs[metric]:.4f}) by more than {margin:g} on the same window",
         theirs,
     )

@@ -31,7 +31,11 @@ def champion(target: str):
 
 
 def log_target(
-    result: TargetResult, snapshot: dict, gate_metric: str = "log_loss", register: bool = True
+    result: TargetResult,
+    snapshot: dict,
+    gate_metric: str = "log_loss",
+    gate_margin: float = 0.001,
+    register: bool = True,
 ) -> dict:
     """One nested run for the target; returns run id, version and the promotion decision."""
     import matplotlib.pyplot as plt
@@ -46,7 +50,7 @@ def log_target(
     from training.prediction.model import PredictorModel, registered_name
 
     current, version = champion(result.target) if register else (None, None)
-    decision: Decision = decide(result, current, version, gate_metric)
+    decision: Decision = decide(result, current, version, gate_metric, gate_margin)
     result.decision = decision
     plan = result.plan
     with mlflow.start_run(run_name=f"predict-{result.target}", nested=True) as run:

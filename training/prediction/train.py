@@ -16,7 +16,7 @@ from training.prediction.config import PredictionConfig
 from training.prediction.dataset import Backtest, split
 from training.prediction.metrics import calibration_table, evaluate
 from training.prediction.predictor import Predictor, design, input_columns, prior
-from training.prediction.windows import WindowPlan
+from training.prediction.windows import NoSignal, WindowPlan
 
 
 @dataclass
@@ -60,6 +60,10 @@ def fit_target(
     """`permute_labels` shuffles the training and validation labels: a leakage check (the test
     AUC must then fall to about 0.5)."""
     data = split(backtest, plan, target)
+    for name, (_, labels) in data.items():
+        if len(np.unique(labels)) < 2:
+            value = "no customers" if not len(labels) else f"every label {bool(labels[0])}"
+            raise NoSignal(f"{target}: the {name} window has {value}; nothing to learn or score")
     if permute_labels:
         rng = np.random.default_rng(cfg.seed)
         data = {k: (x, rng.permutation(y) if k != "test" else y) for k, (x, y) in data.items()}
@@ -91,7 +95,7 @@ def fit_target(
     predictor.calibrator, losses = calibration.choose(raw_valid, yv, cfg.seed)
     calibrator = predictor.calibrator
     p_test = predictor.predict_proba(xt, fits[plan.test])
-    base = baselines.score_all(target, h, data, fits, plan.test)
+    base = baselines.score_all(target, h, data, fits, plan.valid, plan.test)
     contrib = predictor.contributions(xt, fits[plan.test]).drop(columns="bias")
     return TargetResult(
         target=target,

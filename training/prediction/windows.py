@@ -35,6 +35,10 @@ class ShortHistory(Exception):
     """Not enough history for even one training window (message says how much is needed)."""
 
 
+class NoSignal(Exception):
+    """A window's labels are all one class: nothing to learn or to score against."""
+
+
 def horizon(target: str, cfg: PredictionConfig) -> int:
     return cfg.repurchase_days if target == "repurchase" else cfg.churn_days
 
