@@ -10,13 +10,11 @@ and peak RSS. Also times the online path: features for 3 customers from their ra
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from datetime import date
 from pathlib import Path
 
-from harness import peak_rss_mb, run_phases
+import harness
 
 AS_OF = date(2026, 6, 30)
 
@@ -148,25 +146,13 @@ LABELS = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--phase", help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.phase:
-        out = Path(args.dir)
-        result = (
-            prepare(out, args.customers)
-            if args.phase == "prepare"
-            else PHASES[args.phase](out / "tx.parquet")
-        )
-        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+    phases = {k: (lambda out, f=f: f(out / "tx.parquet")) for k, f in PHASES.items()}
+    ran = harness.main(__file__, __doc__, prepare, phases, 1_000_000)
+    if ran is None:
         return
-    res = run_phases(__file__, ["prepare", *PHASES], ["--customers", str(args.customers)])
+    customers, res = ran
     print(
-        f"custseg feature benchmark: {args.customers:,} customers, "
+        f"custseg feature benchmark: {customers:,} customers, "
         f"{res['prepare']['transactions']:,} clean transactions, as of {AS_OF}"
     )
     print(f"  {'':42} {'read+compute':>12} {'compute':>9} {'peak RSS':>10}")

@@ -12,13 +12,11 @@ Prints wall time per step and each process's peak RSS.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from datetime import date
 from pathlib import Path
 
-from harness import peak_rss_mb, run_phases
+import harness
 
 AS_OF = date(2026, 6, 30)
 
@@ -111,21 +109,10 @@ PHASES = {"clustering": clustering, "all_schemes": all_schemes}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--customers", type=int, default=1_000_000)
-    ap.add_argument("--phase", help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.phase:
-        out = Path(args.dir)
-        result = (
-            prepare(out, args.customers) if args.phase == "prepare" else PHASES[args.phase](out)
-        )
-        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+    ran = harness.main(__file__, __doc__, prepare, PHASES, 1_000_000)
+    if ran is None:
         return
-    res = run_phases(__file__, ["prepare", *PHASES], ["--customers", str(args.customers)])
+    _, res = ran
     p, c, a = res["prepare"], res["clustering"], res["all_schemes"]
     print(
         f"custseg segmentation benchmark: {p['customers']:,} customers "
