@@ -541,6 +541,31 @@ def ui(
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Serve the registered champions over HTTP (BentoML): POST /predict with customers'
+    feature rows -> segment per scheme and repurchase / churn probabilities; GET /metadata
+    (models, versions, feature schema); /healthz, /readyz; POST /reload picks up new champions.
+
+    Set CUSTSEG_API_KEY to require the header `x-api-key`; CUSTSEG_MAX_BATCH caps a batch (5000).
+    """
+    import os
+
+    from custseg import paths as state
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri or state.tracking_uri()
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    args = ["serve", "serving.service:Custseg", "--host", host, "--port", str(port)]
+    typer.echo(
+        f"serving the champions of {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}"
+    )
+    os.execv(sys.executable, [sys.executable, "-m", "bentoml", *args])
+
+
+@app.command()
 def run(
     transactions: Annotated[
         Path | None,

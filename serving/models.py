@@ -1,0 +1,127 @@
+"""The model set the service answers with: every registered champion, loaded together.
+
+A request takes one reference to a `ModelSet` and uses only it, so a reload (which builds a new
+set and swaps the reference) never mixes models of two sets inside one answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from custseg.errors import CustsegError
+from features import registry
+
+CHAMPION = "champion"
+SEGMENTER_PREFIX = "custseg-segmenter-"
+TARGETS = ("repurchase", "churn")
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    segmenters: dict  # scheme -> SegmenterModel (the unwrapped pyfunc)
+    predictors: dict  # target -> Predictor
+    versions: dict[str, str]  # registered model name -> champion version
+    definition_hashes: dict[str, str] = field(default_factory=dict)  # model name -> hash
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        cols = [c for s in self.segmenters.values() for c in s.assigner.columns]
+        cols += [c for p in self.predictors.values() for c in p.numeric]
+        cats = set(self.category_columns)
+        return [c for c in dict.fromkeys(cols) if c not in cats]
+
+    @property
+    def category_columns(self) -> list[str]:
+        cols = [c for p in self.predictors.values() for c in p.categories]
+        cols += [
+            c
+            for s in self.segmenters.values()
+            for c in getattr(s.assigner, "columns", ())
+            if c not in getattr(s.assigner, "numeric_columns", s.assigner.columns)
+        ]
+        return list(dict.fromkeys(cols))
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric_columns, *self.category_columns]
+
+    def describe(self) -> dict:
+        """Model names, versions and the feature schema with descriptions (for /metadata)."""
+        known = {f.name: f for f in registry.describe(self.columns)}
+        return {
+            "models": [
+                {
+                    "name": n,
+                    "alias": CHAMPION,
+                    "version": v,
+                    "definition_hash": self.definition_hashes.get(n),
+                }
+                for n, v in sorted(self.versions.items())
+            ],
+            "schemes": sorted(self.segmenters),
+            "targets": sorted(self.predictors),
+            "features": [
+                {
+                    "name": c,
+                    "type": "string" if c in self.category_columns else "number",
+                    "description": known[c].description if c in known else "",
+                    "unit": known[c].unit if c in known else "",
+                }
+                for c in self.columns
+            ],
+        }
+
+    def predict(self, features: pd.DataFrame) -> list[dict]:
+        """Per customer: segment per scheme and each target's probability."""
+        out = [{"customer_id": c} for c in features["customer_id"]]
+        for scheme, model in self.segmenters.items():
+            seg = model.predict(None, features)
+            for row, s in zip(out, seg.to_dict("records"), strict=True):
+                row.setdefault("segments", {})[scheme] = {
+                    "id": s["segment"],
+                    "name": s["segment_name"],
+                    "name_zh": s["segment_name_zh"],
+                    "strategy": s["strategy_direction"],
+                    "strategy_zh": s["strategy_direction_zh"],
+                }
+        for target, predictor in self.predictors.items():
+            p = predictor.predict_proba(features)
+            for row, value in zip(out, p, strict=True):
+                row[f"{target}_probability"] = round(float(value), 6)
+        return out
+
+
+def load_champions(tracking_uri: str | None = None) -> ModelSet:
+    """Every registered model with a champion alias: segmenters and predictors."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from custseg import paths
+
+    client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
+    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
+    segmenters, predictors, versions, hashes = {}, {}, {}, {}
+    for rm in client.search_registered_models():
+        name = rm.name
+        if not (name.startswith(SEGMENTER_PREFIX) or name in {f"custseg-{t}" for t in TARGETS}):
+            continue
+        try:
+            version = client.get_model_version_by_alias(name, CHAMPION)
+        except MlflowException:
+            continue  # registered, never promoted
+        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+        inner = model.unwrap_python_model()
+        versions[name] = str(version.version)
+        hashes[name] = (model.metadata.metadata or {}).get("definition_hash")
+        if name.startswith(SEGMENTER_PREFIX):
+            segmenters[name.removeprefix(SEGMENTER_PREFIX)] = inner
+        else:
+            predictors[inner.predictor.target] = inner.predictor
+    if not versions:
+        raise CustsegError(
+            f"no champion models in the registry at {tracking_uri or paths.tracking_uri()}: "
+            "run `custseg run` first"
+        )
+    return ModelSet(segmenters, predictors, versions, hashes)

@@ -1,0 +1,77 @@
+"""The BentoML service: champions in, segments and probabilities out, over HTTP.
+
+    bentoml serve serving.service:Custseg --port 3000      (or `custseg serve`)
+
+Loads every registered champion at start (segmenters, repurchase and churn predictors) from the
+MLflow store (`MLFLOW_TRACKING_URI`, else custseg's local SQLite store). Set `CUSTSEG_API_KEY`
+to require the header `x-api-key` on every endpoint but the health checks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from serving.models import ModelSet, load_champions
+from serving.schemas import BadRequest, feature_rows
+
+MAX_BATCH = int(os.environ.get("CUSTSEG_MAX_BATCH", "5000"))
+API_KEY_HEADER = "x-api-key"
+
+meta_app = FastAPI(title="custseg metadata")
+
+
+@meta_app.get("/metadata")
+def metadata(request: Request):
+    service = request.app.state.service
+    if not service.authorised(request.headers.get(API_KEY_HEADER)):
+        return JSONResponse({"error": "missing or wrong x-api-key"}, status_code=401)
+    return service.models.describe()
+
+
+@bentoml.service(name="custseg", workers=1, traffic={"timeout": 30})
+@bentoml.asgi_app(meta_app, path="/")
+class Custseg:
+    def __init__(self) -> None:
+        self.api_key = os.environ.get("CUSTSEG_API_KEY") or None
+        self._lock = threading.Lock()
+        self.models: ModelSet = load_champions()
+        meta_app.state.service = self
+
+    def authorised(self, key: str | None) -> bool:
+        return self.api_key is None or key == self.api_key
+
+    def _check(self, ctx: bentoml.Context) -> None:
+        if not self.authorised(ctx.request.headers.get(API_KEY_HEADER)):
+            ctx.response.status_code = 401
+            raise Unauthorised("missing or wrong x-api-key header")
+
+    @bentoml.api(route="/predict")
+    def predict(self, customers: Any, ctx: bentoml.Context) -> dict:
+        """Feature rows of one or more customers -> segment per scheme, probabilities."""
+        self._check(ctx)
+        models = self.models  # one model set for the whole request
+        try:
+            frame = feature_rows(customers, models, MAX_BATCH)
+        except BadRequest as exc:
+            raise bentoml.exceptions.BadInput(str(exc)) from None
+        return {"customers": models.predict(frame), "versions": models.versions}
+
+    @bentoml.api(route="/reload")
+    def reload(self, ctx: bentoml.Context) -> dict:
+        """Load the current champions and swap them in atomically (requests in flight finish
+        with the set they started with)."""
+        self._check(ctx)
+        with self._lock:
+            fresh = load_champions()
+            self.models = fresh
+        return {"versions": fresh.versions}
+
+
+class Unauthorised(bentoml.exceptions.BentoMLException):
+    error_code = bentoml.exceptions.HTTPStatus.UNAUTHORIZED

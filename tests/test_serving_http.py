@@ -1,0 +1,208 @@
+"""The BentoML service started as a real process and called over HTTP: the same numbers as
+`custseg run`, strict input (4xx naming row and field, never a 500), API key, reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A state folder where `custseg run` has registered champions; its output folder."""
+    home = tmp_path_factory.mktemp("serve-home")
+    out = home / "out"
+    env = {**os.environ, "CUSTSEG_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "custseg",
+            "run",
+            "--sample-customers",
+            "1200",
+            "--trials",
+            "3",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return home, out
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    home, _ = trained
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CUSTSEG_HOME": str(home),
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "CUSTSEG_API_KEY": "s3cret",
+        "CUSTSEG_MAX_BATCH": "50",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custseg", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            try:
+                if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline, "server not ready in 120 s"
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+
+
+def call(base: str, path: str, body: object | str | None = None, key: str | None = "s3cret"):
+    data = (
+        body.encode()
+        if isinstance(body, str)
+        else None
+        if body is None
+        else json.dumps(body).encode()
+    )
+    headers = {"content-type": "application/json", **({"x-api-key": key} if key else {})}
+    req = urllib.request.Request(base + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def rows(base: str, trained, n: int = 5) -> list[dict]:
+    _, out = trained
+    status, meta = call(base, "/metadata")
+    assert status == 200
+    cols = [f["name"] for f in meta["features"]]
+    features = pd.read_parquet(out / "features.parquet")
+    return json.loads(features[["customer_id", *cols]].head(n).to_json(orient="records"))
+
+
+def test_health_and_metadata(server):
+    assert urllib.request.urlopen(server + "/healthz").status == 200
+    status, meta = call(server, "/metadata")
+    assert status == 200
+    names = {m["name"] for m in meta["models"]}
+    assert "custseg-segmenter-rfm_rules" in names and "custseg-repurchase" in names
+    described = {f["name"]: f for f in meta["features"]}
+    assert described["recency_days"]["description"].startswith("days since the last order")
+
+
+def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
+    _, out = trained
+    batch = rows(server, trained)
+    status, body = call(server, "/predict", {"customers": batch})
+    assert status == 200, body
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str}).set_index("customer_id")
+    for c in body["customers"]:
+        expected = scores.loc[c["customer_id"]]
+        for target in ("repurchase", "churn"):
+            if f"{target}_probability" in c:  # a target without a champion is not served
+                assert c[f"{target}_probability"] == pytest.approx(
+                    expected[f"{target}_probability"], abs=1e-6
+                )
+        assert c["segments"]["rfm_rules"]["id"] == expected["segment_rfm_rules"]
+        assert c["segments"]["behaviour_clusters"]["name_zh"]
+    assert body["versions"]["custseg-segmenter-rfm_rules"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r.update(recency_days="ten"),
+            "customers[1].recency_days: Input should be a valid number",
+        ),
+        (lambda r: r.pop("monetary"), "customers[1].monetary: missing feature"),
+        (lambda r: r.update(colour="red"), "customers[1].colour: unknown field"),
+        (lambda r: r.update(customer_id=""), "customers[1].customer_id"),
+    ],
+)
+def test_bad_rows_get_400_naming_row_and_field(server, trained, mutate, message):
+    batch = rows(server, trained, 2)
+    mutate(batch[1])
+    status, body = call(server, "/predict", {"customers": batch})
+    assert status == 400 and message in body, body
+
+
+def test_nan_infinity_empty_and_oversized_batches_are_refused(server, trained):
+    one = rows(server, trained, 1)[0]
+    raw = json.dumps({"customers": [one]}, separators=(",", ":")).replace(
+        f'"recency_days":{one["recency_days"]}', '"recency_days":NaN'
+    )
+    status, body = call(server, "/predict", raw)
+    assert status == 400 and "recency_days" in body, body
+    raw = json.dumps({"customers": [one]}, separators=(",", ":")).replace(
+        f'"recency_days":{one["recency_days"]}', '"recency_days":Infinity'
+    )
+    assert call(server, "/predict", raw)[0] == 400
+    status, body = call(server, "/predict", {"customers": []})
+    assert status == 400 and "empty" in body
+    status, body = call(server, "/predict", {"customers": [one] * 51})
+    assert status == 400 and "over the limit of 50" in body
+    assert call(server, "/predict", "{not json")[0] == 400
+
+
+def test_api_key_is_required(server, trained):
+    batch = rows(server, trained, 1)
+    assert call(server, "/predict", {"customers": batch}, key=None)[0] == 401
+    assert call(server, "/predict", {"customers": batch}, key="wrong")[0] == 401
+    assert call(server, "/metadata", key=None)[0] == 401
+    assert urllib.request.urlopen(server + "/readyz").status == 200  # health needs no key
+
+
+def test_reload_picks_up_a_new_champion(server, trained):
+    import mlflow
+
+    home, _ = trained
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)  # the logged model behind a version is looked up there
+    client = mlflow.MlflowClient(uri)
+    name = "custseg-segmenter-rfm_rules"
+    v1 = client.get_model_version(name, "1")
+    v2 = client.create_model_version(name, v1.source, run_id=v1.run_id, model_id=v1.model_id)
+    client.set_registered_model_alias(name, "champion", str(v2.version))
+    status, body = call(server, "/reload", {})
+    assert status == 200 and body["versions"][name] == str(v2.version)
+    status, body = call(server, "/predict", {"customers": rows(server, trained, 1)})
+    assert status == 200 and body["versions"][name] == str(v2.version)
+    assert call(server, "/reload", {}, key=None)[0] == 401
