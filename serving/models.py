@@ -24,6 +24,8 @@ class ModelSet:
     predictors: dict  # target -> Predictor
     versions: dict[str, str]  # registered model name -> champion version
     definition_hashes: dict[str, str] = field(default_factory=dict)  # model name -> hash
+    online: object = None  # OnlineFeatures for raw transactions (None: see online_problem)
+    online_problem: str | None = None
 
     @property
     def numeric_columns(self) -> list[str]:
@@ -124,4 +126,32 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
             f"no champion models in the registry at {tracking_uri or paths.tracking_uri()}: "
             "run `custseg run` first"
         )
-    return ModelSet(segmenters, predictors, versions, hashes)
+    online, problem = online_features(segmenters, predictors, hashes)
+    return ModelSet(segmenters, predictors, versions, hashes, online, problem)
+
+
+def online_features(segmenters: dict, predictors: dict, hashes: dict):
+    """(OnlineFeatures with the champions' feature definition, None) or (None, why not).
+
+    The definition is the default feature config with the champions' category columns; its
+    hash must equal the one the champions were trained with, else raw transactions would be
+    featurised differently from training (skew) and /score_transactions is refused.
+    """
+    from features.build import definition_hash
+    from features.definitions import FeatureConfig
+    from features.online import OnlineFeatures
+
+    columns = [c for p in predictors.values() for c in [*p.numeric, *p.categories]]
+    columns += [c for s in segmenters.values() for c in s.assigner.columns]
+    prefix = "category_share__"
+    categories = list(dict.fromkeys(c[len(prefix) :] for c in columns if c.startswith(prefix)))
+    cfg = FeatureConfig()
+    wanted = {h for h in hashes.values() if h}
+    ours = definition_hash(cfg, categories)
+    if wanted and wanted != {ours}:
+        return None, (
+            f"the champions were trained on feature definition(s) {', '.join(sorted(wanted))}, "
+            f"this service computes {ours}: send feature rows to /predict instead"
+        )
+    with_customers = any(c in columns for c in ("age_band", "province", "gender", "industry"))
+    return OnlineFeatures(categories, cfg, with_customers), None

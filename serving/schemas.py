@@ -8,11 +8,12 @@ with one order).
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from serving.models import ModelSet
 
@@ -34,12 +35,7 @@ def row_model(numeric: tuple[str, ...], categories: tuple[str, ...]):
 
 def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     """The validated rows as a feature table (numbers as float64, categories as text)."""
-    if not isinstance(rows, list):
-        raise BadRequest("customers: expected a list of customer feature rows")
-    if not rows:
-        raise BadRequest("customers: the batch is empty; send at least one customer")
-    if len(rows) > limit:
-        raise BadRequest(f"customers: {len(rows):,} rows, over the limit of {limit:,} per request")
+    _check_batch(rows, "customers", limit)
     adapter = row_model(tuple(models.numeric_columns), tuple(models.category_columns))
     try:
         valid = adapter.validate_python(rows)
@@ -62,3 +58,78 @@ def describe(exc: ValidationError, root: str, most: int = 5) -> str:
         parts.append(f"{loc}: {msg}")
     more = len(exc.errors()) - most
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+class Transaction(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_id: Annotated[str, Field(min_length=1)]
+    order_date: Annotated[date, Field(strict=False)]  # "YYYY-MM-DD"
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # refunds: is_refund, not a sign
+    is_refund: bool = False
+    category: str | None = None
+    channel: Literal["online", "offline"] | None = None
+    order_id: str | None = None
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_id: Annotated[str, Field(min_length=1)]
+    signup_date: Annotated[date | None, Field(strict=False)] = None
+    age: Annotated[float | None, Field(ge=0, le=120, allow_inf_nan=False)] = None
+    gender: Literal["male", "female"] | None = None
+    province: str | None = None
+    region: str | None = None  # 省-市
+    industry: str | None = None
+
+
+TRANSACTIONS = TypeAdapter(list[Transaction])
+CUSTOMERS = TypeAdapter(list[Customer])
+
+
+def transactions_frame(rows: object, limit: int) -> pd.DataFrame:
+    """Validated raw transactions as the clean-transaction columns the features read."""
+    _check_batch(rows, "transactions", limit)
+    try:
+        valid = TRANSACTIONS.validate_python(rows)
+    except ValidationError as exc:
+        raise BadRequest(describe(exc, "transactions")) from None
+    frame = pd.DataFrame([t.model_dump() for t in valid])
+    frame["order_date"] = pd.to_datetime(frame["order_date"])
+    frame["amount"] = frame["amount"].where(~frame["is_refund"], -frame["amount"])
+    return frame
+
+
+def customers_frame(rows: object, limit: int) -> pd.DataFrame | None:
+    if rows is None:
+        return None
+    _check_batch(rows, "customers", limit)
+    try:
+        valid = CUSTOMERS.validate_python(rows)
+    except ValidationError as exc:
+        raise BadRequest(describe(exc, "customers")) from None
+    frame = pd.DataFrame([c.model_dump() for c in valid])
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"])
+    if frame["customer_id"].duplicated().any():
+        dup = frame.loc[frame["customer_id"].duplicated(), "customer_id"].iloc[0]
+        raise BadRequest(f"customers: customer_id {dup!r} appears twice")
+    return frame
+
+
+def as_of_date(value: object) -> date:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise BadRequest(f"as_of: {value!r} is not a date as YYYY-MM-DD")
+
+
+def _check_batch(rows: object, name: str, limit: int) -> None:
+    if not isinstance(rows, list):
+        raise BadRequest(f"{name}: expected a list of rows")
+    if not rows:
+        raise BadRequest(f"{name}: the batch is empty; send at least one row")
+    if len(rows) > limit:
+        raise BadRequest(f"{name}: {len(rows):,} rows, over the limit of {limit:,} per request")

@@ -18,9 +18,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from serving.models import ModelSet, load_champions
-from serving.schemas import BadRequest, feature_rows
+from serving.schemas import (
+    BadRequest,
+    as_of_date,
+    customers_frame,
+    feature_rows,
+    transactions_frame,
+)
 
 MAX_BATCH = int(os.environ.get("CUSTSEG_MAX_BATCH", "5000"))
+MAX_TRANSACTIONS = 50 * MAX_BATCH
 API_KEY_HEADER = "x-api-key"
 
 meta_app = FastAPI(title="custseg metadata")
@@ -62,6 +69,36 @@ class Custseg:
             raise bentoml.exceptions.BadInput(str(exc)) from None
         return {"customers": models.predict(frame), "versions": models.versions}
 
+    @bentoml.api(route="/score_transactions")
+    def score_transactions(
+        self, as_of: Any, transactions: Any, ctx: bentoml.Context, customers: Any = None
+    ) -> dict:
+        """Raw recent transactions (+ optional customer attributes) and an as-of date -> the
+        /predict answer, with features computed by the same definitions as offline."""
+        self._check(ctx)
+        models = self.models
+        if models.online is None:
+            ctx.response.status_code = 409
+            raise Conflict(models.online_problem or "raw transactions are not supported")
+        try:
+            cutoff = as_of_date(as_of)
+            tx = transactions_frame(transactions, MAX_TRANSACTIONS)
+            cust = customers_frame(customers, MAX_BATCH)
+        except BadRequest as exc:
+            raise bentoml.exceptions.BadInput(str(exc)) from None
+        features = models.online(tx, cutoff, cust)
+        unknown = sorted(set(tx["customer_id"]) - set(features["customer_id"]))
+        if unknown:
+            shown = ", ".join(unknown[:5])
+            raise bentoml.exceptions.BadInput(
+                f"transactions: customer(s) {shown} have no order on or before {cutoff}"
+            )
+        return {
+            "as_of": str(cutoff),
+            "customers": models.predict(features),
+            "versions": models.versions,
+        }
+
     @bentoml.api(route="/reload")
     def reload(self, ctx: bentoml.Context) -> dict:
         """Load the current champions and swap them in atomically (requests in flight finish
@@ -75,3 +112,7 @@ class Custseg:
 
 class Unauthorised(bentoml.exceptions.BentoMLException):
     error_code = bentoml.exceptions.HTTPStatus.UNAUTHORIZED
+
+
+class Conflict(bentoml.exceptions.BentoMLException):
+    error_code = bentoml.exceptions.HTTPStatus.CONFLICT

@@ -66,29 +66,31 @@ def server(trained):
         "CUSTSEG_MAX_BATCH": "50",
     }
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "custseg", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
-            try:
-                if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.time() < deadline, "server not ready in 120 s"
-            time.sleep(0.5)
-        yield base
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(30)
+    # the server logs to a file: a pipe nobody reads fills up and blocks it
+    with open(home / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "custseg", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.time() + 120
+            while True:
+                assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
+                try:
+                    if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.time() < deadline, "server not ready in 120 s"
+                time.sleep(0.5)
+            yield base
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(30)
 
 
 def call(base: str, path: str, body: object | str | None = None, key: str | None = "s3cret"):
@@ -206,3 +208,71 @@ def test_reload_picks_up_a_new_champion(server, trained):
     status, body = call(server, "/predict", {"customers": rows(server, trained, 1)})
     assert status == 200 and body["versions"][name] == str(v2.version)
     assert call(server, "/reload", {}, key=None)[0] == 401
+
+
+def raw_orders(trained, ids: list[str]) -> dict:
+    """Clean transactions and attributes of `ids`, as a client would send them."""
+    _, out = trained
+    tx = pd.read_parquet(out / "transactions.parquet")
+    t = tx[tx["customer_id"].isin(ids)][
+        ["customer_id", "order_date", "amount", "is_refund", "category", "channel"]
+    ].copy()
+    t["amount"] = t["amount"].abs()  # refunds are flagged, not negative
+    t["order_date"] = t["order_date"].dt.strftime("%Y-%m-%d")
+    cu = pd.read_parquet(out / "customers.parquet")
+    c = cu[cu["customer_id"].isin(ids)][
+        ["customer_id", "signup_date", "age", "gender", "province", "region", "industry"]
+    ].copy()
+    c["signup_date"] = c["signup_date"].dt.strftime("%Y-%m-%d")
+    return {
+        "transactions": json.loads(t.to_json(orient="records")),
+        "customers": json.loads(c.to_json(orient="records")),
+    }
+
+
+def test_score_transactions_matches_the_batch_job(server, trained):
+    """No training/serving skew: raw orders -> the same numbers as `custseg run`."""
+    _, out = trained
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str}).set_index("customer_id")
+    ids = list(scores.index[:4])
+    as_of = (
+        pd.read_parquet(out / "features.parquet").attrs.get("as_of")
+        or json.loads((out / "audit.json").read_text())["config"]["reference_date"]
+    )
+    status, body = call(server, "/score_transactions", {"as_of": as_of, **raw_orders(trained, ids)})
+    assert status == 200, body
+    assert [c["customer_id"] for c in body["customers"]] == sorted(ids)
+    for c in body["customers"]:
+        expected = scores.loc[c["customer_id"]]
+        for target in ("repurchase", "churn"):
+            if f"{target}_probability" in c:
+                assert c[f"{target}_probability"] == pytest.approx(
+                    expected[f"{target}_probability"], abs=1e-5
+                )
+        for scheme in ("rfm_rules", "rfm_scores", "abc", "behaviour_clusters"):
+            assert c["segments"][scheme]["id"] == expected[f"segment_{scheme}"], scheme
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["transactions"][0].update(amount=-5.0), "transactions[0].amount"),
+        (
+            lambda b: b["transactions"][0].update(order_date="30/06/2026"),
+            "transactions[0].order_date",
+        ),
+        (lambda b: b["transactions"][0].update(shop="x"), "transactions[0].shop: unknown field"),
+        (lambda b: b["transactions"][0].update(channel="phone"), "transactions[0].channel"),
+        (lambda b: b.update(as_of="yesterday"), "as_of: 'yesterday' is not a date"),
+        (lambda b: b.update(as_of="2000-01-01"), "have no order on or before 2000-01-01"),
+        (lambda b: b["customers"][0].update(age="old"), "customers[0].age"),
+        (lambda b: b.update(transactions=[]), "transactions: the batch is empty"),
+    ],
+)
+def test_bad_transactions_get_400(server, trained, change, message):
+    _, out = trained
+    first = pd.read_csv(out / "scores.csv", dtype={"customer_id": str})["customer_id"].iloc[0]
+    body = {"as_of": "2026-06-30", **raw_orders(trained, [first])}
+    change(body)
+    status, text = call(server, "/score_transactions", body)
+    assert status == 400 and message in text, text
