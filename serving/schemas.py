@@ -88,14 +88,19 @@ TRANSACTIONS = TypeAdapter(list[Transaction])
 CUSTOMERS = TypeAdapter(list[Customer])
 
 
+def validated(rows: object, adapter: TypeAdapter, name: str, limit: int) -> pd.DataFrame:
+    """`rows` checked as a batch of `name` (size, then every field) and made a frame."""
+    _check_batch(rows, name, limit)
+    try:
+        valid = adapter.validate_python(rows)
+    except ValidationError as exc:
+        raise BadRequest(describe(exc, name)) from None
+    return pd.DataFrame([r.model_dump() for r in valid])
+
+
 def transactions_frame(rows: object, limit: int) -> pd.DataFrame:
     """Validated raw transactions as the clean-transaction columns the features read."""
-    _check_batch(rows, "transactions", limit)
-    try:
-        valid = TRANSACTIONS.validate_python(rows)
-    except ValidationError as exc:
-        raise BadRequest(describe(exc, "transactions")) from None
-    frame = pd.DataFrame([t.model_dump() for t in valid])
+    frame = validated(rows, TRANSACTIONS, "transactions", limit)
     frame["order_date"] = pd.to_datetime(frame["order_date"])
     frame["amount"] = frame["amount"].where(~frame["is_refund"], -frame["amount"])
     return frame
@@ -104,12 +109,7 @@ def transactions_frame(rows: object, limit: int) -> pd.DataFrame:
 def customers_frame(rows: object, limit: int) -> pd.DataFrame | None:
     if rows is None:
         return None
-    _check_batch(rows, "customers", limit)
-    try:
-        valid = CUSTOMERS.validate_python(rows)
-    except ValidationError as exc:
-        raise BadRequest(describe(exc, "customers")) from None
-    frame = pd.DataFrame([c.model_dump() for c in valid])
+    frame = validated(rows, CUSTOMERS, "customers", limit)
     frame["signup_date"] = pd.to_datetime(frame["signup_date"])
     if frame["customer_id"].duplicated().any():
         dup = frame.loc[frame["customer_id"].duplicated(), "customer_id"].iloc[0]

@@ -66,3 +66,22 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 def frame(**cols) -> pd.DataFrame:
     return pd.DataFrame(cols)
+
+
+def run_job(home: Path, *args: str, timeout: int = 900):
+    """`custseg ARGS` as a real subprocess with its own state folder (and no tracking URI from
+    the environment): what `make run` and a user's shell do."""
+    import subprocess
+
+    env = {**os.environ, "CUSTSEG_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "custseg", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

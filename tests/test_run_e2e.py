@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+
+from tests.conftest import run_job
 
 
 @pytest.mark.slow
 def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     home, out = tmp_path / "home", tmp_path / "out"
-    env = {**os.environ, "CUSTSEG_HOME": str(home)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "custseg",
-            "run",
-            "--sample-customers",
-            "1500",
-            "--out",
-            str(out),
-            "--as-of",
-            "2026-03-31",
-            "--trials",
-            "4",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+    proc = run_job(
+        home,
+        "run",
+        "--sample-customers",
+        "1500",
+        "--out",
+        str(out),
+        "--as-of",
+        "2026-03-31",
+        "--trials",
+        "4",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr

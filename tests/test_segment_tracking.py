@@ -4,7 +4,6 @@ compare command and the MLflow UI."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +158,9 @@ def test_compare_without_runs_says_what_to_do(capsys):
     assert code == 2 and "custseg segment fit" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ui_serves_the_local_store(_state_home):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CUSTSEG_HOME": str(_state_home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "custseg", "ui", "--port", str(port)],

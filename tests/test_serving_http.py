@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,9 @@ import urllib.request
 import pandas as pd
 import pytest
 
+from tests.conftest import free_port, run_job
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +24,7 @@ def trained(tmp_path_factory):
     """A state folder where `custseg run` has registered champions; its output folder."""
     home = tmp_path_factory.mktemp("serve-home")
     out = home / "out"
-    env = {**os.environ, "CUSTSEG_HOME": str(home)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "custseg",
-            "run",
-            "--sample-customers",
-            "1200",
-            "--trials",
-            "3",
-            "--out",
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = run_job(home, "run", "--sample-customers", "1200", "--trials", "3", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return home, out
 
@@ -56,7 +32,7 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(trained):
     home, _ = trained
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CUSTSEG_HOME": str(home),
