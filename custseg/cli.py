@@ -337,18 +337,19 @@ segment_app = typer.Typer(
 app.add_typer(segment_app, name="segment")
 
 
-def _segment(table, schemes: Path | None, trials: int | None, out: Path) -> tuple:
-    """Fit every scheme on the feature table and write segments.parquet and profiles.csv."""
+def _segment(table, scheme_file, trials: int | None, out: Path) -> tuple:
+    """Fit every scheme of the (checked) scheme file on the feature table and write
+    segments.parquet and profiles.csv."""
     from custseg.progress import console
     from training.segmentation import job
 
-    scheme_file, fitted, skipped = job.fit(table, schemes, trials)
+    fitted, skipped = job.fit(table, scheme_file, trials)
     paths = job.write(out, table, fitted)
     for name, why in skipped.items():
         console.print(f"[yellow]skipped scheme {name}:[/] {why}")
     _print_schemes(fitted)
     console.print(f"segments: {paths['segments']}; profiles: {paths['profiles']}")
-    return scheme_file, fitted, paths
+    return fitted, paths
 
 
 def _print_schemes(fitted, rows: int = 8) -> None:
@@ -427,13 +428,13 @@ def segment_fit(
     from training.segmentation.base import require_columns
     from training.segmentation.job import check
 
-    check(schemes)
+    scheme_file = check(schemes)
     if track:
         tracking.use(experiment, tracking_uri)
     require_columns(table, ["customer_id"], str(features))
     if table.empty:
         raise CustsegError(f"{features}: the snapshot has no customers")
-    scheme_file, fitted, _ = _segment(table, schemes, trials, out)
+    fitted, _ = _segment(table, scheme_file, trials, out)
     if track:
         with tracking.run(experiment, "segment", tracking_uri) as active:
             import mlflow
@@ -660,7 +661,8 @@ def run(
     )
     from training.segmentation.job import check
 
-    check(schemes)  # a typo in the scheme file or the tracking URI fails now, not after the work
+    # a typo in the scheme file or the tracking URI fails now, not after the work
+    scheme_file = check(schemes)
     if pcfg.study_storage:
         from dataclasses import replace
 
@@ -689,7 +691,7 @@ def run(
         f"features: {len(prep.table):,} customers x {len(prep.table.columns) - 1} as of "
         f"{meta['as_of']} -> {paths['features']}"
     )
-    scheme_file, fitted, seg_paths = _segment(prep.table, schemes, trials, out)
+    fitted, seg_paths = _segment(prep.table, scheme_file, trials, out)
     paths.update(seg_paths)
     predictions, skipped, notes = _predict(prep, pcfg)
     run_id = None
@@ -794,14 +796,11 @@ def _scores(prep: Prepared, fitted, predictions, skipped, notes, out: Path, run_
     from training.segmentation import job
 
     with stage("scoring customers + report"):
-        scores = job.assignments(prep.table, [])
-        for target in ("repurchase", "churn"):
+        scores = job.assignments(prep.table, fitted)  # customer_id, segment_<scheme>...
+        for i, target in enumerate(("repurchase", "churn"), start=1):
             r = predictions.get(target)
-            scores[f"{target}_probability"] = (
-                r.predictor.predict_proba(prep.table).round(6) if r else np.nan
-            )
-        for s in fitted:
-            scores[f"segment_{s.name}"] = s.labels
+            p = r.predictor.predict_proba(prep.table).round(6) if r else np.nan
+            scores.insert(i, f"{target}_probability", p)
         paths = {"scores": out / "scores.csv", "report": out / "report.html"}
         scores.to_csv(paths["scores"], index=False)
         write_report(

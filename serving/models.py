@@ -7,6 +7,7 @@ set and swaps the reference) never mixes models of two sets inside one answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -27,26 +28,25 @@ class ModelSet:
     online: object = None  # OnlineFeatures for raw transactions (None: see online_problem)
     online_problem: str | None = None
 
-    @property
+    @cached_property
+    def category_columns(self) -> list[str]:
+        """Text inputs: the predictors' categories and what segmenters read as categories."""
+        cols = [c for p in self.predictors.values() for c in p.categories]
+        for s in self.segmenters.values():
+            numbers = set(getattr(s.assigner, "numeric_columns", s.assigner.columns))
+            cols += [c for c in s.assigner.columns if c not in numbers]
+        return list(dict.fromkeys(cols))
+
+    @cached_property
     def numeric_columns(self) -> list[str]:
         cols = [c for s in self.segmenters.values() for c in s.assigner.columns]
         cols += [c for p in self.predictors.values() for c in p.numeric]
         cats = set(self.category_columns)
         return [c for c in dict.fromkeys(cols) if c not in cats]
 
-    @property
-    def category_columns(self) -> list[str]:
-        cols = [c for p in self.predictors.values() for c in p.categories]
-        cols += [
-            c
-            for s in self.segmenters.values()
-            for c in getattr(s.assigner, "columns", ())
-            if c not in getattr(s.assigner, "numeric_columns", s.assigner.columns)
-        ]
-        return list(dict.fromkeys(cols))
-
-    @property
+    @cached_property
     def columns(self) -> list[str]:
+        """Every feature a request must carry (derived once per model set, not per request)."""
         return [*self.numeric_columns, *self.category_columns]
 
     def describe(self) -> dict:

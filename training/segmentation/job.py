@@ -16,12 +16,10 @@ from training.segmentation.base import FittedScheme
 from training.segmentation.spec import SchemeFile
 
 
-def fit(features: pd.DataFrame, schemes: str | Path | None, trials: int | None):
-    """(scheme file, fitted schemes, skipped): a progress line per scheme, a bar over the
-    tuning trials of a clustering scheme."""
-    scheme_file = check(schemes)
-    fitted, skipped = fit_schemes(features, scheme_file, trials, progress=_progress(trials))
-    return scheme_file, fitted, skipped
+def fit(features: pd.DataFrame, scheme_file: SchemeFile, trials: int | None):
+    """(fitted schemes, skipped): a progress line per scheme, a bar over the tuning trials of a
+    clustering scheme. `scheme_file` comes from `check`."""
+    return fit_schemes(features, scheme_file, trials, progress=_progress(trials))
 
 
 def check(schemes: str | Path | None) -> SchemeFile:

@@ -44,13 +44,12 @@ class SegmenterModel(PythonModel):
     def columns(self) -> tuple[str, ...]:
         return tuple(self.assigner.columns)
 
-    def predict(
-        self, context, model_input: pd.DataFrame, params: dict | None = None
-    ) -> pd.DataFrame:
-        check_inputs(model_input, self.assigner, f"segmenter {self.scheme_name}")
-        keys = self.assigner.assign(model_input)
-        table = pd.DataFrame(
-            [
+    def _lookup(self) -> pd.DataFrame:
+        """Segment key -> the output columns; built once (on first use, so models pickled
+        before it existed load too), not on every request."""
+        table = getattr(self, "_table", None)
+        if table is None:
+            rows = [
                 (
                     s.key,
                     s.name,
@@ -64,9 +63,19 @@ class SegmenterModel(PythonModel):
                 )
                 for s in self.segments.values()
                 for st in [self.strategies[s.strategy]]
-            ],
-            columns=list(OUTPUT_COLUMNS),
-        ).set_index("segment", drop=False)
+            ]
+            table = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS)).set_index(
+                "segment", drop=False
+            )
+            self._table = table
+        return table
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        check_inputs(model_input, self.assigner, f"segmenter {self.scheme_name}")
+        keys = self.assigner.assign(model_input)
+        table = self._lookup()
         out = table.loc[np.asarray(keys, dtype=object)].reset_index(drop=True)
         out.index = model_input.index
         return out
