@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from custseg.process import running
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -145,23 +147,8 @@ def main() -> None:
     inproc_batch = 5 * 500 / (time.perf_counter() - s)
 
     port = free_port()
-    log = open(Path(tmp.name) / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "custseg", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(240):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
+    ready = f"http://127.0.0.1:{port}/readyz"
+    with running(["serve", "--port", str(port)], env, ready, Path(tmp.name) / "server.log"):
         load(port, "/predict", one[:50], 1, 10)  # warm up
         print(f"custseg serving benchmark (loopback, {len(models.versions)} champions)")
         p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
@@ -183,10 +170,6 @@ def main() -> None:
             f"  /predict, batches of 500, 2 clients: {r['rps'] * 500:,.0f} customers/s, "
             f"p50 {r['p50']:.0f} ms, errors {r['errors']}"
         )
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(30)
-        log.close()
 
 
 if __name__ == "__main__":

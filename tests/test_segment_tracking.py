@@ -4,15 +4,13 @@ compare command and the MLflow UI."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import date
 
 import pandas as pd
 import pytest
 
+from custseg.process import running
 from tests.conftest import free_port, run_cli
 
 
@@ -162,23 +160,7 @@ def test_compare_without_runs_says_what_to_do(capsys):
 def test_ui_serves_the_local_store(_state_home):
     port = free_port()
     env = {**os.environ, "CUSTSEG_HOME": str(_state_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "custseg", "ui", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,  # an unread pipe could fill up and block the server
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline, status = time.time() + 120, None
-        while time.time() < deadline and status != 200:
-            assert proc.poll() is None, "custseg ui exited"
-            try:
-                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status
-            except OSError:
-                time.sleep(0.5)
-        assert status == 200
+    url = f"http://127.0.0.1:{port}/health"
+    with running(["ui", "--port", str(port)], env, url, _state_home / "ui.log"):
+        assert urllib.request.urlopen(url, timeout=5).status == 200
         assert (_state_home / "mlflow.db").exists()  # the project's store, not the cwd's
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(30)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pandas as pd
 import pytest
 
+from custseg.process import running
 from tests.conftest import free_port, run_job
 
 pytestmark = pytest.mark.slow
@@ -43,30 +41,9 @@ def server(trained):
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     base = f"http://127.0.0.1:{port}"
-    # the server logs to a file: a pipe nobody reads fills up and blocks it
-    with open(home / "server.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "custseg", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.time() + 120
-            while True:
-                assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
-                try:
-                    if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.time() < deadline, "server not ready in 120 s"
-                time.sleep(0.5)
-            yield base
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(30)
+    serve = ["serve", "--port", str(port)]
+    with running(serve, env, base + "/readyz", home / "server.log"):
+        yield base
 
 
 def call(base: str, path: str, body: object | str | None = None, key: str | None = "s3cret"):
