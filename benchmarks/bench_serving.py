@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="custseg-bench-serve-")
-    home = args.home or Path(tmp.name)
+    home = (args.home or Path(tmp.name)).resolve()
     env = {
         **os.environ,
         "CUSTSEG_HOME": str(home),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from custseg.errors import CustsegError
@@ -75,24 +76,43 @@ class ModelSet:
             ],
         }
 
-    def predict(self, features: pd.DataFrame) -> list[dict]:
-        """Per customer: segment per scheme and each target's probability."""
-        out = [{"customer_id": c} for c in features["customer_id"]]
-        for scheme, model in self.segmenters.items():
-            seg = model.predict(None, features)
-            for row, s in zip(out, seg.to_dict("records"), strict=True):
-                row.setdefault("segments", {})[scheme] = {
-                    "id": s["segment"],
-                    "name": s["segment_name"],
-                    "name_zh": s["segment_name_zh"],
-                    "strategy": s["strategy_direction"],
-                    "strategy_zh": s["strategy_direction_zh"],
+    @cached_property
+    def answers(self) -> dict[str, dict[str, dict]]:
+        """Scheme -> segment key -> the segment as a response carries it (built once)."""
+        return {
+            scheme: {
+                key: {
+                    "id": key,
+                    "name": s.name,
+                    "name_zh": s.name_zh,
+                    "strategy": model.strategies[s.strategy].direction,
+                    "strategy_zh": model.strategies[s.strategy].direction_zh,
                 }
-        for target, predictor in self.predictors.items():
-            p = predictor.predict_proba(features)
-            for row, value in zip(out, p, strict=True):
-                row[f"{target}_probability"] = round(float(value), 6)
-        return out
+                for key, s in model.segments.items()
+            }
+            for scheme, model in self.segmenters.items()
+        }
+
+    def predict(self, features: pd.DataFrame) -> list[dict]:
+        """Per customer: segment per scheme and each target's probability. The rows were
+        checked against `columns` already (request schema or our own feature code), so the
+        assigners and predictors are called directly, not through the pyfunc wrappers."""
+        segments = {
+            scheme: model.assigner.assign(features) for scheme, model in self.segmenters.items()
+        }
+        probabilities = {
+            f"{target}_probability": np.round(p.predict_proba(features), 6).tolist()
+            for target, p in self.predictors.items()
+        }
+        answers = self.answers
+        return [
+            {
+                "customer_id": cid,
+                "segments": {s: answers[s][keys[i]] for s, keys in segments.items()},
+                **{k: v[i] for k, v in probabilities.items()},
+            }
+            for i, cid in enumerate(features["customer_id"].tolist())
+        ]
 
 
 def load_champions(tracking_uri: str | None = None) -> ModelSet:

@@ -181,6 +181,26 @@ def test_models_clear_the_floor_and_beat_or_match_the_baselines(backtest, target
     assert r.drivers.index[0] in ["bg_nbd_prior", *r.predictor.booster.feature_name()]
 
 
+def test_scoring_matrix_equals_what_lightgbm_makes_of_the_categorical_frame(backtest):
+    """Scoring skips the pandas frame (design_array): the same margins as the booster on the
+    frame it was trained on, unknown and missing category levels included."""
+    from training.prediction.predictor import design, design_array
+
+    table = backtest[2].head(300).copy()
+    table.loc[table.index[:5], "lifecycle_stage"] = "never-seen-stage"
+    table.loc[table.index[5:10], "province"] = None
+    predictor = fit(backtest, "repurchase").predictor
+    args = (predictor.numeric, predictor.categories, predictor.btyd, predictor.horizon_days)
+    frame, array = design(table, *args), design_array(table, *args)
+    assert array.shape == frame.shape
+    np.testing.assert_allclose(
+        predictor.booster.predict(array, raw_score=True),
+        predictor.booster.predict(frame, raw_score=True),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
 def test_permuted_labels_drop_auc_to_chance(backtest):
     """Leakage check of everything learned from labels. (The BG/NBD prior the model boosts from
     by default uses no labels at all, only each cutoff's history, so it is switched off here:

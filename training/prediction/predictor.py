@@ -8,6 +8,7 @@ the MLflow model and the serving endpoint all compute the same number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,15 @@ def input_columns(features: pd.DataFrame) -> tuple[list[str], dict[str, list[str
     return numeric, categories
 
 
+def _numbers(features: pd.DataFrame, numeric: list[str]) -> np.ndarray:
+    try:  # one conversion for the whole block (per-column conversion dominated a request)
+        return features[numeric].to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):  # a column with text: what cannot be read is missing
+        return np.column_stack(
+            [pd.to_numeric(features[c], errors="coerce").to_numpy("float64") for c in numeric]
+        )
+
+
 def design(
     features: pd.DataFrame,
     numeric: list[str],
@@ -56,12 +66,7 @@ def design(
     days: int,
 ) -> pd.DataFrame:
     """The model matrix: numeric inputs as float, categories with fixed levels, BTYD inputs."""
-    try:  # one conversion for the whole block (per-column conversion dominated a request)
-        values = features[numeric].to_numpy(dtype="float64", na_value=np.nan)
-    except (TypeError, ValueError):  # a column with text: what cannot be read is missing
-        values = np.column_stack(
-            [pd.to_numeric(features[c], errors="coerce").to_numpy("float64") for c in numeric]
-        )
+    values = _numbers(features, numeric)
     parts = {c: values[:, i] for i, c in enumerate(numeric)}
     for col, levels in categories.items():
         parts[col] = pd.Categorical(
@@ -71,6 +76,35 @@ def design(
     x["btyd_p_alive"] = btyd.p_alive(features)
     x["btyd_p_purchase"] = btyd.p_purchase(features, days)
     return x
+
+
+@cache
+def _levels(levels: tuple[str, ...]) -> pd.Index:
+    return pd.Index(levels, dtype=object)
+
+
+def design_array(
+    features: pd.DataFrame,
+    numeric: list[str],
+    categories: dict[str, list[str]],
+    btyd: BGNBD,
+    days: int,
+) -> np.ndarray:
+    """`design` as one float matrix, the way LightGBM reads that frame: a category is its
+    level's code (missing or unknown: NaN). Scoring skips building the frame: at one customer
+    a request, the pandas categoricals cost more than the trees."""
+    codes = [
+        _levels(tuple(levels)).get_indexer(features[col].to_numpy(dtype=object))
+        for col, levels in categories.items()
+    ]
+    return np.column_stack(
+        [
+            _numbers(features, numeric),
+            *(np.where(c < 0, np.nan, c) for c in codes),
+            btyd.p_alive(features),
+            btyd.p_purchase(features, days),
+        ]
+    )
 
 
 @dataclass
@@ -96,10 +130,12 @@ class Predictor:
     def raw(self, features: pd.DataFrame, btyd: BGNBD | None = None) -> np.ndarray:
         """The model's probability of the target before calibration: the BG/NBD prior plus the
         booster's correction, in log-odds."""
-        m = self.matrix(features, btyd)
+        m = design_array(
+            features, self.numeric, self.categories, btyd or self.btyd, self.horizon_days
+        )
         margin = self.booster.predict(m, raw_score=True, num_threads=1)
         if self.boost_from_prior:
-            margin = margin + prior(self.target, m["btyd_p_purchase"].to_numpy())
+            margin = margin + prior(self.target, m[:, -1])
         return sigmoid(margin)
 
     def predict_proba(self, features: pd.DataFrame, btyd: BGNBD | None = None) -> np.ndarray:

@@ -94,7 +94,9 @@ def check_inputs(features: pd.DataFrame, assigner: Assigner, where: str) -> None
 
 def numeric(features: pd.DataFrame, column: str) -> np.ndarray:
     """A feature column as float64; missing and infinite values become NaN."""
-    values = pd.to_numeric(features[column], errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    )
+    values = features[column]
+    if values.dtype == np.float64:  # the common case, and cheap at one row a request
+        values = values.to_numpy()
+    else:
+        values = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     return np.where(np.isfinite(values), values, np.nan)
