@@ -5,7 +5,8 @@
 
 Prints p50/p99 latency of single-customer /predict and /score_transactions, requests/s at
 concurrency 1, 8 and 32 (keep-alive connections, one per client thread), customers/s with
-batches of 500, and beside them the in-process call of the same model set.
+batches of 500, and beside them the in-process call of the same model set. CUSTSEG_WORKERS=1
+measures one worker process (default 2, one per core).
 """
 
 from __future__ import annotations
@@ -150,7 +151,11 @@ def main() -> None:
     ready = f"http://127.0.0.1:{port}/readyz"
     with running(["serve", "--port", str(port)], env, ready, Path(tmp.name) / "server.log"):
         load(port, "/predict", one[:50], 1, 10)  # warm up
-        print(f"custseg serving benchmark (loopback, {len(models.versions)} champions)")
+        workers = os.environ.get("CUSTSEG_WORKERS", "2")
+        print(
+            f"custseg serving benchmark (loopback, {len(models.versions)} champions, "
+            f"{workers} workers)"
+        )
         p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
         print(
             f"  in-process ModelSet.predict, 1 customer: p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
@@ -165,11 +170,13 @@ def main() -> None:
                     f"p50 {r['p50']:6.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']} "
                     f"({r['n']} requests)"
                 )
-        r = load(port, "/predict", batches * 10, 2, args.seconds)
-        print(
-            f"  /predict, batches of 500, 2 clients: {r['rps'] * 500:,.0f} customers/s, "
-            f"p50 {r['p50']:.0f} ms, errors {r['errors']}"
-        )
+        for clients in (2, 4, 8):
+            r = load(port, "/predict", batches * 30, clients, args.seconds)
+            print(
+                f"  /predict, batches of 500, concurrency {clients}: "
+                f"{r['rps'] * 500:8,.0f} customers/s, p50 {r['p50']:.0f} ms, "
+                f"errors {r['errors']} ({r['n']} requests)"
+            )
 
 
 if __name__ == "__main__":

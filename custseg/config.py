@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from custseg.errors import ConfigError, check_keys
 
-SECTIONS = ("cleaning", "features", "prediction")
+if TYPE_CHECKING:
+    from monitoring.health import HealthConfig
+
+SECTIONS = ("cleaning", "features", "prediction", "monitoring")
 
 
 def load(path: str | Path | None) -> dict:
@@ -122,3 +126,14 @@ def prediction(path: str | Path | None, **overrides):
                 f"{path or 'options'}: prediction.{f.name} = {value!r}: expected text"
             )
     return PredictionConfig(**data)
+
+
+def monitoring(path: str | Path | None) -> HealthConfig:
+    """The `[monitoring]` slice (segment health weights and thresholds) as a HealthConfig."""
+    from monitoring.health import HealthConfig
+
+    data = dict(load(path).get("monitoring", {}))
+    try:
+        return HealthConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -3,6 +3,7 @@ end-to-end tests and the serving benchmark need, and anyone scripting custseg.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,10 +20,11 @@ def running(
 ) -> Iterator[subprocess.Popen]:
     """`custseg ARGS` in its own process group, yielded once `ready_url` answers 200, stopped
     (SIGTERM to the group) on exit. Output goes to `log`: a pipe nobody reads fills up and
-    blocks the server. RuntimeError with the log's tail if it exits or is not ready in time."""
+    blocks the server. RuntimeError with the log's tail if it exits or is not ready in time.
+    ARGS starting with "-m" run another module instead (e.g. `-m bentoml serve BENTO`)."""
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "custseg", *args],
+            [sys.executable, *(args if args[0] == "-m" else ["-m", "custseg", *args])],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -43,5 +45,6 @@ def running(
                 time.sleep(0.5)
             yield proc
         finally:
-            os.killpg(proc.pid, 15)
+            with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+                os.killpg(proc.pid, 15)
             proc.wait(30)

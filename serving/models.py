@@ -100,9 +100,12 @@ class ModelSet:
         segments = {
             scheme: model.assigner.assign(features) for scheme, model in self.segmenters.items()
         }
-        probabilities = {
-            f"{target}_probability": np.round(p.predict_proba(features), 6).tolist()
-            for target, p in self.predictors.items()
+        n = len(features)
+        probabilities = {  # a target without a champion (the gate refused every model): null
+            f"{t}_probability": np.round(self.predictors[t].predict_proba(features), 6).tolist()
+            if t in self.predictors
+            else [None] * n
+            for t in TARGETS
         }
         answers = self.answers
         return [
@@ -115,37 +118,48 @@ class ModelSet:
         ]
 
 
-def load_champions(tracking_uri: str | None = None) -> ModelSet:
-    """Every registered model with a champion alias: segmenters and predictors."""
+def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
+    """Registered custseg model name -> the version its champion alias points at (cheap: the
+    service's watch calls it every few seconds)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from custseg import paths
 
     client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
-    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
-    segmenters, predictors, versions, hashes = {}, {}, {}, {}
+    versions = {}
     for rm in client.search_registered_models():
         name = rm.name
         if not (name.startswith(SEGMENTER_PREFIX) or name in {f"custseg-{t}" for t in TARGETS}):
             continue
         try:
-            version = client.get_model_version_by_alias(name, CHAMPION)
+            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
         except MlflowException:
             continue  # registered, never promoted
-        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    return versions
+
+
+def load_champions(tracking_uri: str | None = None) -> ModelSet:
+    """Every registered model with a champion alias: segmenters and predictors. Each is loaded
+    by the version the alias pointed at when listed, so `versions` says what answers."""
+    import mlflow
+
+    from custseg import paths
+
+    uri = tracking_uri or paths.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    versions = champion_versions(uri)
+    if not versions:
+        raise CustsegError(f"no champion models in the registry at {uri}: run `custseg run` first")
+    segmenters, predictors, hashes = {}, {}, {}
+    for name, version in versions.items():
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         inner = model.unwrap_python_model()
-        versions[name] = str(version.version)
         hashes[name] = (model.metadata.metadata or {}).get("definition_hash")
         if name.startswith(SEGMENTER_PREFIX):
             segmenters[name.removeprefix(SEGMENTER_PREFIX)] = inner
         else:
             predictors[inner.predictor.target] = inner.predictor
-    if not versions:
-        raise CustsegError(
-            f"no champion models in the registry at {tracking_uri or paths.tracking_uri()}: "
-            "run `custseg run` first"
-        )
     online, problem = online_features(segmenters, predictors, hashes)
     return ModelSet(segmenters, predictors, versions, hashes, online, problem)
 

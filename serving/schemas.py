@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from operator import itemgetter
 from typing import Annotated, Literal, NotRequired, Required
 
 import numpy as np
@@ -47,7 +48,8 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
         valid = row_model(tuple(numeric), tuple(categories)).validate_python(rows)
     except ValidationError as exc:
         raise BadRequest(describe(exc, "customers")) from None
-    block = np.array([[r[c] for c in numeric] for r in valid], dtype="float64")  # None -> NaN
+    numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
+    block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     frame = pd.DataFrame(block, columns=numeric)
     frame.insert(0, "customer_id", [r["customer_id"] for r in valid])
     for c in categories:
@@ -141,3 +143,27 @@ def _check_batch(rows: object, name: str, limit: int) -> None:
         raise BadRequest(f"{name}: the batch is empty; send at least one row")
     if len(rows) > limit:
         raise BadRequest(f"{name}: {len(rows):,} rows, over the limit of {limit:,} per request")
+
+
+class SegmentAnswer(BaseModel):
+    id: str
+    name: str
+    name_zh: str
+    strategy: str
+    strategy_zh: str
+
+
+class CustomerAnswer(BaseModel):
+    customer_id: str
+    segments: dict[str, SegmentAnswer]  # scheme -> the customer's segment
+    repurchase_probability: float | None = None  # P(order within the horizon), calibrated
+    churn_probability: float | None = None  # P(no order within the churn window), calibrated
+
+
+class Answer(BaseModel):
+    """What /predict and /score_transactions return (the OpenAPI schema; the service encodes
+    the same shape itself, in one call)."""
+
+    as_of: str | None = None  # /score_transactions only
+    customers: list[CustomerAnswer]
+    versions: dict[str, str]  # registered model name -> champion version used

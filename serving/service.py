@@ -9,16 +9,20 @@ to require the header `x-api-key` on every endpoint but the health checks.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from typing import Any
 
 import bentoml
+import pydantic_core
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from serving.models import ModelSet, load_champions
+from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
+    Answer,
     BadRequest,
     as_of_date,
     customers_frame,
@@ -28,6 +32,12 @@ from serving.schemas import (
 
 MAX_BATCH = int(os.environ.get("CUSTSEG_MAX_BATCH", "5000"))
 MAX_TRANSACTIONS = 50 * MAX_BATCH
+# one process per core: a request is CPU-bound Python, so threads in one process do not scale
+WORKERS = int(os.environ.get("CUSTSEG_WORKERS", "2"))
+# each worker process holds its own model set: it polls the registry's champion aliases this
+# often and swaps in a new set when one moved (0: never; /reload still works, per worker)
+WATCH_SECONDS = float(os.environ.get("CUSTSEG_WATCH_SECONDS", "10"))
+logger = logging.getLogger("custseg.serving")
 API_KEY_HEADER = "x-api-key"
 
 meta_app = FastAPI(title="custseg metadata")
@@ -41,7 +51,7 @@ def metadata(request: Request):
     return service.models.describe()
 
 
-@bentoml.service(name="custseg", workers=1, traffic={"timeout": 30})
+@bentoml.service(name="custseg", workers=WORKERS, traffic={"timeout": 30})
 @bentoml.asgi_app(meta_app, path="/")
 class Custseg:
     def __init__(self) -> None:
@@ -49,6 +59,26 @@ class Custseg:
         self._lock = threading.Lock()
         self.models: ModelSet = load_champions()
         meta_app.state.service = self
+        if WATCH_SECONDS > 0:
+            threading.Thread(target=self._watch, name="champion-watch", daemon=True).start()
+
+    def _swap(self) -> ModelSet:
+        """Load the current champions and swap them in with one reference assignment:
+        requests in flight finish with the set they started with."""
+        with self._lock:
+            fresh = load_champions()
+            self.models = fresh
+        logger.info("serving champions %s", fresh.versions)
+        return fresh
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCH_SECONDS)
+            try:
+                if champion_versions() != self.models.versions:
+                    self._swap()
+            except Exception as exc:  # registry unreachable or a bad model: keep the old set
+                logger.warning("champion watch: %s; still serving %s", exc, self.models.versions)
 
     def authorised(self, key: str | None) -> bool:
         return self.api_key is None or key == self.api_key
@@ -59,7 +89,7 @@ class Custseg:
             raise Unauthorised("missing or wrong x-api-key header")
 
     @bentoml.api(route="/predict")
-    def predict(self, customers: Any, ctx: bentoml.Context) -> dict:
+    def predict(self, customers: Any, ctx: bentoml.Context) -> Answer:  # encoded by `answer`
         """Feature rows of one or more customers -> segment per scheme, probabilities."""
         self._check(ctx)
         models = self.models  # one model set for the whole request
@@ -67,12 +97,12 @@ class Custseg:
             frame = feature_rows(customers, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
-        return {"customers": models.predict(frame), "versions": models.versions}
+        return answer({"customers": models.predict(frame), "versions": models.versions})
 
     @bentoml.api(route="/score_transactions")
     def score_transactions(
         self, as_of: Any, transactions: Any, ctx: bentoml.Context, customers: Any = None
-    ) -> dict:
+    ) -> Answer:  # encoded by `answer`
         """Raw recent transactions (+ optional customer attributes) and an as-of date -> the
         /predict answer, with features computed by the same definitions as offline."""
         self._check(ctx)
@@ -93,21 +123,26 @@ class Custseg:
             raise bentoml.exceptions.BadInput(
                 f"transactions: customer(s) {shown} have no order on or before {cutoff}"
             )
-        return {
-            "as_of": str(cutoff),
-            "customers": models.predict(features),
-            "versions": models.versions,
-        }
+        return answer(
+            {
+                "as_of": str(cutoff),
+                "customers": models.predict(features),
+                "versions": models.versions,
+            }
+        )
 
     @bentoml.api(route="/reload")
     def reload(self, ctx: bentoml.Context) -> dict:
-        """Load the current champions and swap them in atomically (requests in flight finish
-        with the set they started with)."""
+        """Load the current champions now in the worker that takes this call; the other
+        workers follow at their next registry watch (CUSTSEG_WATCH_SECONDS)."""
         self._check(ctx)
-        with self._lock:
-            fresh = load_champions()
-            self.models = fresh
-        return {"versions": fresh.versions}
+        return {"versions": self._swap().versions}
+
+
+def answer(payload: dict) -> Response:
+    """The JSON response, encoded in one call: BentoML's generic output path (a pydantic model
+    dump, then the stdlib encoder) took most of a 500-customer request."""
+    return Response(pydantic_core.to_json(payload), media_type="application/json")
 
 
 class Unauthorised(bentoml.exceptions.BentoMLException):

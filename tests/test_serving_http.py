@@ -38,6 +38,7 @@ def server(trained):
         "BENTOML_DO_NOT_TRACK": "True",
         "CUSTSEG_API_KEY": "s3cret",
         "CUSTSEG_MAX_BATCH": "50",
+        "CUSTSEG_WATCH_SECONDS": "1",
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     base = f"http://127.0.0.1:{port}"
@@ -145,7 +146,26 @@ def test_api_key_is_required(server, trained):
     assert urllib.request.urlopen(server + "/readyz").status == 200  # health needs no key
 
 
+def served_versions(server, trained, name: str, want: str, timeout: float = 60) -> list[str]:
+    """The version of `name` in 20 consecutive answers once every worker serves `want`
+    (two workers: answers come from either)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = [
+            call(server, "/predict", {"customers": rows(server, trained, 1)})[1]["versions"][name]
+            for _ in range(20)
+        ]
+        if set(seen) == {want}:
+            return seen
+        time.sleep(0.5)
+    return seen
+
+
 def test_reload_picks_up_a_new_champion(server, trained):
+    """Every worker swaps in a moved champion by itself (registry watch); /reload does it at
+    once in the worker that takes the call. Answers never mix versions of one model."""
     import mlflow
 
     home, _ = trained
@@ -156,10 +176,12 @@ def test_reload_picks_up_a_new_champion(server, trained):
     v1 = client.get_model_version(name, "1")
     v2 = client.create_model_version(name, v1.source, run_id=v1.run_id, model_id=v1.model_id)
     client.set_registered_model_alias(name, "champion", str(v2.version))
+    assert set(served_versions(server, trained, name, str(v2.version))) == {str(v2.version)}
+
+    client.set_registered_model_alias(name, "champion", "1")
     status, body = call(server, "/reload", {})
-    assert status == 200 and body["versions"][name] == str(v2.version)
-    status, body = call(server, "/predict", {"customers": rows(server, trained, 1)})
-    assert status == 200 and body["versions"][name] == str(v2.version)
+    assert status == 200 and body["versions"][name] == "1"
+    assert set(served_versions(server, trained, name, "1")) == {"1"}
     assert call(server, "/reload", {}, key=None)[0] == 401
 
 
@@ -229,3 +251,41 @@ def test_bad_transactions_get_400(server, trained, change, message):
     change(body)
     status, text = call(server, "/score_transactions", body)
     assert status == 400 and message in text, text
+
+
+def test_bentoml_build_makes_a_bento_that_serves(server, trained):
+    """`bentoml build` packs code + pins (no tests, no state); the Bento serves the champions
+    of the registry it is pointed at and answers as `custseg serve` does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home, _ = trained
+    repo = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(home / "bento-build"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "CUSTSEG_HOME": str(home),
+        "CUSTSEG_WORKERS": "1",
+    }
+    bentoml = [sys.executable, "-m", "bentoml"]
+    built = subprocess.run([*bentoml, "build", str(repo)], env=env, capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    listed = subprocess.run([*bentoml, "list", "-o", "json"], env=env, capture_output=True)
+    tag = json.loads(listed.stdout)[0]["tag"]
+    src = Path(env["BENTOML_HOME"], "bentos", *tag.split(":"), "src")
+    assert (src / "serving" / "service.py").exists() and (
+        src / "training" / "schemes.toml"
+    ).exists()
+    assert not (src / "tests").exists() and not (src / ".custseg").exists()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ["-m", "bentoml", "serve", tag, "--port", str(port)]
+    with running(serve, env, base + "/readyz", home / "bento-serve.log"):
+        body = {"customers": rows(server, trained, 3)}
+        status, answer = call(base, "/predict", body, key=None)
+        assert status == 200
+        assert answer["customers"] == call(server, "/predict", body)[1]["customers"]
