@@ -542,6 +542,187 @@ def ui(
 
 
 @app.command()
+def monitor(
+    transactions: TransactionsOpt,
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for summary.json, monitor_report.html and the Evidently pages. "
+            "Default: monitoring/<as-of> in the state folder.",
+            show_default=False,
+        ),
+    ] = None,
+    reevaluate: Annotated[
+        bool,
+        typer.Option(
+            "--reevaluate",
+            help="When re-evaluation is needed, refit the schemes on the current data and "
+            "promote a challenger that beats its champion.",
+        ),
+    ] = False,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote/--no-promote", help="With --reevaluate: move the champion alias to winners."
+        ),
+    ] = True,
+    schemes: SchemesOpt = None,
+    trials: TrialsOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file: [monitoring] weights and thresholds, [cleaning], [features].",
+            show_default=False,
+        ),
+    ] = None,
+    column: ColumnOpt = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: ExperimentOpt = "custseg",
+) -> None:
+    """Compare new data with the reference the serving champions were fitted on: Evidently
+    drift per feature, prediction and target drift, and the segment health index (0-100) per
+    scheme. Writes summary.json (for machines), monitor_report.html (for analysts) and
+    Evidently's pages, and logs them to MLflow.
+
+    Health under 60 or a drifted-feature share over 0.3 (see [monitoring] in --config) means
+    the schemes need re-evaluation; `--reevaluate` refits them and promotes only a better one.
+    Exit code: 0 healthy, 1 unhealthy (re-evaluation needed, or done with --reevaluate: the
+    summary says whether it promoted), 2 error.
+    """
+    from custseg import config as cfgmod
+    from custseg import paths as state
+    from custseg import tracking
+    from custseg.progress import console
+
+    cfg = cfgmod.monitoring(config)
+    scheme_file = None
+    if reevaluate:
+        from training.segmentation import job as segjob
+
+        scheme_file = segjob.check(schemes)
+    uri = tracking_uri or state.tracking_uri()
+    tracking.use(experiment, uri)
+    try:
+        status = _monitor(
+            transactions,
+            customers,
+            as_of,
+            out,
+            cfg,
+            config,
+            column,
+            scheme_file,
+            trials,
+            promote,
+            uri,
+            experiment,
+        )
+    except CustsegError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - exit 1 means "unhealthy": a crash must not look so
+        raise CustsegError(f"monitoring failed: {type(exc).__name__}: {exc}") from exc
+    if status != "healthy":
+        console.print("[yellow]unhealthy:[/] exit code 1")
+        raise typer.Exit(1)
+
+
+def _monitor(
+    transactions,
+    customers,
+    as_of,
+    out,
+    cfg,
+    config,
+    column,
+    scheme_file,
+    trials,
+    promote,
+    uri,
+    experiment,
+) -> str:
+    from custseg import config as cfgmod
+    from custseg import paths as state
+    from custseg import tracking
+    from custseg.progress import console, stage
+    from features.pipeline import last_order_date
+    from monitoring import summary
+    from monitoring.job import check
+    from monitoring.reference import champion_reference
+    from monitoring.report import write_report
+    from serving.models import load_champions
+
+    with stage("loading the serving champions and their reference"):
+        models = load_champions(uri)
+        reference = champion_reference(models.versions, uri)
+    cleaning, features_cfg = cfgmod.cleaning(config), cfgmod.features(config)
+    tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
+    cutoff = _date(as_of, "--as-of") or last_order_date(tx)
+    m = check(tx, cust, cutoff, models, reference, cleaning, features_cfg, cfg)
+    out = out or state.home() / "monitoring" / str(cutoff)
+    with tracking.run(experiment, "monitor", uri):
+        with stage("writing the Evidently pages"):
+            reports = m.drift.save_html(out)
+        verdicts = None
+        if m.needed and scheme_file is not None:
+            from monitoring.reevaluate import reevaluate
+
+            with stage("re-evaluating the schemes on the current data"):
+                found = reevaluate(
+                    m, models, scheme_file, trials or cfg.reevaluate_trials, m.cohort, promote
+                )
+            verdicts = {k: v.to_dict() for k, v in found.items()}
+        data = summary.summary(m, models, cfg, verdicts, reports)
+        history = summary.update_history(state.home() / "monitoring" / "history.csv", m)
+        report = write_report(data, history, out)
+        path = summary.write(out, data)
+        run_id = summary.log_run(m, data, [path, report, *reports.values()])
+    _print_monitoring(m, data, cfg)
+    console.print(f"summary: {path}\nreport: {report}  (open it in a browser)\nMLflow run {run_id}")
+    return data["status"]
+
+
+def _print_monitoring(m, data: dict, cfg) -> None:
+    from rich.table import Table
+
+    from custseg.progress import console
+
+    t = Table(
+        title=f"segment health as of {m.as_of} (reference {m.reference.as_of})",
+        title_justify="left",
+        box=None,
+    )
+    t.add_column("scheme")
+    t.add_column("health", justify="right")
+    for p in next(iter(m.health.values())).parts:
+        t.add_column(p.name.replace("_", " "), justify="right")
+    for scheme, h in m.health.items():
+        t.add_row(
+            scheme,
+            f"{h.score:.0f}" + ("" if h.healthy else " !"),
+            *("n/a" if p.score is None else f"{p.score:.0f}" for p in h.parts),
+        )
+    console.print(t)
+    d = m.drift
+    console.print(
+        f"drift: {len(d.drifted_features())} of {len(d.features)} features drifted "
+        f"(share {d.share_drifted:.2f}, threshold {cfg.drift_share:g})"
+        + (f": {', '.join(d.drifted_features()[:8])}" if d.drifted_features() else "")
+    )
+    for why in m.reasons:
+        console.print(f"[yellow]re-evaluation needed:[/] {why}")
+    for note in m.notes:
+        console.print(f"note: {note}")
+    for scheme, v in (data["reevaluation"] or {}).items():
+        verdict = f"promoted v{v['version']}" if v["promoted"] else "champion kept"
+        console.print(f"{scheme}: {verdict}: {v['reason']}")
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",

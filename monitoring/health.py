@@ -47,6 +47,7 @@ _SHARES = (
     "dropped_bad",
     "max_changed_share",
     "max_revenue_shift",
+    "drift_share",
     "max_repurchase_shift",
 )
 _SPANS = (  # the level at which a part reaches 0: at 0 any change at all would score 0
@@ -84,6 +85,10 @@ class HealthConfig:
     separation_sample: int = 5000  # rows per side: silhouette is quadratic in rows
     max_revenue_shift: float = 0.3  # total-variation distance of revenue shares
     max_repurchase_shift: float = 0.2  # mean absolute change of per-segment repurchase rate
+    # re-evaluation triggers besides health < threshold (used by monitoring.job)
+    drift_share: float = 0.3  # share of drifted features
+    repurchase_days: int = 30  # label horizon of the repurchase rates per segment
+    reevaluate_trials: int = 20  # Optuna trials when a clustering scheme is refitted
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -96,6 +101,11 @@ class HealthConfig:
             raise ConfigError(
                 f"monitoring.separation_sample = {self.separation_sample!r}: a whole number >= 3"
             )
+        for name in ("repurchase_days", "reevaluate_trials"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(
+                    f"monitoring.{name} = {getattr(self, name)!r}: a whole number >= 1"
+                )
         if self.threshold > 100:
             raise ConfigError(f"monitoring.threshold = {self.threshold!r}: must be in [0, 100]")
         for name in _SHARES:
@@ -193,6 +203,7 @@ def segment_health(
     audit: dict | None = None,
     features_reference: pd.DataFrame | None = None,
     features_current: pd.DataFrame | None = None,
+    current_cohort: pd.DataFrame | None = None,
     config: HealthConfig = HealthConfig(),  # noqa: B008 - frozen, so a shared default is safe
     seed: int = 0,
 ) -> Health:
@@ -202,6 +213,9 @@ def segment_health(
     `reference`/`current`: customer_id, the `segment` label, the `revenue` column and optionally
     the 0/1 `repurchased` label. `features_*`: feature tables (customer_id + recency_days,
     frequency_orders, monetary) for separation; by default the assignment tables themselves.
+    `current_cohort` (customer_id, `segment`, `repurchased`): the newest cohort whose labels are
+    known, segmented as of its own cutoff; when given, the current repurchase rates come from it
+    (today's customers cannot have a label yet, and the reference's labels look forward too).
     Raises InputError (a CustsegError) for an empty table, missing columns, duplicated or
     missing ids or labels, and a current as-of date before the reference one.
     """
@@ -214,10 +228,19 @@ def segment_health(
             f"current_as_of {cur_day} is before reference_as_of {ref_day}: "
             "the reference must be the older assignment (arguments swapped?)"
         )
+    cohort = None
+    if current_cohort is not None and repurchased is not None:
+        cohort = _assignments(
+            current_cohort.assign(_revenue=0.0), "current cohort", segment, "_revenue", repurchased
+        )
     labels = sorted(set(ref["segment"]) | set(cur["segment"]))
     stability, transitions = _stability(ref, cur, labels, config)
-    labelled = repurchased is not None and all(repurchased in f for f in (reference, current))
-    business, segments = _business_signal(ref, cur, labels, labelled, config)
+    labelled = (
+        repurchased is not None
+        and repurchased in reference
+        and (cohort is not None or repurchased in current)
+    )
+    business, segments = _business_signal(ref, cur, labels, labelled, config, cohort)
     parts = [
         _data_quality(audit, config),
         _freshness((cur_day - ref_day).days, config),
@@ -480,11 +503,18 @@ def _per_segment(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 
 def _business_signal(
-    ref: pd.DataFrame, cur: pd.DataFrame, labels: list[str], labelled: bool, cfg: HealthConfig
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    labels: list[str],
+    labelled: bool,
+    cfg: HealthConfig,
+    cohort: pd.DataFrame | None = None,
 ) -> tuple[HealthPart, pd.DataFrame]:
     """Where revenue sits and how segments repurchase is what strategies were set on; when that
     moves, the strategy table no longer fits (the seed documents' 策略匹配度)."""
     a, b = _per_segment(ref, labels), _per_segment(cur, labels)
+    if cohort is not None:
+        b["repurchase_rate"] = _per_segment(cohort, labels)["repurchase_rate"]
     segments = pd.concat([a.add_prefix("reference_"), b.add_prefix("current_")], axis=1)
     segments.index.name = "segment"
     order = [f"{side}_{m}" for m in a.columns for side in ("reference", "current")]

@@ -80,15 +80,16 @@ def log(
     import warnings
 
     from custseg.progress import bar
-    from training.segmentation.tracking import log_scheme
+    from training.segmentation.tracking import log_reference, log_scheme
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     out = {}
     with warnings.catch_warnings(), bar("logging schemes to MLflow", len(fitted)) as step:
         warnings.simplefilter("ignore", UserWarning)
+        reference = log_reference(features)
         for scheme in fitted:
             out[scheme.name] = log_scheme(
-                scheme, features, scheme_file.strategies, snapshot, True, promote
+                scheme, features, scheme_file.strategies, snapshot, True, promote, reference
             )
             step()
     return out

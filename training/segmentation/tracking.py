@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -37,6 +38,32 @@ COMPARE_METRICS = (
 )
 
 
+REFERENCE_DIR = "reference"  # artifact folder of the fitting run: the monitoring reference
+REFERENCE_FILE = "features.parquet"
+REFERENCE_TAG = "custseg.reference_run"  # on each scheme run: the run holding its reference
+REFERENCE_ROWS = 200_000  # a seeded sample beyond this: drift and health sample anyway
+
+
+def log_reference(features: pd.DataFrame) -> str:
+    """Log the feature snapshot the schemes are fitted on to the active run (the monitoring
+    reference: drift and segment health compare new data with it); returns the run id."""
+    import tempfile
+
+    import mlflow
+
+    from features.snapshot import write_snapshot
+
+    table = features
+    if len(table) > REFERENCE_ROWS:
+        table = table.sample(REFERENCE_ROWS, random_state=0).sort_index()
+        table.attrs = features.attrs
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / REFERENCE_FILE
+        write_snapshot(table, path, sampled_from=len(features))
+        mlflow.log_artifact(str(path), REFERENCE_DIR)
+    return mlflow.active_run().info.run_id
+
+
 def log_scheme(
     scheme: FittedScheme,
     features: pd.DataFrame,
@@ -44,6 +71,7 @@ def log_scheme(
     snapshot: dict,
     register: bool = True,
     promote: bool = True,
+    reference_run: str | None = None,
 ) -> dict:
     """One nested run for `scheme`; returns {run_id, model_uri, version, champion}."""
     import matplotlib.pyplot as plt
@@ -61,6 +89,7 @@ def log_scheme(
                 "features.as_of": str(snapshot.get("as_of")),
                 "features.definition_hash": str(snapshot.get("definition_hash")),
                 "mlflow.note.content": scheme.description,
+                **({REFERENCE_TAG: reference_run} if reference_run else {}),
             }
         )
         params = flatten("", {k: v for k, v in scheme.params.items()})

@@ -1,0 +1,147 @@
+"""Re-evaluation: refit the serving schemes on today's customers and promote a challenger only
+if it beats the serving champion on the same current data.
+
+Both are scored by the same three measures, each "higher is better":
+- separation: silhouette of the segments in the common log-RFM space (a seeded sample);
+- stability: share of customers (in the reference and now) whose segment the scheme keeps
+  between the reference table and today's — a scheme that reshuffles everyone is no basis for
+  a strategy;
+- business_signal: how much of the newest labelled cohort's repurchase the segments explain
+  (eta squared of the 0/1 label by segment; only when labels exist).
+The challenger wins when it is better by more than `margin` on more measures than it is worse by
+more than `margin` (measures missing on either side do not vote). Refitting fixed rules
+therefore never promotes: nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from monitoring.job import LABEL, Monitored
+
+MEASURES = ("separation", "stability", "business_signal")
+
+
+@dataclass
+class Verdict:
+    scheme: str
+    promoted: bool
+    reason: str
+    champion: dict[str, float | None]
+    challenger: dict[str, float | None]
+    version: str | None = None  # registered version of the challenger (None: not logged)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measures(
+    ref_labels: np.ndarray,
+    cur_labels: np.ndarray,
+    m: Monitored,
+    cohort_labels: np.ndarray | None,
+    cohort: pd.DataFrame | None,
+) -> dict[str, float | None]:
+    from training.segmentation import quality
+
+    rows = quality.eval_rows(len(m.current), 4000, 0)
+    sep = quality.rfm_separation(m.current, np.asarray(cur_labels, dtype=object), rows)
+    ids_ref = pd.Series(
+        np.asarray(ref_labels, dtype=object), index=m.reference.table["customer_id"]
+    )
+    ids_cur = pd.Series(np.asarray(cur_labels, dtype=object), index=m.current["customer_id"])
+    both = ids_ref.index.intersection(ids_cur.index)
+    kept = float((ids_ref[both] == ids_cur[both]).mean()) if len(both) else None
+    business = None
+    if cohort is not None and cohort_labels is not None:
+        y = pd.to_numeric(cohort[LABEL], errors="coerce")
+        ok = y.notna().to_numpy()
+        if ok.sum() > 1 and y[ok].var() > 0:
+            frame = pd.DataFrame({"y": y[ok].to_numpy(), "s": np.asarray(cohort_labels)[ok]})
+            means = frame.groupby("s")["y"].transform("mean")
+            business = float(
+                ((means - frame["y"].mean()) ** 2).sum()
+                / ((frame["y"] - frame["y"].mean()) ** 2).sum()
+            )
+    silhouette = sep.get("rfm_silhouette")
+    return {
+        "separation": None
+        if silhouette is None or not np.isfinite(silhouette)
+        else float(silhouette),
+        "stability": kept,
+        "business_signal": business,
+    }
+
+
+def decide(champion: dict, challenger: dict, margin: float = 0.01) -> tuple[bool, str]:
+    """(promote?, why): better by > margin on more measures than worse by > margin."""
+    wins, losses, parts = [], [], []
+    for k in MEASURES:
+        a, b = champion.get(k), challenger.get(k)
+        if a is None or b is None:
+            parts.append(f"{k} n/a")
+            continue
+        sign = "+" if b > a + margin else "-" if b < a - margin else "="
+        (wins if sign == "+" else losses if sign == "-" else []).append(k)
+        parts.append(f"{k} {b:.3f} vs {a:.3f} ({sign})")
+    detail = "; ".join(parts)
+    if len(wins) > len(losses):
+        return True, f"challenger better on {', '.join(wins)}: {detail}"
+    if not wins and not losses:
+        return False, f"challenger not better by more than {margin:g} on any measure: {detail}"
+    return False, f"challenger better on {len(wins)}, worse on {len(losses)} measure(s): {detail}"
+
+
+def reevaluate(
+    m: Monitored,
+    models,
+    scheme_file,
+    trials: int,
+    cohort: pd.DataFrame | None,
+    promote: bool = True,
+) -> dict[str, Verdict]:
+    """Refit the monitored schemes on the current table, compare each with its champion and
+    log every challenger (registered; alias `champion` only for the winners, when `promote`).
+    Call inside an active MLflow run."""
+    from custseg.progress import console
+    from training.segmentation import fit_schemes
+    from training.segmentation import job as segjob
+
+    specs = [s for s in scheme_file.schemes if s.name in m.health]
+    fitted, skipped = fit_schemes(m.current, replace(scheme_file, schemes=specs), trials)
+    verdicts: dict[str, Verdict] = {}
+    for name, why in skipped.items():
+        verdicts[name] = Verdict(name, False, f"not refitted: {why}", {}, {})
+    winners, losers = [], []
+    for new in fitted:
+        old = models.segmenters[new.name].assigner
+        ref_old, cur_old = m.segments[new.name]
+        champ = measures(ref_old, cur_old, m, _on(old, cohort), cohort)
+        chall = measures(
+            new.assigner.assign(m.reference.table),
+            new.assigner.assign(m.current),
+            m,
+            _on(new.assigner, cohort),
+            cohort,
+        )
+        won, reason = decide(champ, chall)
+        verdicts[new.name] = Verdict(new.name, won and promote, reason, champ, chall)
+        if won and not promote:
+            verdicts[new.name].reason = "would promote (--no-promote): " + reason
+        (winners if won and promote else losers).append(new)
+        verdict = "[green]promoted[/]" if won and promote else "kept the champion"
+        console.print(f"{new.name}: {verdict}: {reason}")
+    snapshot = {k: m.current.attrs.get(k) for k in ("as_of", "definition_hash", "engine")}
+    for group, flag in ((winners, True), (losers, False)):
+        if group:
+            logged = segjob.log(group, m.current, scheme_file, snapshot, flag)
+            for name, out in logged.items():
+                verdicts[name].version = str(out["version"]) if out["version"] else None
+    return verdicts
+
+
+def _on(assigner, cohort: pd.DataFrame | None) -> np.ndarray | None:
+    return None if cohort is None else assigner.assign(cohort)

@@ -1,0 +1,82 @@
+"""The reference a serving champion was fitted on: the feature snapshot logged with it.
+
+`custseg run` / `custseg segment fit` log the feature table to the fitting run
+(`reference/features.parquet`) and tag every scheme run with that run's id; a champion's
+registered version points at its scheme run, so the reference of what is served is one lookup
+away and never a file somebody has to keep.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from custseg.errors import CustsegError
+from features.snapshot import read_snapshot
+from training.segmentation.tracking import REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG
+
+
+@dataclass(frozen=True)
+class Reference:
+    table: pd.DataFrame  # the feature snapshot (customer_id + features), attrs as_of, categories
+    as_of: date
+    definition_hash: str | None
+    run_id: str  # the fitting run that logged it
+    schemes: tuple[str, ...]  # the champion schemes fitted on it
+
+    @property
+    def categories(self) -> list[str] | None:
+        return self.table.attrs.get("categories")
+
+
+def champion_reference(versions: dict[str, str], tracking_uri: str) -> Reference:
+    """The reference of the serving segmenter champions (`versions`: registered name ->
+    version, as the serving model set reports them). Champions fitted in different runs are
+    an error: their segments would be compared with different customers."""
+    import mlflow
+
+    from training.segmentation.model import MODEL_PREFIX
+
+    client = mlflow.MlflowClient(tracking_uri)
+    runs: dict[str, list[str]] = {}
+    for name, version in sorted(versions.items()):
+        if not name.startswith(MODEL_PREFIX):
+            continue
+        run_id = client.get_model_version(name, version).run_id
+        tags = client.get_run(run_id).data.tags
+        reference = tags.get(REFERENCE_TAG)
+        if reference is None:
+            raise CustsegError(
+                f"champion {name} v{version} has no reference snapshot (it was fitted before "
+                "custseg logged one): fit the schemes again (`custseg run`) to monitor them"
+            )
+        runs.setdefault(reference, []).append(name.removeprefix(MODEL_PREFIX))
+    if not runs:
+        raise CustsegError(
+            f"no segmenter champion in the registry at {tracking_uri}: run `custseg run` first"
+        )
+    if len(runs) > 1:
+        parts = "; ".join(f"run {r}: {', '.join(s)}" for r, s in runs.items())
+        raise CustsegError(
+            f"the segmenter champions were fitted on different references ({parts}); "
+            "monitor them separately (--scheme) or refit them together"
+        )
+    ((run_id, schemes),) = runs.items()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path=f"{REFERENCE_DIR}/{REFERENCE_FILE}",
+            dst_path=tmp,
+            tracking_uri=tracking_uri,
+        )
+        table, meta = read_snapshot(path)
+    return Reference(
+        table=table,
+        as_of=date.fromisoformat(str(meta["as_of"])[:10]),
+        definition_hash=meta.get("definition_hash"),
+        run_id=run_id,
+        schemes=tuple(schemes),
+    )

@@ -1,0 +1,105 @@
+"""What a monitoring run leaves behind: summary.json for machines, Evidently pages and the
+analyst's report for people, the segment-size history, and an MLflow run with all of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from monitoring.job import Monitored
+
+
+def summary(m: Monitored, models, cfg, reevaluation: dict | None, reports: dict) -> dict:
+    return {
+        "status": "unhealthy" if m.needed else "healthy",
+        "as_of": str(m.as_of),
+        "reference_as_of": str(m.reference.as_of),
+        "reference_run": m.reference.run_id,
+        "customers": {"reference": len(m.reference.table), "current": len(m.current)},
+        "drift": {
+            **m.drift.to_dict(),
+            "threshold_share": cfg.drift_share,
+            "triggered": m.drift.share_drifted > cfg.drift_share,
+        },
+        "health": {s: h.to_dict() for s, h in m.health.items()},
+        "segment_names": {
+            s: {
+                k: f"{seg.name} / {seg.name_zh}" for k, seg in models.segmenters[s].segments.items()
+            }
+            for s in m.health
+        },
+        "versions": models.versions,
+        "trigger": {"needed": m.needed, "reasons": m.reasons},
+        "notes": m.notes,
+        "reevaluation": reevaluation,
+        "reports": {k: Path(v).name for k, v in reports.items()},
+    }
+
+
+def update_history(path: Path, m: Monitored) -> pd.DataFrame:
+    """Append this run's segment shares (and the reference's, once) to the history file kept in
+    the state folder; returns the history of this reference."""
+    rows = []
+    for scheme, h in m.health.items():
+        seg = h.segments.reset_index()
+        for side, day in (("reference", m.reference.as_of), ("current", m.as_of)):
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "reference_run": m.reference.run_id,
+                        "as_of": str(day),
+                        "scheme": scheme,
+                        "segment": seg["segment"],
+                        "share": seg[f"{side}_share"],
+                        "revenue_share": seg[f"{side}_revenue_share"],
+                    }
+                )
+            )
+    new = pd.concat(rows, ignore_index=True)
+    history = new
+    if path.exists():
+        old = pd.read_csv(path, dtype={"reference_run": str, "as_of": str})
+        keys = ["reference_run", "as_of", "scheme"]
+        stale = old.set_index(keys).index.isin(new.set_index(keys).index)
+        history = pd.concat([old[~stale], new], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history.to_csv(path, index=False)
+    mine = history[history["reference_run"] == m.reference.run_id].copy()
+    mine["as_of"] = pd.to_datetime(mine["as_of"]).dt.date
+    mine[["share", "revenue_share"]] = mine[["share", "revenue_share"]].astype(float)
+    return mine.sort_values(["scheme", "as_of", "segment"]).drop(columns="reference_run")
+
+
+def write(out: Path, data: dict) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), "utf-8")
+    return path
+
+
+def log_run(m: Monitored, data: dict, files: list[Path]) -> str:
+    """Metrics (health per scheme and part, drift share) and every file of the run, in the
+    active MLflow run; returns its id."""
+    import mlflow
+
+    mlflow.set_tags(
+        {
+            "custseg.stage": "monitoring",
+            "custseg.status": data["status"],
+            "custseg.reference_run": m.reference.run_id,
+            "features.as_of": str(m.as_of),
+        }
+    )
+    metrics = {
+        "drift_share": m.drift.share_drifted,
+        "drifted_features": len(m.drift.drifted_features()),
+    }
+    for scheme, h in m.health.items():
+        metrics[f"health_{scheme}"] = h.score
+        metrics |= {f"health_{scheme}_{p.name}": p.score for p in h.parts if p.score is not None}
+    mlflow.log_metrics(metrics)
+    for f in files:
+        mlflow.log_artifact(str(f), "monitoring")
+    return mlflow.active_run().info.run_id
