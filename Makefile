@@ -13,12 +13,14 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
-	@# system packages, only when missing: a JRE for the Spark engine, a CJK font for plot labels
+	@# system packages, only when missing: a JRE for the Spark engine, a CJK font for plot labels,
+	@# Chromium for the report rendering tests
 	@pkgs=""; command -v java >/dev/null 2>&1 || pkgs="$$pkgs openjdk-17-jre-headless"; \
+	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs="$$pkgs fonts-wqy-microhei"; \
 	if [ -n "$$pkgs" ]; then echo "installing with apt:$$pkgs"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; } \
-		|| echo "warning: could not install$$pkgs (no Spark engine / Chinese plot labels here)"; fi
+		|| echo "warning: could not install$$pkgs (no Spark engine / Chinese plot labels / report rendering tests here)"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) pip install --python $(BIN)/python --compile-bytecode -r requirements.lock

@@ -652,17 +652,17 @@ def _monitor(
     from features.pipeline import last_order_date
     from monitoring import summary
     from monitoring.job import check
-    from monitoring.reference import champion_reference
+    from monitoring.reference import champion_references
     from monitoring.report import write_report
     from serving.models import load_champions
 
     with stage("loading the serving champions and their reference"):
         models = load_champions(uri)
-        reference = champion_reference(models.versions, uri)
+        references = champion_references(models.versions, uri)
     cleaning, features_cfg = cfgmod.cleaning(config), cfgmod.features(config)
     tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
     cutoff = _date(as_of, "--as-of") or last_order_date(tx)
-    m = check(tx, cust, cutoff, models, reference, cleaning, features_cfg, cfg)
+    m = check(tx, cust, cutoff, models, references, cleaning, features_cfg, cfg)
     out = out or state.home() / "monitoring" / str(cutoff)
     with tracking.run(experiment, "monitor", uri):
         with stage("writing the Evidently pages"):

@@ -21,7 +21,7 @@ from custseg.errors import CustsegError
 from features.contract import TypedTable
 from monitoring.drift import DriftResult, detect_drift
 from monitoring.health import Health, HealthConfig, segment_health
-from monitoring.reference import Reference
+from monitoring.reference import Reference, oldest
 
 LABEL = "repurchased"
 NOT_FEATURES = {"customer_id", "as_of", "region"}  # id, the cutoff itself, 300+ cities (province)
@@ -32,10 +32,10 @@ class Monitored:
     """Everything one monitoring run measured (the summary is its JSON face)."""
 
     as_of: date
-    reference: Reference
+    references: dict[str, Reference]  # scheme -> the reference its champion was fitted on
     current: pd.DataFrame  # current feature table
     audit: dict  # cleaning audit of the current data
-    drift: DriftResult
+    drift: DriftResult  # against the oldest reference still served
     health: dict[str, Health]  # scheme -> health
     segments: dict[str, tuple[np.ndarray, np.ndarray]]  # scheme -> (reference, current) labels
     cohort: pd.DataFrame | None  # features as of as-of - H with the `repurchased` label, or None
@@ -45,6 +45,11 @@ class Monitored:
     @property
     def needed(self) -> bool:
         return bool(self.reasons)
+
+    @property
+    def reference(self) -> Reference:
+        """The oldest reference still served (drift compares with it)."""
+        return oldest(self.references)
 
 
 def feature_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -78,7 +83,7 @@ def check(
     customers: TypedTable | None,
     as_of: date,
     models,  # serving.models.ModelSet: the serving champions
-    reference: Reference,
+    references: dict[str, Reference],
     cleaning=None,
     features_cfg=None,
     cfg: HealthConfig = HealthConfig(),  # noqa: B008 - frozen
@@ -86,121 +91,78 @@ def check(
     from custseg.progress import stage
     from features.pipeline import features_as_of
 
-    if as_of < reference.as_of:
+    schemes = [s for s in references if s in models.segmenters]
+    base = oldest(references)
+    newest = max(r.as_of for r in references.values())
+    if as_of < newest:
         raise CustsegError(
-            f"--as-of {as_of} is before the champions' reference date {reference.as_of}: "
+            f"--as-of {as_of} is before the champions' reference date {newest}: "
             "monitoring compares newer data with the reference"
         )
-    schemes = [s for s in reference.schemes if s in models.segmenters]
     with stage(f"current features as of {as_of}"):
         current, result = features_as_of(
-            transactions, customers, as_of, cleaning, features_cfg, categories=reference.categories
+            transactions, customers, as_of, cleaning, features_cfg, categories=base.categories
         )
     if current.empty:
         raise CustsegError(f"no customer has an order on or before {as_of} in the new data")
-    wanted = reference.definition_hash
-    if wanted and current.attrs.get("definition_hash") != wanted:
+    wanted = base.definition_hash
+    if wanted and wanted != current.attrs.get("definition_hash"):
         raise CustsegError(
             f"the current features have definition {current.attrs.get('definition_hash')}, the "
             f"reference {wanted}: use the feature config the champions were trained with"
         )
-    ref = reference.table
     notes = []
     h = cfg.repurchase_days
-    ref_labels = None
-    if reference.as_of + timedelta(days=h) <= as_of:
-        ref_labels = labels_after(result.transactions, reference.as_of, h)
-    else:
-        notes.append(
-            f"no repurchase labels for the reference yet ({reference.as_of} + {h} days is after "
-            f"{as_of})"
-        )
-    cohort_cutoff = as_of - timedelta(days=h)
+    labels = {  # reference as-of -> forward labels, where the new log covers them
+        day: labels_after(result.transactions, day, h)
+        for day in {r.as_of for r in references.values()}
+        if day + timedelta(days=h) <= as_of
+    }
+    if len(labels) < len({r.as_of for r in references.values()}):
+        notes.append(f"no repurchase labels yet for a reference less than {h} days old")
+    cutoff = as_of - timedelta(days=h)
     cohort = None
-    if cohort_cutoff > reference.as_of and ref_labels is not None:
-        with stage(f"labelled cohort as of {cohort_cutoff}"):
+    if cutoff > base.as_of and labels:
+        with stage(f"labelled cohort as of {cutoff}"):
             cohort, _ = features_as_of(
                 transactions,
                 customers,
-                cohort_cutoff,
+                cutoff,
                 cleaning,
                 features_cfg,
-                categories=reference.categories,
+                categories=base.categories,
             )
             cohort[LABEL] = (
                 cohort["customer_id"]
                 .astype(str)
-                .map(labels_after(result.transactions, cohort_cutoff, h))
+                .map(labels_after(result.transactions, cutoff, h))
                 .to_numpy()
             )
     else:
-        notes.append(
-            f"no labelled cohort newer than the reference (as-of - {h} days = {cohort_cutoff})"
-        )
+        notes.append(f"no labelled cohort newer than the reference (as-of - {h} days = {cutoff})")
 
     segments = {
         s: (
-            models.segmenters[s].assigner.assign(ref),
+            models.segmenters[s].assigner.assign(references[s].table),
             models.segmenters[s].assigner.assign(current),
         )
         for s in schemes
     }
-    ref_frame, cur_frame = _scored(ref, models, segments, 0), _scored(current, models, segments, 1)
-    if ref_labels is not None:
-        ref_frame[LABEL] = ref["customer_id"].astype(str).map(ref_labels).to_numpy()
-    if cohort is not None:
-        cur_frame[LABEL] = (
-            cur_frame["customer_id"]
-            .astype(str)
-            .map(cohort.set_index(cohort["customer_id"].astype(str))[LABEL])
-        )
-    numeric, categorical = feature_columns(ref)
-    predictions = [
-        c for c in cur_frame.columns if c.endswith("_probability") or c.startswith("segment_")
-    ]
-    with stage("drift report (Evidently)"):
-        drift = detect_drift(
-            ref_frame,
-            cur_frame,
-            numeric=numeric,
-            categorical=categorical,
-            predictions=predictions,
-            target=[LABEL] if LABEL in ref_frame and LABEL in cur_frame else [],
-        )
+    drift = _drift(base, current, models, segments, labels, cohort)
     health = {}
     with stage("segment health"):
         for s in schemes:
-            a, b = segments[s]
-            cohort_frame = None
-            if cohort is not None:
-                cohort_frame = pd.DataFrame(
-                    {
-                        "customer_id": cohort["customer_id"],
-                        "segment": models.segmenters[s].assigner.assign(cohort),
-                        LABEL: cohort[LABEL],
-                    }
-                )
-            health[s] = segment_health(
-                pd.DataFrame(
-                    {"customer_id": ref["customer_id"], "segment": a, "monetary": ref["monetary"]}
-                    | ({LABEL: ref_frame[LABEL]} if LABEL in ref_frame else {})
-                ),
-                pd.DataFrame(
-                    {
-                        "customer_id": current["customer_id"],
-                        "segment": b,
-                        "monetary": current["monetary"],
-                    }
-                ),
-                segment="segment",
-                repurchased=LABEL if ref_labels is not None else None,
-                reference_as_of=reference.as_of,
-                current_as_of=as_of,
-                audit=result.audit,
-                features_reference=ref,
-                features_current=current,
-                current_cohort=cohort_frame,
-                config=cfg,
+            health[s] = _health(
+                s,
+                references[s],
+                current,
+                segments[s],
+                models,
+                labels,
+                cohort,
+                as_of,
+                result.audit,
+                cfg,
             )
     reasons = []
     if drift.share_drifted > cfg.drift_share:
@@ -216,7 +178,79 @@ def check(
                 f"{worst.score:.0f}: {worst.explanation})"
             )
     return Monitored(
-        as_of, reference, current, result.audit, drift, health, segments, cohort, reasons, notes
+        as_of, references, current, result.audit, drift, health, segments, cohort, reasons, notes
+    )
+
+
+def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftResult:
+    """Features, the champions' outputs (segments, probabilities) and, where labelled, the
+    repurchase label: the oldest served reference against today."""
+    from custseg.progress import stage
+
+    ref = base.table
+    ref_frame = _scored(ref, models, {s: segments[s] for s in base.schemes if s in segments}, 0)
+    cur_frame = _scored(current, models, {s: segments[s] for s in base.schemes if s in segments}, 1)
+    target = []
+    if base.as_of in labels and cohort is not None:
+        ref_frame[LABEL] = ref["customer_id"].astype(str).map(labels[base.as_of]).to_numpy()
+        cur_frame[LABEL] = (
+            cur_frame["customer_id"]
+            .astype(str)
+            .map(cohort.set_index(cohort["customer_id"].astype(str))[LABEL])
+            .to_numpy()
+        )
+        target = [LABEL]
+    numeric, categorical = feature_columns(ref)
+    predictions = [
+        c for c in cur_frame.columns if c.endswith("_probability") or c.startswith("segment_")
+    ]
+    with stage("drift report (Evidently)"):
+        return detect_drift(
+            ref_frame,
+            cur_frame,
+            numeric=numeric,
+            categorical=categorical,
+            predictions=predictions,
+            target=target,
+        )
+
+
+def _health(scheme, reference, current, segments, models, labels, cohort, as_of, audit, cfg):
+    ref = reference.table
+    a, b = segments
+    labelled = reference.as_of in labels
+    ref_frame = pd.DataFrame(
+        {"customer_id": ref["customer_id"], "segment": a, "monetary": ref["monetary"]}
+    )
+    if labelled:
+        ref_frame[LABEL] = ref["customer_id"].astype(str).map(labels[reference.as_of]).to_numpy()
+    cohort_frame = None
+    if (
+        labelled
+        and cohort is not None
+        and as_of - timedelta(days=cfg.repurchase_days) > reference.as_of
+    ):
+        cohort_frame = pd.DataFrame(
+            {
+                "customer_id": cohort["customer_id"],
+                "segment": models.segmenters[scheme].assigner.assign(cohort),
+                LABEL: cohort[LABEL],
+            }
+        )
+    return segment_health(
+        ref_frame,
+        pd.DataFrame(
+            {"customer_id": current["customer_id"], "segment": b, "monetary": current["monetary"]}
+        ),
+        segment="segment",
+        repurchased=LABEL if labelled else None,
+        reference_as_of=reference.as_of,
+        current_as_of=as_of,
+        audit=audit,
+        features_reference=ref,
+        features_current=current,
+        current_cohort=cohort_frame,
+        config=cfg,
     )
 
 

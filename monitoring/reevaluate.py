@@ -39,6 +39,7 @@ class Verdict:
 
 
 def measures(
+    reference: pd.DataFrame,
     ref_labels: np.ndarray,
     cur_labels: np.ndarray,
     m: Monitored,
@@ -49,9 +50,7 @@ def measures(
 
     rows = quality.eval_rows(len(m.current), 4000, 0)
     sep = quality.rfm_separation(m.current, np.asarray(cur_labels, dtype=object), rows)
-    ids_ref = pd.Series(
-        np.asarray(ref_labels, dtype=object), index=m.reference.table["customer_id"]
-    )
+    ids_ref = pd.Series(np.asarray(ref_labels, dtype=object), index=reference["customer_id"])
     ids_cur = pd.Series(np.asarray(cur_labels, dtype=object), index=m.current["customer_id"])
     both = ids_ref.index.intersection(ids_cur.index)
     kept = float((ids_ref[both] == ids_cur[both]).mean()) if len(both) else None
@@ -119,9 +118,11 @@ def reevaluate(
     for new in fitted:
         old = models.segmenters[new.name].assigner
         ref_old, cur_old = m.segments[new.name]
-        champ = measures(ref_old, cur_old, m, _on(old, cohort), cohort)
+        reference = m.references[new.name].table
+        champ = measures(reference, ref_old, cur_old, m, _on(old, cohort), cohort)
         chall = measures(
-            new.assigner.assign(m.reference.table),
+            reference,
+            new.assigner.assign(reference),
             new.assigner.assign(m.current),
             m,
             _on(new.assigner, cohort),

@@ -32,10 +32,10 @@ class Reference:
         return self.table.attrs.get("categories")
 
 
-def champion_reference(versions: dict[str, str], tracking_uri: str) -> Reference:
-    """The reference of the serving segmenter champions (`versions`: registered name ->
-    version, as the serving model set reports them). Champions fitted in different runs are
-    an error: their segments would be compared with different customers."""
+def champion_references(versions: dict[str, str], tracking_uri: str) -> dict[str, Reference]:
+    """Scheme -> the reference its serving champion was fitted on (`versions`: registered
+    name -> version, as the serving model set reports them). Champions fitted together share
+    one Reference; after a re-evaluation promoted some schemes, they have a newer one."""
     import mlflow
 
     from training.segmentation.model import MODEL_PREFIX
@@ -46,8 +46,7 @@ def champion_reference(versions: dict[str, str], tracking_uri: str) -> Reference
         if not name.startswith(MODEL_PREFIX):
             continue
         run_id = client.get_model_version(name, version).run_id
-        tags = client.get_run(run_id).data.tags
-        reference = tags.get(REFERENCE_TAG)
+        reference = client.get_run(run_id).data.tags.get(REFERENCE_TAG)
         if reference is None:
             raise CustsegError(
                 f"champion {name} v{version} has no reference snapshot (it was fitted before "
@@ -58,13 +57,22 @@ def champion_reference(versions: dict[str, str], tracking_uri: str) -> Reference
         raise CustsegError(
             f"no segmenter champion in the registry at {tracking_uri}: run `custseg run` first"
         )
-    if len(runs) > 1:
-        parts = "; ".join(f"run {r}: {', '.join(s)}" for r, s in runs.items())
-        raise CustsegError(
-            f"the segmenter champions were fitted on different references ({parts}); "
-            "monitor them separately (--scheme) or refit them together"
-        )
-    ((run_id, schemes),) = runs.items()
+    out = {}
+    for run_id, schemes in runs.items():
+        ref = _download(run_id, tuple(schemes), tracking_uri)
+        out |= dict.fromkeys(schemes, ref)
+    return out
+
+
+def oldest(references: dict[str, Reference]) -> Reference:
+    """The oldest reference still served: drift compares today's data with it (after a
+    re-evaluation promoted some schemes, the rest still stand on the older one)."""
+    return min(references.values(), key=lambda r: (r.as_of, r.run_id))
+
+
+def _download(run_id: str, schemes: tuple[str, ...], tracking_uri: str) -> Reference:
+    import mlflow
+
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id,
@@ -78,5 +86,5 @@ def champion_reference(versions: dict[str, str], tracking_uri: str) -> Reference
         as_of=date.fromisoformat(str(meta["as_of"])[:10]),
         definition_hash=meta.get("definition_hash"),
         run_id=run_id,
-        schemes=tuple(schemes),
+        schemes=schemes,
     )

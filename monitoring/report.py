@@ -87,6 +87,7 @@ def write_report(summary: dict, history: pd.DataFrame | None, out_dir: Path) -> 
             "reasons": list((summary.get("trigger") or {}).get("reasons") or []),
         },
         reevaluation=_reevaluation(summary.get("reevaluation")),
+        notes=[str(n) for n in summary.get("notes") or []],
         sections=sections,
     )
     path = out / REPORT_NAME
@@ -273,7 +274,7 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def _seg_label(key: str, names: dict) -> str:
-    """ "english / 中文" when a CJK font is installed, english otherwise (like training's plots)."""
+    """The segment's readable name, bilingual when a CJK font is installed (training's plots)."""
     from training.segmentation.plots import _label, segment_label
 
     name = names.get(key)
@@ -312,9 +313,15 @@ def _health_chart(health: dict[str, dict]):
             if label != "index" and not ok:
                 color = "#f0a020"
             ax.barh(yi, v, height=0.65, color=color)
-            ax.text(min(v, 100) + 2 if v < 80 else v - 2, yi, f"{v:.0f}", va="center",
-                    ha="left" if v < 80 else "right", fontsize=9,
-                    color="#1f2933" if v < 80 else "white")  # fmt: skip
+            ax.text(
+                min(v, 100) + 2 if v < 80 else v - 2,
+                yi,
+                f"{v:.0f}",
+                va="center",
+                ha="left" if v < 80 else "right",
+                fontsize=9,
+                color="#1f2933" if v < 80 else "white",
+            )
         ax.axvline(threshold, color="#b42318", ls="--", lw=1)
         ax.set_xlim(0, 100)
         ax.set_yticks(y, labels)
@@ -338,7 +345,7 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
     last = hist[hist["as_of"] == hist["as_of"].max()].set_index("segment")["share"]
     order = sorted(hist["segment"].unique(), key=lambda s: -np.nan_to_num(last.get(s, 0.0)))
     cmap = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.4), sharex=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 3.4), sharex=True)
     handles = []
     for i, seg in enumerate(order):
         g = hist[hist["segment"] == seg]
@@ -347,7 +354,8 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
         b.plot(g["as_of"], g["revenue_share"], **style)
         handles.append((line, _seg_label(seg, names)))
     dates = sorted(hist["as_of"].unique())
-    ref = summary.get("reference_as_of")
+    own = ((summary.get("references") or {}).get(scheme) or {}).get("as_of")
+    ref = own or summary.get("reference_as_of")
     for ax, title in ((a, "customer share"), (b, "revenue share")):
         if ref is not None and pd.Timestamp(ref) in set(map(pd.Timestamp, dates)):
             ax.axvline(pd.Timestamp(ref), color="grey", ls=":", lw=1)
@@ -363,7 +371,7 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     plt.setp(a.get_xticklabels() + b.get_xticklabels(), rotation=20, ha="right")
-    ncol = min(len(handles), 4)
+    ncol = min(len(handles), 5)
     rows = math.ceil(len(handles) / ncol) if ncol else 0
     fig.legend(
         [h for h, _ in handles],
@@ -373,7 +381,7 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
         fontsize=9,
         frameon=False,
     )
-    fig.set_size_inches(10.5, 3.4 + 0.22 * rows)
+    fig.set_size_inches(13, 3.4 + 0.22 * rows)
     fig.tight_layout(rect=(0, min(0.08 + 0.06 * rows, 0.45), 1, 1))
     return fig
 
@@ -407,8 +415,15 @@ def _heatmap(scheme: str, transitions: dict, names: dict):
                 count = int(counts.iat[i, j])
                 text = f"{count:,}" + (f"\n{share:.0%}" if np.isfinite(share) else "")
                 dark = np.isfinite(share) and share > 0.55
-                ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                        color="white" if dark else "#1f2933")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if dark else "#1f2933",
+                )
     ax.set_xticks(range(len(cols)), [_seg_label(c, names) for c in cols])
     ax.set_yticks(range(len(rows)), [_seg_label(r, names) for r in rows])
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")

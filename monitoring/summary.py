@@ -15,8 +15,11 @@ def summary(m: Monitored, models, cfg, reevaluation: dict | None, reports: dict)
     return {
         "status": "unhealthy" if m.needed else "healthy",
         "as_of": str(m.as_of),
-        "reference_as_of": str(m.reference.as_of),
+        "reference_as_of": str(m.reference.as_of),  # the oldest served; per scheme below
         "reference_run": m.reference.run_id,
+        "references": {
+            s: {"as_of": str(r.as_of), "run": r.run_id} for s, r in m.references.items()
+        },
         "customers": {"reference": len(m.reference.table), "current": len(m.current)},
         "drift": {
             **m.drift.to_dict(),
@@ -39,16 +42,17 @@ def summary(m: Monitored, models, cfg, reevaluation: dict | None, reports: dict)
 
 
 def update_history(path: Path, m: Monitored) -> pd.DataFrame:
-    """Append this run's segment shares (and the reference's, once) to the history file kept in
-    the state folder; returns the history of this reference."""
+    """Append this run's segment shares (and each reference's, once) to the history file kept
+    in the state folder; returns the history of the schemes' current references."""
     rows = []
     for scheme, h in m.health.items():
         seg = h.segments.reset_index()
-        for side, day in (("reference", m.reference.as_of), ("current", m.as_of)):
+        ref = m.references[scheme]
+        for side, day in (("reference", ref.as_of), ("current", m.as_of)):
             rows.append(
                 pd.DataFrame(
                     {
-                        "reference_run": m.reference.run_id,
+                        "reference_run": ref.run_id,
                         "as_of": str(day),
                         "scheme": scheme,
                         "segment": seg["segment"],
@@ -57,17 +61,19 @@ def update_history(path: Path, m: Monitored) -> pd.DataFrame:
                     }
                 )
             )
-    new = pd.concat(rows, ignore_index=True)
+    keys = ["reference_run", "as_of", "scheme", "segment"]
+    new = pd.concat(rows, ignore_index=True).drop_duplicates(keys, keep="last")  # ref day == today
     history = new
     if path.exists():
-        old = pd.read_csv(path, dtype={"reference_run": str, "as_of": str})
-        keys = ["reference_run", "as_of", "scheme"]
-        stale = old.set_index(keys).index.isin(new.set_index(keys).index)
+        old = pd.read_csv(path, dtype={"reference_run": str, "as_of": str, "segment": str})
+        runs = ["reference_run", "as_of", "scheme"]
+        stale = old.set_index(runs).index.isin(new.set_index(runs).index)
         history = pd.concat([old[~stale], new], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(path, index=False)
-    mine = history[history["reference_run"] == m.reference.run_id].copy()
-    mine["as_of"] = pd.to_datetime(mine["as_of"]).dt.date
+    runs = pd.Series({s: m.references[s].run_id for s in m.health})
+    mine = history[history["reference_run"].to_numpy() == history["scheme"].map(runs).to_numpy()]
+    mine = mine.assign(as_of=pd.to_datetime(mine["as_of"]).dt.date)
     mine[["share", "revenue_share"]] = mine[["share", "revenue_share"]].astype(float)
     return mine.sort_values(["scheme", "as_of", "segment"]).drop(columns="reference_run")
 

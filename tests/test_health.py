@@ -487,3 +487,37 @@ def test_every_score_stays_within_0_and_100(ref, cur, days, rates):
         assert p.score is None or 0 <= p.score <= 100, p
     assert 0 <= h.score <= 100
     assert h.healthy == (h.score >= 60)
+
+
+def test_current_repurchase_rates_come_from_the_labelled_cohort():
+    """Today's customers have no label yet: the newest labelled cohort (segmented as of its own
+    cutoff) gives the current rates, so a rate is compared with a rate of the same kind."""
+    from datetime import date
+
+    import pandas as pd
+
+    from monitoring.health import segment_health
+
+    ref = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "segment": ["x", "x", "y", "y"],
+            "monetary": [10.0, 10.0, 10.0, 10.0],
+            "repurchased": [1, 1, 0, 0],
+        }
+    )
+    cur = ref.drop(columns="repurchased")
+    cohort = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "segment": ["x", "x", "y", "y"],
+            "repurchased": [0, 0, 1, 1],
+        }
+    )
+    kw = dict(segment="segment", repurchased="repurchased", reference_as_of=date(2026, 1, 1))
+    moved = segment_health(ref, cur, current_as_of=date(2026, 1, 2), current_cohort=cohort, **kw)
+    rates = moved.segments["current_repurchase_rate"].to_dict()
+    assert rates == {"x": 0.0, "y": 1.0}
+    assert moved.part("business_signal").detail["repurchase_shift"] == 1.0
+    same = segment_health(ref, cur, current_as_of=date(2026, 1, 2), current_cohort=ref, **kw)
+    assert same.part("business_signal").detail["repurchase_shift"] == 0.0

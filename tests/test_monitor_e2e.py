@@ -1,0 +1,203 @@
+"""`custseg monitor` end to end over a real MLflow store and a real serving process: champions
+fitted as of 2026-03-31, new data up to 2026-06-30 (the same customers three months on, with and
+without injected drift), exit codes, outputs, re-evaluation and the service picking it up."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.process import running
+from tests.conftest import free_port, run_job
+
+pytestmark = pytest.mark.slow
+REFERENCE_AS_OF = "2026-03-31"
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A state folder whose champions were fitted as of 2026-03-31 on the sample data."""
+    home = tmp_path_factory.mktemp("monitor-home")
+    proc = run_job(
+        home, "run", "--sample-customers", "2000", "--trials", "3", "--as-of", REFERENCE_AS_OF
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return home
+
+
+@pytest.fixture(scope="module")
+def drifted(fitted):
+    """The same log, where after the reference date online orders vanish (all offline) and
+    the customers of the largest province double their spend."""
+    tx = pd.read_csv(fitted / "sample" / "transactions.csv", dtype=str)
+    cu = pd.read_csv(fitted / "sample" / "customers.csv", dtype=str)
+    after = pd.to_datetime(tx["order_date"], format="mixed", errors="coerce") > REFERENCE_AS_OF
+    after = after.to_numpy()
+    province = cu["region"].dropna().str.split("-").str[0].value_counts().index[0]
+    ids = cu.loc[cu["region"].fillna("").str.startswith(province), "customer_id"]
+    amount = pd.to_numeric(tx["amount"], errors="coerce")
+    doubled = after & tx["customer_id"].isin(ids).to_numpy() & amount.notna().to_numpy()
+    tx.loc[doubled, "amount"] = (amount[doubled] * 2).round(2).astype(str)
+    tx.loc[after & tx["channel"].isin(["online", "线上", "APP"]).to_numpy(), "channel"] = "offline"
+    path = fitted / "drifted.csv"
+    tx.to_csv(path, index=False)
+    return path
+
+
+def monitor(home, tx, out, *extra):
+    return run_job(
+        home,
+        "monitor",
+        "-t",
+        str(tx),
+        "-c",
+        str(home / "sample" / "customers.csv"),
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
+def test_same_customers_later_are_healthy_and_everything_is_written(fitted, tmp_path):
+    import mlflow
+
+    proc = monitor(fitted, fitted / "sample" / "transactions.csv", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "healthy" and not summary["trigger"]["needed"]
+    assert summary["reference_as_of"] == REFERENCE_AS_OF and summary["as_of"] == "2026-06-30"
+    assert summary["drift"]["share_drifted"] < 0.3
+    assert "online_share" not in summary["drift"]["drifted_features"]
+    health = summary["health"]["rfm_rules"]
+    assert 60 <= health["score"] <= 100
+    parts = {p["name"]: p for p in health["parts"]}
+    assert set(parts) == {"data_quality", "freshness", "stability", "separation", "business_signal"}
+    assert parts["freshness"]["detail"]["age_days"] == 91
+    assert {d["column"] for d in summary["drift"]["predictions"]} >= {
+        "segment_rfm_rules",
+        "churn_probability",
+    }
+    for name in ("summary.json", "monitor_report.html", "drift_features.html"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+    uri = f"sqlite:///{fitted / 'mlflow.db'}"
+    runs = mlflow.search_runs(
+        experiment_names=["custseg"],
+        filter_string="tags.`custseg.stage` = 'monitoring'",
+        tracking_uri=uri,
+    )
+    assert len(runs) >= 1 and runs.iloc[0]["metrics.health_rfm_rules"] == pytest.approx(
+        health["score"]
+    )
+    files = {
+        a.path for a in mlflow.MlflowClient(uri).list_artifacts(runs.iloc[0].run_id, "monitoring")
+    }
+    assert "monitoring/monitor_report.html" in files and "monitoring/summary.json" in files
+
+
+def test_injected_drift_is_detected_and_named(fitted, drifted, tmp_path):
+    proc = monitor(fitted, drifted, tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    drifted_features = summary["drift"]["drifted_features"]
+    assert "online_share" in drifted_features
+    assert "recency_days" not in drifted_features
+
+
+def test_bad_input_exits_2_with_a_message(fitted, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("customer_id,order_date,amount\n")
+    proc = monitor(fitted, empty, tmp_path / "out")
+    assert proc.returncode == 2
+    assert "custseg: error:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = monitor(
+        fitted, fitted / "sample" / "transactions.csv", tmp_path / "o", "--as-of", "2026-01-01"
+    )
+    assert proc.returncode == 2 and "before the champions' reference date" in proc.stderr
+
+
+def served(base: str, rows: list[dict], name: str, want: str, timeout: float = 60) -> set[str]:
+    deadline = time.monotonic() + timeout
+    body = json.dumps({"customers": rows}).encode()
+    while True:
+        seen = set()
+        for _ in range(10):
+            req = urllib.request.Request(
+                base + "/predict", body, {"content-type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                seen.add(json.loads(r.read())["versions"][name])
+        if seen == {want} or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def test_reevaluation_promotes_only_better_schemes_and_the_service_uses_them(
+    fitted, drifted, tmp_path
+):
+    """Health threshold raised to 85 so the run is unhealthy: every serving scheme is refitted
+    on the current data. Fixed rules refit to the same segments (never promoted); a scheme is
+    promoted only with more wins than losses, and the running service then answers with it."""
+    import mlflow
+
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[monitoring]\nthreshold = 85\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CUSTSEG_HOME": str(fitted),
+        "BENTOML_HOME": str(fitted / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "CUSTSEG_WATCH_SECONDS": "1",
+        "CUSTSEG_WORKERS": "1",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    features = pd.read_parquet(fitted / "output" / "features.parquet")
+    with running(["serve", "--port", str(port)], env, base + "/readyz", fitted / "mon-serve.log"):
+        with urllib.request.urlopen(base + "/metadata") as r:
+            cols = [f["name"] for f in json.loads(r.read())["features"]]
+        rows = json.loads(features[["customer_id", *cols]].head(3).to_json(orient="records"))
+        proc = monitor(fitted, drifted, tmp_path / "re", "--config", str(strict), "--reevaluate")
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+        summary = json.loads((tmp_path / "re" / "summary.json").read_text())
+        verdicts = summary["reevaluation"]
+        assert set(verdicts) == set(summary["health"])
+        rules = verdicts["rfm_rules"]
+        assert not rules["promoted"] and rules["champion"] == rules["challenger"]
+        client = mlflow.MlflowClient(f"sqlite:///{fitted / 'mlflow.db'}")
+        for scheme, v in verdicts.items():
+            name = f"custseg-segmenter-{scheme}"
+            champion = str(client.get_model_version_by_alias(name, "champion").version)
+            wins = sum(
+                v["challenger"][k] is not None
+                and v["champion"][k] is not None
+                and v["challenger"][k] > v["champion"][k] + 0.01
+                for k in v["champion"]
+            )
+            losses = sum(
+                v["challenger"][k] is not None
+                and v["champion"][k] is not None
+                and v["challenger"][k] < v["champion"][k] - 0.01
+                for k in v["champion"]
+            )
+            assert v["promoted"] == (wins > losses), (scheme, v)
+            assert (champion == v["version"]) == v["promoted"], (scheme, champion, v)
+        promoted = [s for s, v in verdicts.items() if v["promoted"]]
+        assert promoted, f"nothing promoted: {verdicts}"
+        name = f"custseg-segmenter-{promoted[0]}"
+        want = verdicts[promoted[0]]["version"]
+        assert served(base, rows, name, want) == {want}
+
+    # the next run monitors the promoted scheme against its own, newer reference
+    proc = monitor(fitted, drifted, tmp_path / "next")
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "next" / "summary.json").read_text())
+    assert summary["references"][promoted[0]]["as_of"] == "2026-06-30"
+    assert summary["references"]["rfm_rules"]["as_of"] == REFERENCE_AS_OF
+    assert np.isclose(summary["health"][promoted[0]]["parts"][1]["score"], 100)  # fresh

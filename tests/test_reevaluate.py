@@ -1,0 +1,32 @@
+"""The champion/challenger rule of re-evaluation, measure by measure."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.reevaluate import decide
+
+CHAMPION = {"separation": 0.30, "stability": 0.80, "business_signal": 0.20}
+
+
+@pytest.mark.parametrize(
+    ("challenger", "promoted", "why"),
+    [
+        (dict(CHAMPION), False, "not better by more than"),  # refitted fixed rules
+        ({**CHAMPION, "separation": 0.305}, False, "not better by more than"),  # within margin
+        ({**CHAMPION, "separation": 0.40}, True, "better on separation"),
+        ({**CHAMPION, "separation": 0.40, "stability": 0.60}, False, "worse on 1"),  # one each
+        ({"separation": 0.40, "stability": 0.90, "business_signal": 0.10}, True, "separation"),
+        ({"separation": 0.20, "stability": 0.70, "business_signal": 0.30}, False, "worse on 2"),
+        ({**CHAMPION, "business_signal": None, "separation": 0.35}, True, "business_signal n/a"),
+    ],
+)
+def test_a_challenger_needs_more_wins_than_losses(challenger, promoted, why):
+    won, reason = decide(CHAMPION, challenger)
+    assert won is promoted
+    assert why in reason
+
+
+def test_missing_measures_do_not_vote():
+    won, reason = decide({"separation": None}, {"separation": 0.9})
+    assert not won and "separation n/a" in reason
