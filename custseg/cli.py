@@ -552,7 +552,7 @@ def monitor(
             "--out",
             "-o",
             help="Folder for summary.json, monitor_report.html and the Evidently pages. "
-            "Default: monitoring/<as-of> in the state folder.",
+            "Default: monitoring/YYYY-MM-DD (the as-of date) in the state folder.",
             show_default=False,
         ),
     ] = None,
