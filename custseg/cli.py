@@ -597,7 +597,13 @@ def monitor(
     from custseg import config as cfgmod
     from custseg import paths as state
     from custseg import tracking
-    from custseg.progress import console
+    from custseg.progress import console, stage
+    from features.pipeline import last_order_date
+    from monitoring import summary
+    from monitoring.job import check
+    from monitoring.reference import champion_references
+    from monitoring.report import write_report
+    from serving.models import load_champions
 
     cfg = cfgmod.monitoring(config)
     scheme_file = None
@@ -607,83 +613,41 @@ def monitor(
         scheme_file = segjob.check(schemes)
     uri = tracking_uri or state.tracking_uri()
     tracking.use(experiment, uri)
-    try:
-        status = _monitor(
-            transactions,
-            customers,
-            as_of,
-            out,
-            cfg,
-            config,
-            column,
-            scheme_file,
-            trials,
-            promote,
-            uri,
-            experiment,
-        )
+    try:  # exit 1 means "unhealthy": an unexpected crash must say so and exit 2 instead
+        with stage("loading the serving champions and their reference"):
+            models = load_champions(uri)
+            references = champion_references(models.versions, uri)
+        cleaning, features_cfg = cfgmod.cleaning(config), cfgmod.features(config)
+        tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
+        cutoff = _date(as_of, "--as-of") or last_order_date(tx)
+        m = check(tx, cust, cutoff, models, references, cleaning, features_cfg, cfg)
+        out = out or state.home() / "monitoring" / str(cutoff)
+        with tracking.run(experiment, "monitor", uri):
+            with stage("writing the Evidently pages"):
+                reports = m.drift.save_html(out)
+            verdicts = None
+            if m.needed and scheme_file is not None:
+                from monitoring.reevaluate import reevaluate
+
+                with stage("re-evaluating the schemes on the current data"):
+                    found = reevaluate(
+                        m, models, scheme_file, trials or cfg.reevaluate_trials, m.cohort, promote
+                    )
+                verdicts = {k: v.to_dict() for k, v in found.items()}
+            data = summary.summary(m, models, cfg, verdicts, reports)
+            history = summary.update_history(state.home() / "monitoring" / "history.csv", m)
+            report = write_report(data, history, out)
+            path = summary.write(out, data)
+            run_id = summary.log_run(m, data, [path, report, *reports.values()])
     except CustsegError:
         raise
-    except Exception as exc:  # noqa: BLE001 - exit 1 means "unhealthy": a crash must not look so
+    except Exception as exc:  # noqa: BLE001
         raise CustsegError(f"monitoring failed: {type(exc).__name__}: {exc}") from exc
-    if status != "healthy":
-        console.print("[yellow]unhealthy:[/] exit code 1")
-        raise typer.Exit(1)
-
-
-def _monitor(
-    transactions,
-    customers,
-    as_of,
-    out,
-    cfg,
-    config,
-    column,
-    scheme_file,
-    trials,
-    promote,
-    uri,
-    experiment,
-) -> str:
-    from custseg import config as cfgmod
-    from custseg import paths as state
-    from custseg import tracking
-    from custseg.progress import console, stage
-    from features.pipeline import last_order_date
-    from monitoring import summary
-    from monitoring.job import check
-    from monitoring.reference import champion_references
-    from monitoring.report import write_report
-    from serving.models import load_champions
-
-    with stage("loading the serving champions and their reference"):
-        models = load_champions(uri)
-        references = champion_references(models.versions, uri)
-    cleaning, features_cfg = cfgmod.cleaning(config), cfgmod.features(config)
-    tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
-    cutoff = _date(as_of, "--as-of") or last_order_date(tx)
-    m = check(tx, cust, cutoff, models, references, cleaning, features_cfg, cfg)
-    out = out or state.home() / "monitoring" / str(cutoff)
-    with tracking.run(experiment, "monitor", uri):
-        with stage("writing the Evidently pages"):
-            reports = m.drift.save_html(out)
-        verdicts = None
-        if m.needed and scheme_file is not None:
-            from monitoring.reevaluate import reevaluate
-
-            with stage("re-evaluating the schemes on the current data"):
-                found = reevaluate(
-                    m, models, scheme_file, trials or cfg.reevaluate_trials, m.cohort, promote
-                )
-            verdicts = {k: v.to_dict() for k, v in found.items()}
-        data = summary.summary(m, models, cfg, verdicts, reports)
-        history = summary.update_history(state.home() / "monitoring" / "history.csv", m)
-        report = write_report(data, history, out)
-        path = summary.write(out, data)
-        run_id = summary.log_run(m, data, [path, report, *reports.values()])
     _print_monitoring(m, data, cfg)
     console.print(f"summary: {path}\nreport: {report}  (open it in a browser)\nMLflow run {run_id}")
-    return data["status"]
+    if data["status"] != "healthy":
+        console.print("[yellow]unhealthy:[/] exit code 1")
+        raise typer.Exit(1)
 
 
 def _print_monitoring(m, data: dict, cfg) -> None:

@@ -79,6 +79,19 @@ def run_job(home: Path, *args: str, timeout: int = 900):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def serve_env(home: Path, **extra: str) -> dict:
+    """Environment of a custseg server over `home`'s store: BentoML's files inside it, no usage
+    tracking, no tracking URI from the caller's environment (unless given in `extra`)."""
+    env = {
+        **os.environ,
+        "CUSTSEG_HOME": str(home),
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env | extra
+
+
 def free_port() -> int:
     import socket
 

@@ -5,7 +5,6 @@ without injected drift), exit codes, outputs, re-evaluation and the service pick
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 
 from custseg.process import running
-from tests.conftest import free_port, run_job
+from tests.conftest import free_port, run_job, serve_env
 
 pytestmark = pytest.mark.slow
 REFERENCE_AS_OF = "2026-03-31"
@@ -162,15 +161,7 @@ def test_reevaluation_promotes_only_better_schemes_and_the_service_uses_them(
     strict.write_text("[monitoring]\nthreshold = 85\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CUSTSEG_HOME": str(fitted),
-        "BENTOML_HOME": str(fitted / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CUSTSEG_WATCH_SECONDS": "1",
-        "CUSTSEG_WORKERS": "1",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = serve_env(fitted, CUSTSEG_WATCH_SECONDS="1", CUSTSEG_WORKERS="1")
     features = pd.read_parquet(fitted / "output" / "features.parquet")
     with running(["serve", "--port", str(port)], env, base + "/readyz", fitted / "mon-serve.log"):
         with urllib.request.urlopen(base + "/metadata") as r:

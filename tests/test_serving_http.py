@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from custseg.process import running
-from tests.conftest import free_port, run_job
+from tests.conftest import free_port, run_job, serve_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +30,9 @@ def trained(tmp_path_factory):
 def server(trained):
     home, _ = trained
     port = free_port()
-    env = {
-        **os.environ,
-        "CUSTSEG_HOME": str(home),
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "CUSTSEG_API_KEY": "s3cret",
-        "CUSTSEG_MAX_BATCH": "50",
-        "CUSTSEG_WATCH_SECONDS": "1",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = serve_env(
+        home, CUSTSEG_API_KEY="s3cret", CUSTSEG_MAX_BATCH="50", CUSTSEG_WATCH_SECONDS="1"
+    )
     base = f"http://127.0.0.1:{port}"
     serve = ["serve", "--port", str(port)]
     with running(serve, env, base + "/readyz", home / "server.log"):
@@ -83,6 +75,18 @@ def test_health_and_metadata(server):
     assert described["recency_days"]["description"].startswith("days since the last order")
 
 
+def same_probabilities(server: str, answer: dict, expected: pd.Series, tol: float) -> None:
+    """The served probabilities are the batch job's; a target without a champion (the gate
+    refused every model) is null."""
+    served = set(call(server, "/metadata")[1]["targets"])
+    for target in ("repurchase", "churn"):
+        got = answer[f"{target}_probability"]
+        if target not in served:
+            assert got is None
+        else:
+            assert got == pytest.approx(expected[f"{target}_probability"], abs=tol)
+
+
 def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
     _, out = trained
     batch = rows(server, trained)
@@ -91,11 +95,7 @@ def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
     scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str}).set_index("customer_id")
     for c in body["customers"]:
         expected = scores.loc[c["customer_id"]]
-        for target in ("repurchase", "churn"):
-            if f"{target}_probability" in c:  # a target without a champion is not served
-                assert c[f"{target}_probability"] == pytest.approx(
-                    expected[f"{target}_probability"], abs=1e-6
-                )
+        same_probabilities(server, c, expected, 1e-6)
         assert c["segments"]["rfm_rules"]["id"] == expected["segment_rfm_rules"]
         assert c["segments"]["behaviour_clusters"]["name_zh"]
     assert body["versions"]["custseg-segmenter-rfm_rules"] == "1"
@@ -219,11 +219,7 @@ def test_score_transactions_matches_the_batch_job(server, trained):
     assert [c["customer_id"] for c in body["customers"]] == sorted(ids)
     for c in body["customers"]:
         expected = scores.loc[c["customer_id"]]
-        for target in ("repurchase", "churn"):
-            if f"{target}_probability" in c:
-                assert c[f"{target}_probability"] == pytest.approx(
-                    expected[f"{target}_probability"], abs=1e-5
-                )
+        same_probabilities(server, c, expected, 1e-5)
         for scheme in ("rfm_rules", "rfm_scores", "abc", "behaviour_clusters"):
             assert c["segments"][scheme]["id"] == expected[f"segment_{scheme}"], scheme
 
@@ -262,14 +258,12 @@ def test_bentoml_build_makes_a_bento_that_serves(server, trained):
 
     home, _ = trained
     repo = Path(__file__).resolve().parent.parent
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home / "bento-build"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "CUSTSEG_HOME": str(home),
-        "CUSTSEG_WORKERS": "1",
-    }
+    env = serve_env(
+        home,
+        BENTOML_HOME=str(home / "bento-build"),
+        MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+        CUSTSEG_WORKERS="1",
+    )
     bentoml = [sys.executable, "-m", "bentoml"]
     built = subprocess.run([*bentoml, "build", str(repo)], env=env, capture_output=True, text=True)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
