@@ -136,11 +136,22 @@ def reevaluate(
         verdict = "[green]promoted[/]" if won and promote else "kept the champion"
         console.print(f"{new.name}: {verdict}: {reason}")
     snapshot = {k: m.current.attrs.get(k) for k in ("as_of", "definition_hash", "engine")}
+    import mlflow
+
+    from training.segmentation.model import registered_name
+
+    client = mlflow.MlflowClient()
     for group, flag in ((winners, True), (losers, False)):
         if group:
             logged = segjob.log(group, m.current, scheme_file, snapshot, flag)
             for name, out in logged.items():
-                verdicts[name].version = str(out["version"]) if out["version"] else None
+                v = verdicts[name]
+                v.version = str(out["version"]) if out["version"] else None
+                if v.version:  # the decision stays with the version, visible in the registry
+                    for key, value in (("promoted", str(v.promoted).lower()), ("reason", v.reason)):
+                        client.set_model_version_tag(
+                            registered_name(name), v.version, f"custseg.reevaluation.{key}", value
+                        )
     return verdicts
 
 

@@ -192,6 +192,9 @@ def test_reevaluation_promotes_only_better_schemes_and_the_service_uses_them(
             )
             assert v["promoted"] == (wins > losses), (scheme, v)
             assert (champion == v["version"]) == v["promoted"], (scheme, champion, v)
+            if v["version"]:  # refitted and registered, with its decision
+                tags = client.get_model_version(name, v["version"]).tags
+                assert tags["custseg.reevaluation.reason"] == v["reason"]
         promoted = [s for s, v in verdicts.items() if v["promoted"]]
         assert promoted, f"nothing promoted: {verdicts}"
         name = f"custseg-segmenter-{promoted[0]}"
