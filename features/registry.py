@@ -18,6 +18,8 @@ class Feature:
     description: str
     unit: str
     kind: str = "number"  # number | category
+    optional: bool = False  # may be missing (e.g. the gap of a one-order customer): null allowed
+    signed: bool = False  # may be negative (trends, net amounts); other numbers are >= 0
 
 
 def core(windows: tuple[int, ...] = WINDOWS) -> list[Feature]:
@@ -28,15 +30,35 @@ def core(windows: tuple[int, ...] = WINDOWS) -> list[Feature]:
         f("frequency_orders", "orders on or before the cutoff (refunds excluded)", "orders"),
         f("frequency_days", "distinct days with an order", "days"),
         f("monetary", "total spend (refunds excluded)", "currency"),
-        f("net_monetary", "total spend minus refunds", "currency"),
+        f("net_monetary", "total spend minus refunds", "currency", signed=True),
         f("avg_order_value", "mean order value", "currency"),
         f("max_order_value", "largest single order", "currency"),
         f("tenure_days", "days since the first order", "days"),
-        f("interpurchase_mean_days", "mean gap between distinct order days", "days"),
-        f("interpurchase_std_days", "standard deviation of the gaps between order days", "days"),
-        f("overdue_ratio", "recency / mean gap: above 1 means later than usual", "ratio"),
-        f("orders_trend_90d", "orders in the last 90 days minus the 90 before", "orders"),
-        f("spend_trend_90d", "spend in the last 90 days minus the 90 before", "currency"),
+        f("interpurchase_mean_days", "mean gap between distinct order days", "days", optional=True),
+        f(
+            "interpurchase_std_days",
+            "standard deviation of the gaps between order days",
+            "days",
+            optional=True,
+        ),
+        f(
+            "overdue_ratio",
+            "recency / mean gap: above 1 means later than usual",
+            "ratio",
+            optional=True,
+        ),
+        f(
+            "orders_trend_90d",
+            "orders in the last 90 days minus the 90 before",
+            "orders",
+            signed=True,
+        ),
+        f(
+            "spend_trend_90d",
+            "spend in the last 90 days minus the 90 before",
+            "currency",
+            signed=True,
+        ),
         f("online_share", "share of orders placed online", "share"),
         f("refund_rate", "refunds per order", "ratio"),
         f("refund_amount", "total refunded", "currency"),
@@ -52,26 +74,43 @@ def core(windows: tuple[int, ...] = WINDOWS) -> list[Feature]:
             f(f"orders_{w}d", f"orders in the last {w} days", "orders"),
             f(f"order_days_{w}d", f"distinct order days in the last {w} days", "days"),
             f(f"spend_{w}d", f"spend in the last {w} days", "currency"),
-            f(f"avg_order_value_{w}d", f"mean order value in the last {w} days", "currency"),
-            f(f"max_order_value_{w}d", f"largest order in the last {w} days", "currency"),
+            f(
+                f"avg_order_value_{w}d",
+                f"mean order value in the last {w} days",
+                "currency",
+                optional=True,
+            ),
+            f(
+                f"max_order_value_{w}d",
+                f"largest order in the last {w} days",
+                "currency",
+                optional=True,
+            ),
         ]
     return out
 
 
-ATTRIBUTES = [
-    Feature("signup_tenure_days", "days since signup (customer table)", "days"),
-    Feature("age", "age in years (customer table)", "years"),
-    Feature("age_band", "age band: 18-24, 25-34, 35-44, 45-54, 55+", "band", "category"),
-    Feature("gender", "male / female", "category", "category"),
-    Feature("province", "province of the customer's region", "category", "category"),
-    Feature("region", "省-市", "category", "category"),
-    Feature("industry", "industry", "category", "category"),
+ATTRIBUTES = [  # from the customer table: any of them may be unknown
+    Feature(
+        "signup_tenure_days", "days since signup (customer table)", "days", "number", True, True
+    ),
+    Feature("age", "age in years (customer table)", "years", "number", True),
+    Feature("age_band", "age band: 18-24, 25-34, 35-44, 45-54, 55+", "band", "category", True),
+    Feature("gender", "male / female", "category", "category", True),
+    Feature("province", "province of the customer's region", "category", "category", True),
+    Feature("region", "省-市", "category", "category", True),
+    Feature("industry", "industry", "category", "category", True),
 ]
 CORE = core()
 
 
 def category_feature(category: str) -> Feature:
-    return Feature(f"category_share__{category}", f"share of spend in category {category}", "share")
+    return Feature(
+        f"category_share__{category}",
+        f"share of spend in category {category}",
+        "share",
+        optional=True,  # no spend at all (zero-amount orders): no share
+    )
 
 
 def describe(names: list[str]) -> list[Feature]:

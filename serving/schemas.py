@@ -11,16 +11,29 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from operator import itemgetter
-from typing import Annotated, Literal, NotRequired, Required
+from typing import Annotated, Any, Literal, Required
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from features import registry
 from serving.models import ModelSet
 
-Number = Annotated[float | None, Field(allow_inf_nan=False, strict=True)]
+
+def _number(feature: registry.Feature | None) -> object:
+    """A finite JSON number (no text, no bool); >= 0 unless the feature is signed; null only
+    where the feature can be missing (unknown names: lenient)."""
+    optional = feature is None or feature.optional
+    low = None if feature is None or feature.signed else 0
+    kind = float | None if optional else float
+    return Annotated[kind, Field(allow_inf_nan=False, strict=True, ge=low)]
+
+
+def _text(feature: registry.Feature | None) -> object:
+    optional = feature is None or feature.optional
+    return Annotated[str | None if optional else str, Field(strict=True)]
 
 
 class BadRequest(ValueError):
@@ -30,10 +43,12 @@ class BadRequest(ValueError):
 @cache
 def row_model(numeric: tuple[str, ...], categories: tuple[str, ...]) -> TypeAdapter:
     """Validator of a batch of feature rows; rows come back as plain dicts (a TypedDict, not
-    models: at one customer a request, building and dumping models cost more than the trees)."""
+    models: at one customer a request, building and dumping models cost more than the trees).
+    Every feature is required (null is sent explicitly where a feature can be missing)."""
+    known = {f.name: f for f in registry.describe([*numeric, *categories])}
     fields = {"customer_id": Required[Annotated[str, Field(min_length=1, strict=True)]]}
-    fields |= {c: Required[Number] for c in numeric}
-    fields |= {c: NotRequired[Annotated[str | None, Field(strict=True)]] for c in categories}
+    fields |= {c: Required[_number(known.get(c))] for c in numeric}
+    fields |= {c: Required[_text(known.get(c))] for c in categories}
     row = TypedDict("CustomerFeatures", fields)
     row.__pydantic_config__ = ConfigDict(extra="forbid")
     return TypeAdapter(list[row])
@@ -53,7 +68,7 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     frame = pd.DataFrame(block, columns=numeric)
     frame.insert(0, "customer_id", [r["customer_id"] for r in valid])
     for c in categories:
-        frame[c] = pd.Series([r.get(c) for r in valid], dtype=object)
+        frame[c] = pd.Series([r[c] for r in valid], dtype=object)
     return frame
 
 
@@ -70,11 +85,25 @@ def describe(exc: ValidationError, root: str, most: int = 5) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def _iso_date(value: object) -> object:
+    """Dates come as "YYYY-MM-DD" text only (pydantic's lax mode would read 1718000000 as an
+    epoch timestamp)."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("expected a date as YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class Transaction(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_id: Annotated[str, Field(min_length=1)]
-    order_date: Annotated[date, Field(strict=False)]  # "YYYY-MM-DD"
+    order_date: IsoDate
     amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # refunds: is_refund, not a sign
     is_refund: bool = False
     category: str | None = None
@@ -86,7 +115,7 @@ class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customer_id: Annotated[str, Field(min_length=1)]
-    signup_date: Annotated[date | None, Field(strict=False)] = None
+    signup_date: IsoDate | None = None
     age: Annotated[float | None, Field(ge=0, le=120, allow_inf_nan=False)] = None
     gender: Literal["male", "female"] | None = None
     province: str | None = None
@@ -108,15 +137,33 @@ def validated(rows: object, adapter: TypeAdapter, name: str, limit: int) -> pd.D
     return pd.DataFrame([r.model_dump() for r in valid])
 
 
-def transactions_frame(rows: object, limit: int) -> pd.DataFrame:
-    """Validated raw transactions as the clean-transaction columns the features read."""
+def transactions_frame(rows: object, limit: int, as_of: date) -> pd.DataFrame:
+    """Validated raw transactions as the clean-transaction columns the features read. Orders
+    after `as_of` and a repeated order_id are refused (the batch job would drop them: silently
+    here they would move the answer away from it)."""
     frame = validated(rows, TRANSACTIONS, "transactions", limit)
+    late = frame.index[frame["order_date"] > as_of]
+    if len(late):
+        i = late[0]
+        raise BadRequest(
+            f"transactions[{i}].order_date: {frame.at[i, 'order_date']} is after as_of {as_of}"
+            + (f" (and {len(late) - 1} more)" if len(late) > 1 else "")
+        )
+    ids = frame["order_id"].dropna()
+    again = ids[ids.duplicated()]
+    if len(again):
+        first = ids.index[ids == again.iloc[0]][0]
+        raise BadRequest(
+            f"transactions[{again.index[0]}].order_id: {again.iloc[0]!r} repeats "
+            f"transactions[{first}]; send each order once"
+        )
     frame["order_date"] = pd.to_datetime(frame["order_date"])
     frame["amount"] = frame["amount"].where(~frame["is_refund"], -frame["amount"])
     return frame
 
 
-def customers_frame(rows: object, limit: int) -> pd.DataFrame | None:
+def customers_frame(rows: object, limit: int, ordering: set[str]) -> pd.DataFrame | None:
+    """Validated customer rows; each must belong to a customer with transactions here."""
     if rows is None:
         return None
     frame = validated(rows, CUSTOMERS, "customers", limit)
@@ -124,16 +171,24 @@ def customers_frame(rows: object, limit: int) -> pd.DataFrame | None:
     if frame["customer_id"].duplicated().any():
         dup = frame.loc[frame["customer_id"].duplicated(), "customer_id"].iloc[0]
         raise BadRequest(f"customers: customer_id {dup!r} appears twice")
+    stray = frame.index[~frame["customer_id"].isin(ordering)]
+    if len(stray):
+        i = stray[0]
+        raise BadRequest(
+            f"customers[{i}].customer_id: {frame.at[i, 'customer_id']!r} has no transactions "
+            "in this request"
+        )
     return frame
 
 
 def as_of_date(value: object) -> date:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise BadRequest(f"as_of: {value!r} is not a date as YYYY-MM-DD")
+    try:
+        day = _iso_date(value)
+    except ValueError:
+        raise BadRequest(f"as_of: {value!r} is not a date as YYYY-MM-DD") from None
+    if day > date.today():
+        raise BadRequest(f"as_of: {day} is in the future")
+    return day
 
 
 def _check_batch(rows: object, name: str, limit: int) -> None:
@@ -143,6 +198,24 @@ def _check_batch(rows: object, name: str, limit: int) -> None:
         raise BadRequest(f"{name}: the batch is empty; send at least one row")
     if len(rows) > limit:
         raise BadRequest(f"{name}: {len(rows):,} rows, over the limit of {limit:,} per request")
+
+
+class PredictRequest(BaseModel):
+    """POST /predict. The rows are checked against the champions' schema by `feature_rows`
+    (it changes with the champions, so it cannot be a static model)."""
+
+    model_config = ConfigDict(extra="forbid")
+    customers: Any  # [{"customer_id": ..., <every feature>}, ...]
+
+
+class ScoreRequest(BaseModel):
+    """POST /score_transactions; the parts are checked by `transactions_frame`,
+    `customers_frame` and `as_of_date`."""
+
+    model_config = ConfigDict(extra="forbid")
+    as_of: Any  # "YYYY-MM-DD"
+    transactions: Any  # [Transaction, ...]
+    customers: Any = None  # [Customer, ...] or absent
 
 
 class SegmentAnswer(BaseModel):

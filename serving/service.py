@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from typing import Any
 
 import bentoml
 import pydantic_core
@@ -24,6 +23,8 @@ from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
     Answer,
     BadRequest,
+    PredictRequest,
+    ScoreRequest,
     as_of_date,
     customers_frame,
     feature_rows,
@@ -89,19 +90,19 @@ class Custseg:
             raise Unauthorised("missing or wrong x-api-key header")
 
     @bentoml.api(route="/predict")
-    def predict(self, customers: Any, ctx: bentoml.Context) -> Answer:  # encoded by `answer`
+    def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:  # see answer
         """Feature rows of one or more customers -> segment per scheme, probabilities."""
         self._check(ctx)
         models = self.models  # one model set for the whole request
         try:
-            frame = feature_rows(customers, models, MAX_BATCH)
+            frame = feature_rows(request.customers, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
         return answer({"customers": models.predict(frame), "versions": models.versions})
 
     @bentoml.api(route="/score_transactions")
     def score_transactions(
-        self, as_of: Any, transactions: Any, ctx: bentoml.Context, customers: Any = None
+        self, request: ScoreRequest, /, ctx: bentoml.Context
     ) -> Answer:  # encoded by `answer`
         """Raw recent transactions (+ optional customer attributes) and an as-of date -> the
         /predict answer, with features computed by the same definitions as offline."""
@@ -111,9 +112,9 @@ class Custseg:
             ctx.response.status_code = 409
             raise Conflict(models.online_problem or "raw transactions are not supported")
         try:
-            cutoff = as_of_date(as_of)
-            tx = transactions_frame(transactions, MAX_TRANSACTIONS)
-            cust = customers_frame(customers, MAX_BATCH)
+            cutoff = as_of_date(request.as_of)
+            tx = transactions_frame(request.transactions, MAX_TRANSACTIONS, cutoff)
+            cust = customers_frame(request.customers, MAX_BATCH, set(tx["customer_id"]))
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
         features = models.online(tx, cutoff, cust)

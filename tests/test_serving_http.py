@@ -111,6 +111,10 @@ def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
         (lambda r: r.pop("monetary"), "customers[1].monetary: missing feature"),
         (lambda r: r.update(colour="red"), "customers[1].colour: unknown field"),
         (lambda r: r.update(customer_id=""), "customers[1].customer_id"),
+        (lambda r: r.update(monetary=None), "customers[1].monetary: Input should be a valid"),
+        (lambda r: r.update(tenure_days=None), "customers[1].tenure_days"),  # was a 500
+        (lambda r: r.update(recency_days=-3), "customers[1].recency_days: Input should be greater"),
+        (lambda r: r.pop("lifecycle_stage"), "customers[1].lifecycle_stage: missing feature"),
     ],
 )
 def test_bad_rows_get_400_naming_row_and_field(server, trained, mutate, message):
@@ -136,6 +140,15 @@ def test_nan_infinity_empty_and_oversized_batches_are_refused(server, trained):
     status, body = call(server, "/predict", {"customers": [one] * 51})
     assert status == 400 and "over the limit of 50" in body
     assert call(server, "/predict", "{not json")[0] == 400
+    status, body = call(server, "/predict", {"customers": [one], "customer": [one]})
+    assert status == 400 and "customer" in body and "Extra inputs" in body, body
+
+
+def test_missing_features_may_be_null_where_they_can_be_missing(server, trained):
+    one = rows(server, trained, 1)[0]
+    one.update(interpurchase_mean_days=None, interpurchase_std_days=None, overdue_ratio=None)
+    status, body = call(server, "/predict", {"customers": [one]})
+    assert status == 200, body
 
 
 def test_api_key_is_required(server, trained):
@@ -235,7 +248,18 @@ def test_score_transactions_matches_the_batch_job(server, trained):
         (lambda b: b["transactions"][0].update(shop="x"), "transactions[0].shop: unknown field"),
         (lambda b: b["transactions"][0].update(channel="phone"), "transactions[0].channel"),
         (lambda b: b.update(as_of="yesterday"), "as_of: 'yesterday' is not a date"),
-        (lambda b: b.update(as_of="2000-01-01"), "have no order on or before 2000-01-01"),
+        (lambda b: b.update(as_of="2000-01-01"), "is after as_of 2000-01-01"),
+        (lambda b: b.update(as_of="9999-12-31"), "as_of: 9999-12-31 is in the future"),
+        (lambda b: b["transactions"][0].update(order_date=1718000000), "expected a date"),
+        (
+            lambda b: [t.update(order_id="O1") for t in b["transactions"][:2]],
+            "transactions[1].order_id: 'O1' repeats transactions[0]",
+        ),
+        (
+            lambda b: b["customers"].append({"customer_id": "ZZ9"}),
+            "customers[1].customer_id: 'ZZ9' has no transactions",
+        ),
+        (lambda b: b.update(customer=b.pop("customers")), "Extra inputs"),
         (lambda b: b["customers"][0].update(age="old"), "customers[0].age"),
         (lambda b: b.update(transactions=[]), "transactions: the batch is empty"),
     ],
