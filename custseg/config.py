@@ -29,6 +29,8 @@ def load(path: str | Path | None) -> dict:
         data = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8
+        raise ConfigError(f"{path}: cannot read it as a UTF-8 text file ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(SECTIONS))
@@ -36,6 +38,9 @@ def load(path: str | Path | None) -> dict:
         raise ConfigError(
             f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
         )
+    for name, section in data.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table of settings, not {section!r}")
     return data
 
 

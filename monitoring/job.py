@@ -24,7 +24,9 @@ from monitoring.health import Health, HealthConfig, segment_health
 from monitoring.reference import Reference, oldest
 
 LABEL = "repurchased"
-NOT_FEATURES = {"customer_id", "as_of", "region"}  # id, the cutoff itself, 300+ cities (province)
+# id, the cutoff itself, 300+ cities (province carries it), and days-since-first-order / -signup:
+# they grow by one a day for everyone, so they "drift" by construction as time passes
+NOT_FEATURES = {"customer_id", "as_of", "region", "tenure_days", "signup_tenure_days"}
 
 
 @dataclass
@@ -105,6 +107,7 @@ def check(
         )
     if current.empty:
         raise CustsegError(f"no customer has an order on or before {as_of} in the new data")
+    _check_coverage(result.transactions, as_of, base)
     wanted = base.definition_hash
     if wanted and wanted != current.attrs.get("definition_hash"):
         raise CustsegError(
@@ -164,7 +167,7 @@ def check(
                 result.audit,
                 cfg,
             )
-    reasons = []
+    reasons = _population(base, current, customers is not None)
     if drift.share_drifted > cfg.drift_share:
         reasons.append(
             f"drifted feature share {drift.share_drifted:.2f} > {cfg.drift_share:g} "
@@ -172,7 +175,10 @@ def check(
         )
     for s, hl in health.items():
         if not hl.healthy:
-            worst = min((p for p in hl.parts if p.score is not None), key=lambda p: p.score)
+            worst = min(
+                (p for p in hl.parts if p.score is not None and p.weight > 0),
+                key=lambda p: p.score,
+            )
             reasons.append(
                 f"{s} health {hl.score:.0f} < {cfg.threshold:g} (weakest: {worst.name} "
                 f"{worst.score:.0f}: {worst.explanation})"
@@ -180,6 +186,51 @@ def check(
     return Monitored(
         as_of, references, current, result.audit, drift, health, segments, cohort, reasons, notes
     )
+
+
+MAX_QUIET_DAYS = 30  # an as-of this long after the last order describes days without data
+
+
+def _check_coverage(clean_tx: pd.DataFrame, as_of: date, base: Reference) -> None:
+    """The new log must reach the as-of date and start before the reference: features such as
+    tenure and recency are computed from the whole history, so a log of recent orders only
+    would look like a population of new customers (made-up drift)."""
+    days = pd.to_datetime(clean_tx["order_date"])
+    first, last = days.min().date(), days.max().date()
+    if (as_of - last).days > MAX_QUIET_DAYS:
+        raise CustsegError(
+            f"--as-of {as_of} is {(as_of - last).days} days after the last order in the new data "
+            f"({last}): features would describe days without data; use an as-of up to {last}"
+        )
+    if first > base.as_of:
+        raise CustsegError(
+            f"the new log starts on {first}, after the reference date {base.as_of}: give the "
+            "whole history up to the as-of date (tenure, recency and windows need it), as "
+            "`custseg run` takes it"
+        )
+
+
+def _population(base: Reference, current: pd.DataFrame, with_customers: bool) -> list[str]:
+    """Reasons to distrust the comparison itself: the reference's customers missing from the
+    new data (other ids?), or a customer table that covers few of the customers with orders."""
+    ref_ids = base.table["customer_id"].astype(str)
+    kept = float(ref_ids.isin(current["customer_id"].astype(str)).mean())
+    if kept == 0:
+        raise CustsegError(
+            f"none of the reference's {len(ref_ids):,} customers appears in the new data: "
+            "different customer ids (or another company's data)?"
+        )
+    reasons = []
+    if kept < 0.5:
+        reasons.append(f"only {kept:.0%} of the reference's customers appear in the new data")
+    attributes = [c for c in ("age", "gender", "province", "industry") if c in current]
+    if with_customers and attributes:
+        covered = float(current[attributes].notna().any(axis=1).mean())
+        if covered < 0.5:
+            reasons.append(
+                f"the customer table covers only {covered:.0%} of the customers with orders"
+            )
+    return reasons
 
 
 def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftResult:

@@ -7,7 +7,7 @@ Both are scored by the same three measures, each "higher is better":
   between the reference table and today's — a scheme that reshuffles everyone is no basis for
   a strategy;
 - business_signal: how much of the newest labelled cohort's repurchase the segments explain
-  (eta squared of the 0/1 label by segment; only when labels exist).
+  (omega squared of the 0/1 label by segment; only when labels exist).
 The challenger wins when it is better by more than `margin` on more measures than it is worse by
 more than `margin` (measures missing on either side do not vote). Refitting fixed rules
 therefore never promotes: nothing changes.
@@ -56,15 +56,10 @@ def measures(
     kept = float((ids_ref[both] == ids_cur[both]).mean()) if len(both) else None
     business = None
     if cohort is not None and cohort_labels is not None:
-        y = pd.to_numeric(cohort[LABEL], errors="coerce")
-        ok = y.notna().to_numpy()
+        y = pd.to_numeric(cohort[LABEL], errors="coerce").to_numpy()
+        ok = ~np.isnan(y)
         if ok.sum() > 1 and y[ok].var() > 0:
-            frame = pd.DataFrame({"y": y[ok].to_numpy(), "s": np.asarray(cohort_labels)[ok]})
-            means = frame.groupby("s")["y"].transform("mean")
-            business = float(
-                ((means - frame["y"].mean()) ** 2).sum()
-                / ((frame["y"] - frame["y"].mean()) ** 2).sum()
-            )
+            business = omega_squared(y[ok], np.asarray(cohort_labels, dtype=object)[ok])
     silhouette = sep.get("rfm_silhouette")
     return {
         "separation": None
@@ -73,6 +68,20 @@ def measures(
         "stability": kept,
         "business_signal": business,
     }
+
+
+def omega_squared(y: np.ndarray, groups: np.ndarray) -> float:
+    """Share of the variance of `y` explained by `groups`, corrected for the number of groups
+    (omega squared): plain eta squared grows with every extra segment, which would favour
+    challengers with more clusters."""
+    frame = pd.DataFrame({"y": y, "g": groups})
+    n, k = len(frame), frame["g"].nunique()
+    total = float(((frame["y"] - frame["y"].mean()) ** 2).sum())
+    within = float(((frame["y"] - frame.groupby("g")["y"].transform("mean")) ** 2).sum())
+    if k < 2 or n <= k or total == 0:
+        return 0.0
+    mean_within = within / (n - k)
+    return float((total - within - (k - 1) * mean_within) / (total + mean_within))
 
 
 def decide(champion: dict, challenger: dict, margin: float = 0.01) -> tuple[bool, str]:
@@ -102,8 +111,11 @@ def reevaluate(
     cohort: pd.DataFrame | None,
     promote: bool = True,
 ) -> dict[str, Verdict]:
-    """Refit the monitored schemes on the current table, compare each with its champion and
-    log every challenger (registered; alias `champion` only for the winners, when `promote`).
+    """Refit the monitored schemes on the current table and compare each with its champion.
+    With `promote`: winners are registered and get the alias `champion` (decision and reason as
+    version tags); a champion that held is tagged so, and today's table becomes its reference
+    (it was just validated on it: freshness starts again). Losing challengers are not
+    registered (a scheduled job would fill the registry); their measures stay in the summary.
     Call inside an active MLflow run."""
     from custseg.progress import console
     from training.segmentation import fit_schemes
@@ -135,23 +147,39 @@ def reevaluate(
         (winners if won and promote else losers).append(new)
         verdict = "[green]promoted[/]" if won and promote else "kept the champion"
         console.print(f"{new.name}: {verdict}: {reason}")
-    snapshot = {k: m.current.attrs.get(k) for k in ("as_of", "definition_hash", "engine")}
+    if not promote:
+        return verdicts  # nothing changes in the registry
     import mlflow
 
     from training.segmentation.model import registered_name
+    from training.segmentation.tracking import REFERENCE_TAG, log_reference
 
     client = mlflow.MlflowClient()
-    for group, flag in ((winners, True), (losers, False)):
-        if group:
-            logged = segjob.log(group, m.current, scheme_file, snapshot, flag)
-            for name, out in logged.items():
-                v = verdicts[name]
-                v.version = str(out["version"]) if out["version"] else None
-                if v.version:  # the decision stays with the version, visible in the registry
-                    for key, value in (("promoted", str(v.promoted).lower()), ("reason", v.reason)):
-                        client.set_model_version_tag(
-                            registered_name(name), v.version, f"custseg.reevaluation.{key}", value
-                        )
+    reference_run = log_reference(m.current)  # today's table: what winners were fitted on
+    snapshot = {k: m.current.attrs.get(k) for k in ("as_of", "definition_hash", "engine")}
+    logged = (
+        segjob.log(winners, m.current, scheme_file, snapshot, True, reference_run)
+        if winners
+        else {}
+    )
+    for name, out in logged.items():
+        v = verdicts[name]
+        v.version = str(out["version"])
+        v.promoted = bool(out["champion"])  # a scheme with serve = false gets no alias
+        for key, value in (("promoted", str(v.promoted).lower()), ("reason", v.reason)):
+            client.set_model_version_tag(
+                registered_name(name), v.version, f"custseg.reevaluation.{key}", value
+            )
+    for new in losers:  # the champion held on today's data: today is its reference now
+        version = models.versions[registered_name(new.name)]
+        run_id = client.get_model_version(registered_name(new.name), version).run_id
+        client.set_tag(run_id, REFERENCE_TAG, reference_run)
+        client.set_model_version_tag(
+            registered_name(new.name),
+            version,
+            "custseg.reevaluation.kept",
+            verdicts[new.name].reason,
+        )
     return verdicts
 
 

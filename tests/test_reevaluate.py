@@ -30,3 +30,17 @@ def test_a_challenger_needs_more_wins_than_losses(challenger, promoted, why):
 def test_missing_measures_do_not_vote():
     won, reason = decide({"separation": None}, {"separation": 0.9})
     assert not won and "separation n/a" in reason
+
+
+def test_omega_squared_does_not_reward_more_segments_for_nothing():
+    import numpy as np
+
+    from monitoring.reevaluate import omega_squared
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.3).astype(float)
+    two = np.where(np.arange(4000) % 2 == 0, "a", "b")
+    many = (np.arange(4000) % 40).astype(str)  # 40 segments that know nothing about y
+    assert abs(omega_squared(y, two)) < 0.005 and abs(omega_squared(y, many)) < 0.005
+    informative = np.where(y == 1, "buyers", "others")
+    assert omega_squared(y, informative) > 0.99

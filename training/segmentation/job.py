@@ -72,10 +72,16 @@ def write(out: Path, features: pd.DataFrame, fitted: list[FittedScheme]) -> dict
 
 
 def log(
-    fitted, features, scheme_file: SchemeFile, snapshot: dict, promote: bool
+    fitted,
+    features,
+    scheme_file: SchemeFile,
+    snapshot: dict,
+    promote: bool,
+    reference_run: str | None = None,
 ) -> dict[str, dict]:
     """Log every scheme as a child of the active MLflow run (quietly: MLflow's own chatter about
-    pickled models and integer columns is not for our users)."""
+    pickled models and integer columns is not for our users), with the feature table as the
+    monitoring reference (unless `reference_run` already holds it)."""
     import logging
     import warnings
 
@@ -86,7 +92,7 @@ def log(
     out = {}
     with warnings.catch_warnings(), bar("logging schemes to MLflow", len(fitted)) as step:
         warnings.simplefilter("ignore", UserWarning)
-        reference = log_reference(features)
+        reference = reference_run or log_reference(features)
         for scheme in fitted:
             out[scheme.name] = log_scheme(
                 scheme, features, scheme_file.strategies, snapshot, True, promote, reference
