@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from custseg import paths
 
+CHAMPION = "champion"  # the registry alias of what is served, for every custseg model
+
 
 def use(experiment: str, tracking_uri: str | None = None) -> str:
     """Point MLflow at the store and experiment (created with artifacts under the state

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import CustsegError
+from custseg.tracking import CHAMPION
 from features import registry
+from training.segmentation.model import MODEL_PREFIX as SEGMENTER_PREFIX
 
-CHAMPION = "champion"
-SEGMENTER_PREFIX = "custseg-segmenter-"
 TARGETS = ("repurchase", "churn")
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import math
 
+from custseg.tracking import CHAMPION
 from training.prediction import plots
 from training.prediction.promotion import Decision, decide
 from training.prediction.train import TargetResult
-
-CHAMPION = "champion"
 
 
 def champion(target: str):

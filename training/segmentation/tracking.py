@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from custseg.tracking import (
+    CHAMPION,
     example_rows,
     flatten,
     output_signature,
@@ -25,7 +26,6 @@ from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel, registered_name
 
-CHAMPION = "champion"
 COMPARE_METRICS = (
     ("segments", "segs"),
     ("largest_share", "largest"),
