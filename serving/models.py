@@ -6,7 +6,7 @@ set and swaps the reference) never mixes models of two sets inside one answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from custseg.errors import CustsegError
 from custseg.tracking import CHAMPION
 from features import registry
+from training.prediction.model import registered_name as predictor_name
 from training.segmentation.model import MODEL_PREFIX as SEGMENTER_PREFIX
 
 TARGETS = ("repurchase", "churn")
@@ -130,7 +131,7 @@ def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
     versions = {}
     for rm in client.search_registered_models():
         name = rm.name
-        if not (name.startswith(SEGMENTER_PREFIX) or name in {f"custseg-{t}" for t in TARGETS}):
+        if not (name.startswith(SEGMENTER_PREFIX) or name in {predictor_name(t) for t in TARGETS}):
             continue
         try:
             versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
@@ -160,12 +161,14 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
             segmenters[name.removeprefix(SEGMENTER_PREFIX)] = inner
         else:
             predictors[inner.predictor.target] = inner.predictor
-    online, problem = online_features(segmenters, predictors, hashes)
-    return ModelSet(segmenters, predictors, versions, hashes, online, problem)
+    models = ModelSet(segmenters, predictors, versions, hashes)
+    online, problem = online_features(models.columns, hashes)
+    return replace(models, online=online, online_problem=problem)
 
 
-def online_features(segmenters: dict, predictors: dict, hashes: dict):
-    """(OnlineFeatures with the champions' feature definition, None) or (None, why not).
+def online_features(columns: list[str], hashes: dict):
+    """(OnlineFeatures with the champions' feature definition, None) or (None, why not);
+    `columns`: every feature the champions read (`ModelSet.columns`).
 
     The definition is the default feature config with the champions' category columns; its
     hash must equal the one the champions were trained with, else raw transactions would be
@@ -175,8 +178,6 @@ def online_features(segmenters: dict, predictors: dict, hashes: dict):
     from features.definitions import FeatureConfig
     from features.online import OnlineFeatures
 
-    columns = [c for p in predictors.values() for c in [*p.numeric, *p.categories]]
-    columns += [c for s in segmenters.values() for c in s.assigner.columns]
     prefix = "category_share__"
     categories = list(dict.fromkeys(c[len(prefix) :] for c in columns if c.startswith(prefix)))
     cfg = FeatureConfig()

@@ -57,12 +57,8 @@ def row_model(numeric: tuple[str, ...], categories: tuple[str, ...]) -> TypeAdap
 def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     """The validated rows as a feature table (numbers as one float64 block, categories as
     text)."""
-    _check_batch(rows, "customers", limit)
     numeric, categories = models.numeric_columns, models.category_columns
-    try:
-        valid = row_model(tuple(numeric), tuple(categories)).validate_python(rows)
-    except ValidationError as exc:
-        raise BadRequest(describe(exc, "customers")) from None
+    valid = _validate(rows, row_model(tuple(numeric), tuple(categories)), "customers", limit)
     numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
     block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     columns = {"customer_id": np.array([r["customer_id"] for r in valid], dtype=object)}
@@ -126,14 +122,18 @@ TRANSACTIONS = TypeAdapter(list[Transaction])
 CUSTOMERS = TypeAdapter(list[Customer])
 
 
-def validated(rows: object, adapter: TypeAdapter, name: str, limit: int) -> pd.DataFrame:
-    """`rows` checked as a batch of `name` (size, then every field) and made a frame."""
+def _validate(rows: object, adapter: TypeAdapter, name: str, limit: int) -> list:
+    """`rows` checked as a batch of `name`: size, then every field (BadRequest naming them)."""
     _check_batch(rows, name, limit)
     try:
-        valid = adapter.validate_python(rows)
+        return adapter.validate_python(rows)
     except ValidationError as exc:
         raise BadRequest(describe(exc, name)) from None
-    return pd.DataFrame([r.model_dump() for r in valid])
+
+
+def validated(rows: object, adapter: TypeAdapter, name: str, limit: int) -> pd.DataFrame:
+    """`rows` validated as a batch of `name` and made a frame."""
+    return pd.DataFrame([r.model_dump() for r in _validate(rows, adapter, name, limit)])
 
 
 def transactions_frame(rows: object, limit: int, as_of: date) -> pd.DataFrame:
