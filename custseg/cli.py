@@ -631,7 +631,7 @@ def monitor(
 
                 with stage("re-evaluating the schemes on the current data"):
                     found = reevaluate(
-                        m, models, scheme_file, trials or cfg.reevaluate_trials, m.cohort, promote
+                        m, models, scheme_file, trials or cfg.reevaluate_trials, cfg, promote
                     )
                 verdicts = {k: v.to_dict() for k, v in found.items()}
             data = summary.summary(m, models, cfg, verdicts, reports)

@@ -398,14 +398,20 @@ def _freshness(age_days: int, cfg: HealthConfig) -> HealthPart:
     return HealthPart("freshness", score, cfg.weight("freshness"), {"age_days": age_days}, text)
 
 
+def migration(ref: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, segment_ref, segment_cur of the customers on both sides (customer_id,
+    segment frames): what stability is measured on, here and when re-evaluating."""
+    return ref[["customer_id", "segment"]].merge(
+        cur[["customer_id", "segment"]], on="customer_id", suffixes=("_ref", "_cur")
+    )
+
+
 def _stability(
     ref: pd.DataFrame, cur: pd.DataFrame, labels: list[str], cfg: HealthConfig
 ) -> tuple[HealthPart, pd.DataFrame]:
     """Migration of the customers present on both sides: a scheme whose segments churn their
     members cannot carry a strategy per segment."""
-    both = ref[["customer_id", "segment"]].merge(
-        cur[["customer_id", "segment"]], on="customer_id", suffixes=("_ref", "_cur")
-    )
+    both = migration(ref, cur)
     counts = pd.crosstab(both["segment_ref"], both["segment_cur"]).reindex(
         index=labels, columns=labels, fill_value=0
     )
@@ -431,11 +437,11 @@ def _stability(
     return HealthPart("stability", score, cfg.weight("stability"), detail, text), counts
 
 
-def _silhouette(
+def silhouette(
     assign: pd.DataFrame, features: pd.DataFrame, where: str, cfg: HealthConfig, seed: int
 ) -> tuple[float | None, str]:
-    """Silhouette of `assign`'s segments in the common RFM space on a seeded sample, or None and
-    why not."""
+    """Silhouette of `assign`'s segments (customer_id, segment) in the common RFM space on a
+    seeded sample, or None and why not: the separation here and when re-evaluating."""
     absent = [c for c in COMMON_SPACE if c not in features.columns]
     if absent:
         return None, f"{where} features lack {', '.join(absent)}"
@@ -465,8 +471,8 @@ def _separation(
     """Segments that blur into each other no longer mean what their names say; measured against
     the reference's own silhouette, since what is 'good' depends on the scheme."""
     weight = cfg.weight("separation")
-    ref_value, ref_why = _silhouette(*reference, "reference", cfg, seed)
-    cur_value, cur_why = _silhouette(*current, "current", cfg, seed)
+    ref_value, ref_why = silhouette(*reference, "reference", cfg, seed)
+    cur_value, cur_why = silhouette(*current, "current", cfg, seed)
     detail = {
         "reference_silhouette": ref_value,
         "current_silhouette": cur_value,

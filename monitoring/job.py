@@ -41,6 +41,7 @@ class Monitored:
     health: dict[str, Health]  # scheme -> health
     segments: dict[str, tuple[np.ndarray, np.ndarray]]  # scheme -> (reference, current) labels
     cohort: pd.DataFrame | None  # features as of as-of - H with the `repurchased` label, or None
+    cohort_segments: dict[str, np.ndarray]  # scheme -> the champion's segments of the cohort
     reasons: list[str] = field(default_factory=list)  # why re-evaluation is needed (empty: not)
     notes: list[str] = field(default_factory=list)
 
@@ -151,18 +152,20 @@ def check(
         )
         for s in schemes
     }
+    cohort_segments = (
+        {} if cohort is None else {s: models.segmenters[s].assigner.assign(cohort) for s in schemes}
+    )
     drift = _drift(base, current, models, segments, labels, cohort)
     health = {}
     with stage("segment health"):
         for s in schemes:
             health[s] = _health(
-                s,
                 references[s],
                 current,
                 segments[s],
-                models,
                 labels,
                 cohort,
+                cohort_segments.get(s),
                 as_of,
                 result.audit,
                 cfg,
@@ -184,7 +187,17 @@ def check(
                 f"{worst.score:.0f}: {worst.explanation})"
             )
     return Monitored(
-        as_of, references, current, result.audit, drift, health, segments, cohort, reasons, notes
+        as_of,
+        references,
+        current,
+        result.audit,
+        drift,
+        health,
+        segments,
+        cohort,
+        cohort_segments,
+        reasons,
+        notes,
     )
 
 
@@ -266,7 +279,7 @@ def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftR
         )
 
 
-def _health(scheme, reference, current, segments, models, labels, cohort, as_of, audit, cfg):
+def _health(reference, current, segments, labels, cohort, cohort_segments, as_of, audit, cfg):
     ref = reference.table
     a, b = segments
     labelled = reference.as_of in labels
@@ -284,7 +297,7 @@ def _health(scheme, reference, current, segments, models, labels, cohort, as_of,
         cohort_frame = pd.DataFrame(
             {
                 "customer_id": cohort["customer_id"],
-                "segment": models.segmenters[scheme].assigner.assign(cohort),
+                "segment": cohort_segments,
                 LABEL: cohort[LABEL],
             }
         )

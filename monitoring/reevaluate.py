@@ -2,7 +2,8 @@
 if it beats the serving champion on the same current data.
 
 Both are scored by the same three measures, each "higher is better":
-- separation: silhouette of the segments in the common log-RFM space (a seeded sample);
+- separation: silhouette of the segments in the common log-RFM space (a seeded sample, as the
+  health index's separation part);
 - stability: share of customers (in the reference and now) whose segment the scheme keeps
   between the reference table and today's — a scheme that reshuffles everyone is no basis for
   a strategy;
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from monitoring.health import HealthConfig, migration, silhouette
 from monitoring.job import LABEL, Monitored
 
 MEASURES = ("separation", "stability", "business_signal")
@@ -42,32 +44,30 @@ def measures(
     reference: pd.DataFrame,
     ref_labels: np.ndarray,
     cur_labels: np.ndarray,
-    m: Monitored,
     cohort_labels: np.ndarray | None,
-    cohort: pd.DataFrame | None,
+    m: Monitored,
+    cfg: HealthConfig,
 ) -> dict[str, float | None]:
-    from training.segmentation import quality
-
-    rows = quality.eval_rows(len(m.current), 4000, 0)
-    sep = quality.rfm_separation(m.current, np.asarray(cur_labels, dtype=object), rows)
-    ids_ref = pd.Series(np.asarray(ref_labels, dtype=object), index=reference["customer_id"])
-    ids_cur = pd.Series(np.asarray(cur_labels, dtype=object), index=m.current["customer_id"])
-    both = ids_ref.index.intersection(ids_cur.index)
-    kept = float((ids_ref[both] == ids_cur[both]).mean()) if len(both) else None
+    """The three measures of one scheme's segments, computed as the health index computes its
+    stability and separation parts (same helpers, same sample)."""
+    ref = _assigned(reference, ref_labels)
+    cur = _assigned(m.current, cur_labels)
+    both = migration(ref, cur)
+    kept = float((both["segment_ref"] == both["segment_cur"]).mean()) if len(both) else None
+    separation, _ = silhouette(cur, m.current, "current", cfg, 0)
     business = None
-    if cohort is not None and cohort_labels is not None:
-        y = pd.to_numeric(cohort[LABEL], errors="coerce").to_numpy()
+    if m.cohort is not None and cohort_labels is not None:
+        y = pd.to_numeric(m.cohort[LABEL], errors="coerce").to_numpy()
         ok = ~np.isnan(y)
         if ok.sum() > 1 and y[ok].var() > 0:
             business = omega_squared(y[ok], np.asarray(cohort_labels, dtype=object)[ok])
-    silhouette = sep.get("rfm_silhouette")
-    return {
-        "separation": None
-        if silhouette is None or not np.isfinite(silhouette)
-        else float(silhouette),
-        "stability": kept,
-        "business_signal": business,
-    }
+    return {"separation": separation, "stability": kept, "business_signal": business}
+
+
+def _assigned(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"customer_id": features["customer_id"].astype(str).to_numpy(), "segment": labels}
+    )
 
 
 def omega_squared(y: np.ndarray, groups: np.ndarray) -> float:
@@ -108,7 +108,7 @@ def reevaluate(
     models,
     scheme_file,
     trials: int,
-    cohort: pd.DataFrame | None,
+    cfg: HealthConfig,
     promote: bool = True,
 ) -> dict[str, Verdict]:
     """Refit the monitored schemes on the current table and compare each with its champion.
@@ -128,17 +128,16 @@ def reevaluate(
         verdicts[name] = Verdict(name, False, f"not refitted: {why}", {}, {})
     winners, losers = [], []
     for new in fitted:
-        old = models.segmenters[new.name].assigner
         ref_old, cur_old = m.segments[new.name]
         reference = m.references[new.name].table
-        champ = measures(reference, ref_old, cur_old, m, _on(old, cohort), cohort)
+        champ = measures(reference, ref_old, cur_old, m.cohort_segments.get(new.name), m, cfg)
         chall = measures(
             reference,
             new.assigner.assign(reference),
             new.assigner.assign(m.current),
+            None if m.cohort is None else new.assigner.assign(m.cohort),
             m,
-            _on(new.assigner, cohort),
-            cohort,
+            cfg,
         )
         won, reason = decide(champ, chall)
         verdicts[new.name] = Verdict(new.name, won and promote, reason, champ, chall)
@@ -181,7 +180,3 @@ def reevaluate(
             verdicts[new.name].reason,
         )
     return verdicts
-
-
-def _on(assigner, cohort: pd.DataFrame | None) -> np.ndarray | None:
-    return None if cohort is None else assigner.assign(cohort)
