@@ -134,13 +134,16 @@ def _features(
     column: list[str] | None,
     config: Path | None,
     as_of: str | None,
-    engine: str,
+    engine: str | None,
 ) -> Prepared:
-    """Clean and build features as of a cutoff (default: the last order date)."""
+    """Clean and build features as of a cutoff (default: the last order date) on `engine`
+    (default: the embedded default engine)."""
     from custseg import config as cfgmod
     from custseg.progress import stage
+    from features.engines import DEFAULT_ENGINE
     from features.pipeline import features_as_of, last_order_date
 
+    engine = engine or DEFAULT_ENGINE
     cleaning, feature_cfg = cfgmod.cleaning(config), cfgmod.features(config)
     tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
     cutoff = _date(as_of, "--as-of") or last_order_date(tx)
@@ -261,11 +264,11 @@ AsOfOpt = Annotated[
     ),
 ]
 EngineOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--engine",
-        help="Where the feature definitions run: polars (embedded) or spark (local mode, or "
-        "the cluster in CUSTSEG_SPARK_MASTER).",
+        help="Where the feature definitions run: duckdb (embedded, the default), polars "
+        "(embedded) or spark (local mode, or the cluster in CUSTSEG_SPARK_MASTER).",
     ),
 ]
 
@@ -276,7 +279,7 @@ def features_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot file to write (.parquet).")],
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    engine: EngineOpt = "polars",
+    engine: EngineOpt = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -824,7 +827,7 @@ def run(
         with stage(f"sample data ({sample_customers:,} customers)"):
             files = write(generate(SampleConfig(customers=sample_customers)), home / "sample")
         transactions, customers = files["transactions"], files["customers"]
-    prep = _features(transactions, customers, column, config, as_of, "polars")
+    prep = _features(transactions, customers, column, config, as_of, None)
     from features.snapshot import write_snapshot
 
     with stage("writing clean tables and features"):

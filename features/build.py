@@ -21,6 +21,7 @@ import pyarrow as pa
 from features import definitions, registry
 from features.definitions import FeatureConfig
 from features.engines import (
+    DEFAULT_ENGINE,
     EPOCH,
     collect,
     day_number,
@@ -84,7 +85,7 @@ def build_features(
     customers: pd.DataFrame | None,
     as_of: date,
     cfg: FeatureConfig | None = None,
-    engine: str = "polars",
+    engine: str = DEFAULT_ENGINE,
     categories: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per customer with an order on or before `as_of`; columns from the registry.
@@ -116,7 +117,7 @@ def build_features_from_parquet(
     transactions: str | Path,
     as_of: date,
     cfg: FeatureConfig | None = None,
-    engine: str = "polars",
+    engine: str = DEFAULT_ENGINE,
     customers: str | Path | None = None,
     categories: list[str] | None = None,
 ) -> pd.DataFrame:
@@ -145,7 +146,7 @@ def build_labels(
     cutoffs: list[date],
     repurchase_days: int = 30,
     churn_days: int = 90,
-    engine: str = "polars",
+    engine: str = DEFAULT_ENGINE,
 ) -> pd.DataFrame:
     """customer_id, cutoff, repurchase, churn for every cutoff (customers active by then)."""
     prepared = prepare_transactions(transactions, as_of=0)  # labels use literal cutoffs

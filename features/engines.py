@@ -1,17 +1,21 @@
-"""Where the feature definitions run: Polars (embedded default) or Apache Spark.
+"""Where the feature definitions run: DuckDB (embedded default), Polars, or Apache Spark.
 
-Both get the same prepared table (see `features.definitions`), so the definitions never see
+All get the same prepared table (see `features.definitions`), so the definitions never see
 an engine. Categories are dictionary-encoded to integers on the way in (one comparison per
-category per order: integers are cheaper than strings). Spark runs in local mode by default;
-set CUSTSEG_SPARK_MASTER (e.g. spark://host:7077) to use a real cluster.
+category per order: integers are cheaper than strings). DuckDB is the default for whole tables
+(benchmarks/bench_features.py: its partitioned window and wide aggregation beat Polars' on
+this query); Polars serves the online path (a few customers, milliseconds). Spark runs in local
+mode by default; set CUSTSEG_SPARK_MASTER (e.g. spark://host:7077) to use a real cluster.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import narwhals as nw
 import numpy as np
@@ -23,7 +27,8 @@ from custseg.errors import CustsegError
 from features.vector import to_arrow, to_numpy
 from features.vector import to_pandas as arrow_to_pandas
 
-ENGINES = ("polars", "spark")
+ENGINES = ("duckdb", "polars", "spark")
+DEFAULT_ENGINE = "duckdb"
 EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -115,6 +120,18 @@ def scan_parquet(path: str, engine: str, date_columns: dict[str, str]) -> nw.Laz
     """A Parquet file (or folder) read by the engine itself, with each date column of
     `date_columns` ({source: target}) turned into a day number the engine's own way: data that
     outgrows one machine never passes through pandas."""
+    if engine == "duckdb":
+        source = f"{path}/**/*.parquet" if Path(path).is_dir() else str(path)
+        con = duckdb_connection()
+        names = con.read_parquet(source).columns
+        days = "".join(
+            f", CAST(date_diff('day', DATE '1970-01-01', CAST({_quote(s)} AS DATE)) AS INTEGER)"
+            f" AS {_quote(t)}"
+            for s, t in date_columns.items()
+            if s in names
+        )
+        literal = source.replace("'", "''")
+        return nw.from_native(con.sql(f"SELECT *{days} FROM read_parquet('{literal}')"))
     if engine == "polars":
         import polars as pl
 
@@ -181,7 +198,31 @@ def spark_session():
     )
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_local = threading.local()
+
+
+def duckdb_connection():
+    """This thread's in-process DuckDB database (connections are not thread-safe; relations
+    joined in one query must share one).
+
+    Row order is left to the engine (`preserve_insertion_order=false`): results are sorted
+    explicitly where order matters."""
+    con = getattr(_local, "duckdb", None)
+    if con is None:
+        import duckdb
+
+        con = _local.duckdb = duckdb.connect()
+        con.execute("SET preserve_insertion_order = false")
+    return con
+
+
 def to_lazy(table: pa.Table, engine: str) -> nw.LazyFrame:
+    if engine == "duckdb":
+        return nw.from_native(duckdb_connection().from_arrow(table))
     if engine == "polars":
         import polars as pl
 

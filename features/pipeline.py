@@ -12,6 +12,7 @@ from features.build import build_features
 from features.cleaning import CleaningConfig, CleanResult, clean
 from features.contract import TypedTable
 from features.definitions import FeatureConfig
+from features.engines import DEFAULT_ENGINE
 
 
 def cut_at(transactions: TypedTable, as_of: date) -> tuple[TypedTable, int]:
@@ -27,7 +28,7 @@ def features_as_of(
     as_of: date,
     cleaning: CleaningConfig | None = None,
     features: FeatureConfig | None = None,
-    engine: str = "polars",
+    engine: str = DEFAULT_ENGINE,
     categories: list[str] | None = None,
 ) -> tuple[pd.DataFrame, CleanResult]:
     """Clean the log as of `as_of` (thresholds from data <= as_of), then build features.

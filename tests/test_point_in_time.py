@@ -135,18 +135,35 @@ def _features_cli(sample_dir, tmp_path, capsys, *options: str):
 
 def test_cli_rejects_unknown_engine(sample_dir, tmp_path, capsys):
     code, err, _ = _features_cli(sample_dir, tmp_path, capsys, "--engine", "dask")
-    assert code == 2 and "polars, spark" in err
+    assert code == 2 and "duckdb, polars, spark" in err
 
 
 def _java() -> bool:
     return shutil.which("java") is not None
 
 
+def test_duckdb_and_polars_give_identical_features_and_labels(cleaned):
+    from features.build import build_features, build_labels
+
+    result, _ = cleaned
+    as_of = date(2026, 3, 31)
+    a = build_features(result.transactions, result.customers, as_of, engine="duckdb")
+    b = build_features(result.transactions, result.customers, as_of, engine="polars")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9)
+    assert (a.attrs["engine"], b.attrs["engine"]) == ("duckdb", "polars")
+    assert a.attrs["definition_hash"] == b.attrs["definition_hash"]
+    cutoffs = [date(2025, 12, 31), as_of]
+    pd.testing.assert_frame_equal(
+        build_labels(result.transactions, cutoffs, engine="duckdb"),
+        build_labels(result.transactions, cutoffs, engine="polars"),
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not _java() and not os.environ.get("CI"), reason="no Java here (CI installs one)"
 )
-def test_spark_and_polars_give_identical_features_and_labels(cleaned):
+def test_spark_and_the_default_engine_give_identical_features_and_labels(cleaned):
     from features.build import build_features, build_labels
 
     result, _ = cleaned
@@ -198,6 +215,7 @@ def test_features_config_changes_the_table(sample_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "engine",
     [
+        "duckdb",
         "polars",
         pytest.param(
             "spark",
