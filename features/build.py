@@ -17,9 +17,10 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features import definitions, registry
-from features.definitions import FeatureConfig
+from features.definitions import KEY, FeatureConfig
 from features.engines import (
     DEFAULT_ENGINE,
     EPOCH,
@@ -31,6 +32,7 @@ from features.engines import (
     scan_parquet,
     to_lazy,
     to_pandas,
+    typed_pandas,
 )
 
 c = nw.col
@@ -80,6 +82,28 @@ def column_types(available: list[str], categories: list[str]) -> dict[str, pa.Da
     return {n: arrow_type(n) for n in ["customer_id", *described]}
 
 
+def _feature_table(
+    tx: nw.LazyFrame,
+    cfg: FeatureConfig,
+    codes: dict,
+    customers: nw.LazyFrame | None,
+    categories: list[str],
+) -> pd.DataFrame:
+    """Run `definitions.customer_features`, sorted by customer id, as typed pandas.
+
+    When the engine gave an integer customer key (a 64-bit hash), each customer's key must be
+    its own: two customers sharing one would have their order days interleaved in the gap
+    window. Checked on the result (one distinct key per row); on a clash the query runs again
+    partitioned by customer_id itself."""
+    query = definitions.customer_features(tx, cfg, codes, customers)
+    names = query.collect_schema().names()
+    table = collect(query.sort("customer_id"))
+    if KEY in names and pc.count_distinct(table[KEY]).as_py() != table.num_rows:
+        query = definitions.customer_features(tx.drop(KEY), cfg, codes, customers)
+        table = collect(query.sort("customer_id"))
+    return typed_pandas(table, column_types([n for n in names if n != KEY], categories))
+
+
 def build_features(
     transactions: pd.DataFrame,
     customers: pd.DataFrame | None,
@@ -105,8 +129,7 @@ def build_features(
     cust = None
     if customers is not None:
         cust = to_lazy(prepare_customers(customers), engine)
-    query = definitions.customer_features(tx, cfg, prepared.category_codes(cats), cust)
-    out = to_pandas(query, column_types(query.collect_schema().names(), cats))
+    out = _feature_table(tx, cfg, prepared.category_codes(cats), cust, cats)
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )
@@ -133,8 +156,7 @@ def build_features_from_parquet(
         scanned = scan_parquet(str(customers), engine, {"signup_date": "signup_day"})
         keep = ["customer_id", "signup_day", "age", "gender", "province", "region", "industry"]
         cust = scanned.select(*[n for n in keep if n in scanned.collect_schema().names()])
-    query = definitions.customer_features(tx, cfg, {x: x for x in cats}, cust)
-    out = to_pandas(query, column_types(query.collect_schema().names(), cats))
+    out = _feature_table(tx, cfg, {x: x for x in cats}, cust, cats)
     out.attrs.update(
         as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
     )

@@ -7,8 +7,9 @@ definition here is plain arithmetic that every backend evaluates the same way.
 
 Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional),
 as_of (the cutoff as a day number: a column, not a constant, so a query can be built once and
-run on new data and new cutoffs, as the online path does).
-Ids and categories arrive as integer codes (any type works: the definitions only compare them).
+run on new data and new cutoffs, as the online path does), customer_key (optional: an integer
+standing for customer_id, which the gap window then partitions by; see `KEY`).
+Categories arrive as integer codes (any type works: the definitions only compare them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ import narwhals as nw
 from features.registry import WINDOWS
 
 c = nw.col
+# An engine may add this integer column (DuckDB: a 64-bit hash of customer_id): its window
+# sorts integers about twice as fast as text. The output then carries it, so the caller can
+# check it was one-to-one on the customers (`features.build`); grouping stays by customer_id.
+KEY = "customer_key"
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,18 @@ def customer_features(
     customers: nw.LazyFrame | None = None,
 ) -> nw.LazyFrame:
     """One row per customer with an order on or before the cutoff in column `as_of`."""
-    tx = tx.filter(c("day") <= c("as_of")).with_columns(age=c("as_of") - c("day"))
+    names = tx.collect_schema().names()
+    by = KEY if KEY in names else "customer_id"
+    tx = tx.filter(c("day") <= c("as_of"))
     # gap to the customer's previous order: 0 for a second order on the same day, so the
     # positive gaps are exactly the gaps between distinct order days (one window, no extra
-    # group-by over customer-days)
-    orders = tx.filter(~c("is_refund")).with_columns(
-        gap=c("day").diff().over("customer_id", order_by="day")
+    # group-by over customer-days). The window carries only the columns used after it.
+    carried = ["customer_id", KEY, "day", "amount", "online", "category", "as_of"]
+    orders = (
+        tx.filter(~c("is_refund"))
+        .select(*[n for n in carried if n in names])
+        .with_columns(gap=c("day").diff().over(by, order_by="day"))
+        .with_columns(age=c("as_of") - c("day"))
     )
     new_day = c("gap").is_null() | (c("gap") > 0)
     day_gap = nw.when(c("gap") > 0).then(c("gap"))
@@ -95,6 +106,8 @@ def customer_features(
         _sum_if(c("category") == code, c("amount")).alias(f"category_share__{cat}")
         for cat, code in categories.items()
     ]
+    if by == KEY:
+        order_aggs.append(c(KEY).min().alias(KEY))
     per_customer = orders.group_by("customer_id").agg(*order_aggs)
     refunds = (
         tx.filter(c("is_refund"))

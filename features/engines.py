@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.errors import CustsegError
+from features.definitions import KEY
 from features.vector import to_arrow, to_numpy
 from features.vector import to_pandas as arrow_to_pandas
 
@@ -131,7 +132,8 @@ def scan_parquet(path: str, engine: str, date_columns: dict[str, str]) -> nw.Laz
             if s in names
         )
         literal = source.replace("'", "''")
-        return nw.from_native(con.sql(f"SELECT *{days} FROM read_parquet('{literal}')"))
+        rel = con.sql(f"SELECT *{days} FROM read_parquet('{literal}')")
+        return nw.from_native(_with_key(rel))
     if engine == "polars":
         import polars as pl
 
@@ -176,6 +178,8 @@ def prepare_scanned(tx: nw.LazyFrame, as_of: int) -> nw.LazyFrame:
     ]
     if "category" in names:
         cols.append(c("category").cast(nw.String))
+    if KEY in names:
+        cols.append(c(KEY))
     return tx.select(*cols)
 
 
@@ -220,9 +224,16 @@ def duckdb_connection():
     return con
 
 
+def _with_key(rel):
+    """A DuckDB relation with `definitions.KEY`: a 64-bit hash of customer_id (if it has one)."""
+    if "customer_id" not in rel.columns:
+        return rel
+    return rel.project(f'*, hash("customer_id") AS {KEY}')
+
+
 def to_lazy(table: pa.Table, engine: str) -> nw.LazyFrame:
     if engine == "duckdb":
-        return nw.from_native(duckdb_connection().from_arrow(table))
+        return nw.from_native(_with_key(duckdb_connection().from_arrow(table)))
     if engine == "polars":
         import polars as pl
 

@@ -241,3 +241,24 @@ def test_features_from_clean_parquet_equal_the_in_memory_build(cleaned, engine):
     )
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
     assert got.attrs["definition_hash"] == want.attrs["definition_hash"]
+
+
+def test_a_customer_key_clash_is_caught_and_the_gaps_rebuilt_by_customer_id(cleaned):
+    """DuckDB's gap window partitions by a 64-bit hash of the customer id; were two customers to
+    share one, their order days would interleave. Here every customer gets key 0."""
+    import narwhals as nw
+
+    from features import build, definitions
+    from features.definitions import KEY, FeatureConfig
+    from features.engines import collect, prepare_transactions, to_lazy
+
+    result, _ = cleaned
+    prepared = prepare_transactions(result.transactions, build.as_day(date(2026, 3, 31)))
+    cfg = FeatureConfig()
+    clashing = to_lazy(prepared.table, "duckdb").with_columns(nw.lit(0, nw.UInt64).alias(KEY))
+    unchecked = collect(definitions.customer_features(clashing, cfg, {})).to_pandas()
+    got = build._feature_table(clashing, cfg, {}, None, [])
+    want = build._feature_table(to_lazy(prepared.table, "polars"), cfg, {}, None, [])
+    gaps = "interpurchase_mean_days"
+    assert not unchecked.sort_values("customer_id")[gaps].reset_index(drop=True).equals(want[gaps])
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
