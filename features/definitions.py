@@ -78,8 +78,10 @@ def customer_features(
     new_day = c("gap").is_null() | (c("gap") > 0)
     day_gap = nw.when(c("gap") > 0).then(c("gap"))
     t = cfg.trend_days
-    in_window = {w: c("age") < w for w in cfg.windows}
-    recent, before = c("age") < t, (c("age") >= t) & (c("age") < 2 * t)
+    # orders and spend over the windows and over the trend's t and 2t days, each once: the
+    # trend (last t days vs the t before) is 2 * (last t) - (last 2t)
+    spans = sorted({*cfg.windows, t, 2 * t})
+    hidden = [f"{kind}_{s}d" for s in spans if s not in cfg.windows for kind in ("orders", "spend")]
 
     order_aggs = [
         c("as_of").max().alias("as_of"),
@@ -92,16 +94,18 @@ def customer_features(
         c("amount").sum().alias("monetary"),
         c("amount").max().alias("max_order_value"),
         c("online").mean().alias("online_share"),
-        (_count_if(recent) - _count_if(before)).alias("orders_trend_90d"),
-        (_sum_if(recent, c("amount")) - _sum_if(before, c("amount"))).alias("spend_trend_90d"),
     ]
-    for w, cond in in_window.items():
+    for s in spans:
+        cond = c("age") < s
         order_aggs += [
-            _count_if(cond).alias(f"orders_{w}d"),
-            _count_if(cond & new_day).alias(f"order_days_{w}d"),
-            _sum_if(cond, c("amount")).alias(f"spend_{w}d"),
-            nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{w}d"),
+            _count_if(cond).alias(f"orders_{s}d"),
+            _sum_if(cond, c("amount")).alias(f"spend_{s}d"),
         ]
+        if s in cfg.windows:
+            order_aggs += [
+                _count_if(cond & new_day).alias(f"order_days_{s}d"),
+                nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{s}d"),
+            ]
     order_aggs += [
         _sum_if(c("category") == code, c("amount")).alias(f"category_share__{cat}")
         for cat, code in categories.items()
@@ -129,6 +133,8 @@ def customer_features(
     out = out.with_columns(
         recency_days=recency,
         tenure_days=tenure,
+        orders_trend_90d=2 * c(f"orders_{t}d") - c(f"orders_{2 * t}d"),
+        spend_trend_90d=2 * c(f"spend_{t}d") - c(f"spend_{2 * t}d"),
         avg_order_value=_ratio(c("monetary"), c("frequency_orders")),
         net_monetary=c("monetary") - c("refund_amount").fill_null(0.0),
         refund_amount=c("refund_amount").fill_null(0.0),
@@ -143,7 +149,7 @@ def customer_features(
             f"category_share__{cat}": _ratio(c(f"category_share__{cat}"), c("monetary"))
             for cat in categories
         },
-    ).drop("last_day", "first_day", "refunds")
+    ).drop("last_day", "first_day", "refunds", *hidden)
     if customers is not None:
         out = out.join(_attributes(customers, cfg), on="customer_id", how="left")
         if "signup_day" in customers.collect_schema().names():
