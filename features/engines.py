@@ -123,17 +123,14 @@ def scan_parquet(path: str, engine: str, date_columns: dict[str, str]) -> nw.Laz
     outgrows one machine never passes through pandas."""
     if engine == "duckdb":
         source = f"{path}/**/*.parquet" if Path(path).is_dir() else str(path)
-        con = duckdb_connection()
-        names = con.read_parquet(source).columns
-        days = "".join(
-            f", CAST(date_diff('day', DATE '1970-01-01', CAST({_quote(s)} AS DATE)) AS INTEGER)"
+        rel = duckdb_connection().read_parquet(source)
+        days = [
+            f"CAST(date_diff('day', DATE '1970-01-01', CAST({_quote(s)} AS DATE)) AS INTEGER)"
             f" AS {_quote(t)}"
             for s, t in date_columns.items()
-            if s in names
-        )
-        literal = source.replace("'", "''")
-        rel = con.sql(f"SELECT *{days} FROM read_parquet('{literal}')")
-        return nw.from_native(_with_key(rel))
+            if s in rel.columns
+        ]
+        return nw.from_native(_with_key(rel.project(", ".join(["*", *days]))))
     if engine == "polars":
         import polars as pl
 
