@@ -81,6 +81,12 @@ def labels_after(clean_tx: pd.DataFrame, cutoff: date, days: int) -> pd.Series:
     )
 
 
+def label_of(customer_ids: pd.Series, labels: pd.Series) -> np.ndarray:
+    """Each customer's label from `labels` (indexed by customer id as text, as `labels_after`
+    returns them); missing for customers without one."""
+    return customer_ids.astype(str).map(labels).to_numpy()
+
+
 def check(
     transactions: TypedTable,
     customers: TypedTable | None,
@@ -136,11 +142,8 @@ def check(
                 features_cfg,
                 categories=base.categories,
             )
-            cohort[LABEL] = (
-                cohort["customer_id"]
-                .astype(str)
-                .map(labels_after(result.transactions, cutoff, h))
-                .to_numpy()
+            cohort[LABEL] = label_of(
+                cohort["customer_id"], labels_after(result.transactions, cutoff, h)
             )
     else:
         notes.append(f"no labelled cohort newer than the reference (as-of - {h} days = {cutoff})")
@@ -256,12 +259,9 @@ def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftR
     cur_frame = _scored(current, models, {s: segments[s] for s in base.schemes if s in segments}, 1)
     target = []
     if base.as_of in labels and cohort is not None:
-        ref_frame[LABEL] = ref["customer_id"].astype(str).map(labels[base.as_of]).to_numpy()
-        cur_frame[LABEL] = (
-            cur_frame["customer_id"]
-            .astype(str)
-            .map(cohort.set_index(cohort["customer_id"].astype(str))[LABEL])
-            .to_numpy()
+        ref_frame[LABEL] = label_of(ref["customer_id"], labels[base.as_of])
+        cur_frame[LABEL] = label_of(
+            cur_frame["customer_id"], cohort.set_index(cohort["customer_id"].astype(str))[LABEL]
         )
         target = [LABEL]
     numeric, categorical = feature_columns(ref)
@@ -287,7 +287,7 @@ def _health(reference, current, segments, labels, cohort, cohort_segments, as_of
         {"customer_id": ref["customer_id"], "segment": a, "monetary": ref["monetary"]}
     )
     if labelled:
-        ref_frame[LABEL] = ref["customer_id"].astype(str).map(labels[reference.as_of]).to_numpy()
+        ref_frame[LABEL] = label_of(ref["customer_id"], labels[reference.as_of])
     cohort_frame = None
     if (
         labelled
