@@ -83,7 +83,7 @@ def rfm_duckdb(path: Path) -> dict:
     t0 = time.perf_counter()
     con.execute(f"CREATE TABLE tx AS SELECT * FROM read_parquet('{path}')")
     t1 = time.perf_counter()
-    out = con.execute(
+    out = con.sql(
         f"""SELECT customer_id, date_diff('day', max(order_date)::DATE, DATE '{AS_OF}') AS recency,
                    count(DISTINCT order_date) AS order_days, sum(amount) AS spend
             FROM tx WHERE NOT is_refund GROUP BY customer_id"""

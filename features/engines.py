@@ -180,6 +180,22 @@ def prepare_scanned(tx: nw.LazyFrame, as_of: int) -> nw.LazyFrame:
     return tx.select(*cols)
 
 
+def code_categories(tx: nw.LazyFrame, names: list[str]) -> tuple[nw.LazyFrame, dict[str, int]]:
+    """Category text -> an integer code (its position in `names`, -1 for any other), as the
+    in-memory path has them: the gap window then carries an integer, not a string (DuckDB,
+    1M customers: 0.3 s of 4.2), and the share columns compare integers."""
+    if "category" not in tx.collect_schema().names():
+        return tx, {}
+    c = nw.col("category")
+    code = nw.lit(-1, nw.Int32)
+    if names:
+        chain = nw.when(c == names[0]).then(nw.lit(0, nw.Int32))
+        for i, name in enumerate(names[1:], start=1):
+            chain = chain.when(c == name).then(nw.lit(i, nw.Int32))
+        code = chain.otherwise(code)
+    return tx.with_columns(category=code), {name: i for i, name in enumerate(names)}
+
+
 @cache
 def spark_session():
     """A SparkSession: local[2] by default, CUSTSEG_SPARK_MASTER for a cluster."""

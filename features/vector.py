@@ -27,10 +27,17 @@ def to_arrow(values) -> pa.Array:
     return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
 
 
+# The frame's columns are allocated by the system allocator, not Arrow's default mimalloc: with
+# transparent huge pages on "madvise" (Debian's default) mimalloc commits its arenas eagerly and
+# the kernel spends ~0.8 CPU-s faulting them in for a 1M x 44 feature table (0.5 s against 0.14 s
+# wall; benchmarks/bench_features.py).
+FRAME_POOL = pa.system_memory_pool()
+
+
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow table -> DataFrame; strings stay Arrow-backed (no Python string objects)."""
     mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pandas(types_mapper=mapper.get)
+    return table.to_pandas(types_mapper=mapper.get, memory_pool=FRAME_POOL)
 
 
 def to_numpy(s: pd.Series, dtype) -> np.ndarray:

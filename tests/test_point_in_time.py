@@ -262,3 +262,18 @@ def test_a_customer_key_clash_is_caught_and_the_gaps_rebuilt_by_customer_id(clea
     gaps = "interpurchase_mean_days"
     assert not unchecked.sort_values("customer_id")[gaps].reset_index(drop=True).equals(want[gaps])
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_given_categories_code_the_same_from_parquet_and_from_memory(cleaned):
+    """A category the data lacks gets a zero share on both paths (the scanned path codes the
+    text itself, the in-memory path through the data's dictionary)."""
+    from features.build import build_features, build_features_from_parquet
+
+    result, out = cleaned
+    as_of = date(2026, 3, 31)
+    cats = [str(result.transactions["category"].dropna().iloc[0]), "无此品类"]
+    want = build_features(result.transactions, None, as_of, categories=cats)
+    got = build_features_from_parquet(out / "transactions.parquet", as_of, categories=cats)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+    assert (got["category_share__无此品类"] == 0).all()
+    assert (got[f"category_share__{cats[0]}"] > 0).any()
