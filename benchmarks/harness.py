@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -15,20 +16,45 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_phases(script: str, phases: list[str], extra_args: list[str]) -> dict[str, dict]:
-    """Run `script --phase P --dir TMP *extra_args` for each phase, in order, sharing TMP."""
-    results: dict[str, dict] = {}
+def run_phases(
+    script: str, phases: list[str], extra_args: list[str], rounds: int = 1, setup: int = 0
+) -> dict[str, dict]:
+    """Run `script --phase P --dir TMP *extra_args` for each phase, in order, sharing TMP.
+
+    The first `setup` phases run once; the others `rounds` times, interleaved (round 1 of every
+    phase, then round 2, ...), so that a slow spell of a shared machine hits every contender
+    alike. Each phase's figures are then the medians over its rounds, and `rounds` keeps them
+    all."""
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
-        for phase in phases:
+        order = phases[:setup] + phases[setup:] * rounds
+        for phase in order:
             cmd = [sys.executable, script, "--phase", phase, "--dir", tmp, *extra_args]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"phase {phase} failed:\n{proc.stderr[-3000:]}")
-            results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return results
+            runs.setdefault(phase, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {phase: {**_medians(rs), "rounds": rs} for phase, rs in runs.items()}
 
 
-def main(script: str, doc: str, prepare, phases: dict, default_customers: int):
+def _medians(runs: list[dict]) -> dict:
+    """Median of each figure over the rounds; peak memory is the largest (a bound)."""
+    out = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            values = [r[k] for r in runs]
+            if k == "peak_rss_mb":
+                out[k] = max(values)
+            else:  # counts stay whole numbers
+                out[k] = (
+                    statistics.median_low(values)
+                    if isinstance(v, int)
+                    else statistics.median(values)
+                )
+    return out
+
+
+def main(script: str, doc: str, prepare, phases: dict, default_customers: int, rounds: int = 1):
     """The shared command line of a phased benchmark. Inside a phase process: run that phase
     (`prepare(dir, customers)` or `phases[name](dir)`), print its JSON line and return None.
     Otherwise: run prepare and every phase, each in a fresh process, and return
@@ -37,6 +63,12 @@ def main(script: str, doc: str, prepare, phases: dict, default_customers: int):
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--customers", type=int, default=default_customers)
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=rounds,
+        help=f"run the phases this many times, interleaved; figures are medians (default {rounds})",
+    )
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -50,5 +82,9 @@ def main(script: str, doc: str, prepare, phases: dict, default_customers: int):
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return None
     return args.customers, run_phases(
-        script, ["prepare", *phases], ["--customers", str(args.customers)]
+        script,
+        ["prepare", *phases],
+        ["--customers", str(args.customers)],
+        rounds=max(1, args.rounds),
+        setup=1,
     )
