@@ -34,11 +34,23 @@ def prepare(out: Path, customers: int) -> dict:
     return {"transactions": len(result.transactions)}
 
 
+def _engine_loaded(engine: str) -> None:
+    """Import and connect the engine before the clock starts, as the hand-written (b) do."""
+    from features.engines import duckdb_connection
+
+    if engine == "duckdb":
+        duckdb_connection()
+    elif engine == "polars":
+        import polars  # noqa: F401
+
+
 def full(path: Path) -> dict:
     import pandas as pd
 
     from features.build import build_features
+    from features.engines import DEFAULT_ENGINE
 
+    _engine_loaded(DEFAULT_ENGINE)
     t0 = time.perf_counter()
     tx = pd.read_parquet(path, dtype_backend="pyarrow")
     tx["customer_id"] = tx["customer_id"].astype("string[pyarrow]")
@@ -52,8 +64,10 @@ def full_parquet(path: Path, engine: str | None = None) -> dict:
     from features.build import build_features_from_parquet
     from features.engines import DEFAULT_ENGINE
 
+    engine = engine or DEFAULT_ENGINE
+    _engine_loaded(engine)
     t0 = time.perf_counter()
-    table = build_features_from_parquet(path, AS_OF, engine=engine or DEFAULT_ENGINE)
+    table = build_features_from_parquet(path, AS_OF, engine=engine)
     t1 = time.perf_counter()
     return {"total_s": t1 - t0, "compute_s": t1 - t0, "rows": len(table), "cols": table.shape[1]}
 
