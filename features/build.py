@@ -25,6 +25,7 @@ from features.engines import (
     EPOCH,
     code_categories,
     collect,
+    collect_sorted,
     day_number,
     prepare_customers,
     prepare_scanned,
@@ -95,13 +96,11 @@ def _feature_table(
     its own: two customers sharing one would have their order days interleaved in the gap
     window. Checked on the result (one distinct key per row); on a clash the query runs again
     partitioned by customer_id itself."""
-    query = definitions.customer_features(tx, cfg, codes, customers)
-    names = query.collect_schema().names()
-    table = collect(query.sort("customer_id"))
-    if KEY in names and _repeats(table[KEY].to_numpy()):
-        query = definitions.customer_features(tx.drop(KEY), cfg, codes, customers)
-        table = collect(query.sort("customer_id"))
-    return typed_pandas(table, column_types([n for n in names if n != KEY], categories))
+    table = collect_sorted(definitions.customer_features(tx, cfg, codes, customers))
+    if KEY in table.column_names and _repeats(table[KEY].to_numpy()):
+        table = collect_sorted(definitions.customer_features(tx.drop(KEY), cfg, codes, customers))
+    names = [n for n in table.column_names if n != KEY]
+    return typed_pandas(table, column_types(names, categories))
 
 
 def _repeats(keys: np.ndarray) -> bool:

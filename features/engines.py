@@ -266,6 +266,12 @@ def typed_pandas(table: pa.Table, types: dict[str, pa.DataType]) -> pd.DataFrame
     return arrow_to_pandas(table.select(list(types)).cast(pa.schema(list(types.items()))))
 
 
+def collect_sorted(lf: nw.LazyFrame) -> pa.Table:
+    """Run the query sorted by customer id (inside the engine): tables come out in one order
+    whatever the engine."""
+    return collect(lf.sort("customer_id"))
+
+
 def to_pandas(lf: nw.LazyFrame, types: dict[str, pa.DataType]) -> pd.DataFrame:
-    """Run the query sorted by customer id (inside the engine), then `typed_pandas`."""
-    return typed_pandas(collect(lf.sort("customer_id")), types)
+    """`collect_sorted`, then `typed_pandas`."""
+    return typed_pandas(collect_sorted(lf), types)
