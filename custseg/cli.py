@@ -138,6 +138,8 @@ def _features(
 ) -> Prepared:
     """Clean and build features as of a cutoff (default: the last order date) on `engine`
     (default: the embedded default engine)."""
+    import pandas as pd
+
     from custseg import config as cfgmod
     from custseg.progress import stage
     from features.engines import DEFAULT_ENGINE
@@ -150,10 +152,17 @@ def _features(
     with stage(f"cleaning + features as of {cutoff} ({engine})"):
         table, result = features_as_of(tx, cust, cutoff, cleaning, feature_cfg, engine)
     if table.empty:
-        dates = tx.frame["order_date"]
+        dates = tx.frame["order_date"].dropna()
+        if (dates <= pd.Timestamp(cutoff)).any():  # orders up to the cutoff, all dropped
+            dropped = result.audit["tables"]["transactions"]["dropped_by_rule"]
+            why = ", ".join(f"{r} {n:,}" for r, n in sorted(dropped.items(), key=lambda x: -x[1]))
+            raise CustsegError(
+                f"no order of {transactions} on or before {cutoff} survives cleaning "
+                f"(dropped: {why or 'none'}); `custseg clean` writes the audit of every row"
+            )
         raise CustsegError(
             f"no customer has a valid order on or before {cutoff} (orders in {transactions} run "
-            f"from {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}); choose a later --as-of"
+            f"from {dates.min():%Y-%m-%d} to {last_order_date(tx)}); choose a later --as-of"
         )
     return Prepared(tx, cust, cleaning, feature_cfg, cutoff, table, result)
 
@@ -167,6 +176,9 @@ def _print_summary(audit: dict, paths: dict[str, Path]) -> None:
             f"{name}: {t['input_rows']:,} in, {t['kept_rows']:,} kept, "
             f"{t['dropped_rows']:,} dropped ({dropped})"
         )
+    flagged = [r for r in audit["rules"] if r["action"] == "flag" and r["rows"]]
+    if flagged:
+        console.print("flagged (kept): " + ", ".join(f"{r['rule']} {r['rows']:,}" for r in flagged))
     m = audit["merges"]
     if m["customers_merged_away"]:
         console.print(
@@ -183,7 +195,10 @@ def sample(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Folder to write customers, transactions and truth/ into."
+            "--out",
+            "-o",
+            file_okay=False,
+            help="Folder to write customers, transactions and truth/ into.",
         ),
     ] = Path("data/sample"),
     customers: Annotated[
@@ -238,7 +253,8 @@ def sample(
 def clean_cmd(
     transactions: TransactionsOpt,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for clean tables and the audit.")
+        Path,
+        typer.Option("--out", "-o", file_okay=False, help="Folder for clean tables and the audit."),
     ],
     customers: CustomersOpt = None,
     column: ColumnOpt = None,
@@ -276,7 +292,10 @@ EngineOpt = Annotated[
 @app.command("features")
 def features_cmd(
     transactions: TransactionsOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Snapshot file to write (.parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", dir_okay=False, help="Snapshot file to write (.parquet)."),
+    ],
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
     engine: EngineOpt = None,
@@ -293,6 +312,8 @@ def features_cmd(
     from custseg.progress import console
     from features.snapshot import write_snapshot
 
+    if out.suffix.lower() != ".parquet":
+        raise CustsegError(f"--out {out}: the snapshot is a Parquet file; name it *.parquet")
     prepared = _features(transactions, customers, column, config, as_of, engine)
     table = prepared.table
     meta = write_snapshot(table, out)
@@ -406,7 +427,10 @@ def segment_fit(
     schemes: SchemesOpt = None,
     trials: TrialsOpt = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for segments.parquet and profiles.csv.")
+        Path,
+        typer.Option(
+            "--out", "-o", file_okay=False, help="Folder for segments.parquet and profiles.csv."
+        ),
     ] = Path("segments"),
     tracking_uri: TrackingOpt = None,
     experiment: ExperimentOpt = "custseg",
@@ -554,6 +578,7 @@ def monitor(
         typer.Option(
             "--out",
             "-o",
+            file_okay=False,
             help="Folder for summary.json, monitor_report.html and the Evidently pages. "
             "Default: monitoring/YYYY-MM-DD (the as-of date) in the state folder.",
             show_default=False,
@@ -729,7 +754,10 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Output folder. Default: .custseg/output in the state folder."
+            "--out",
+            "-o",
+            file_okay=False,
+            help="Output folder. Default: .custseg/output in the state folder.",
         ),
     ] = None,
     as_of: AsOfOpt = None,

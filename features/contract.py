@@ -9,6 +9,7 @@ those rows with a reason instead of losing them silently.
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,13 @@ import pandas as pd
 import pyarrow as pa
 
 from custseg.errors import InputError
-from features.parsing import clean_text, parse_bools, parse_dates, parse_numbers
+from features.parsing import (
+    DAY_FIRST,
+    clean_text,
+    parse_bools,
+    parse_dates,
+    parse_numbers,
+)
 from features.vector import to_pandas as arrow_to_pandas
 
 Kind = Literal["id", "text", "date", "number", "bool"]
@@ -160,13 +167,18 @@ def mask_value(column: str, value: object) -> str:
 
 
 def _read_header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        try:
+    """The header line (gzip or plain text): id columns are then read as text, so ids such as
+    "0000001" keep their leading zeros."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh))
-        except StopIteration:
-            raise InputError(f"{path}: the file is empty (no header line)") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except StopIteration:
+        raise InputError(f"{path}: the file is empty (no header line)") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except (OSError, EOFError) as exc:  # a broken or truncated gzip stream
+        raise InputError(f"{path}: cannot be read as gzip-compressed CSV ({exc})") from None
     return [h.strip() for h in header]
 
 
@@ -174,7 +186,9 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
     """Read CSV or Parquet; id/text columns as strings, the rest typed where clean."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir() or path.stat().st_size == 0:
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give the path of a .csv or .parquet file")
+    if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     suffixes = "".join(path.suffixes[-2:]).lower()
     if suffixes.endswith((".parquet", ".pq")):
@@ -188,8 +202,8 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
     elif suffixes.endswith((".csv", ".csv.gz", ".txt")):
         import pyarrow.csv as pacsv
 
-        names = _read_header(path) if not suffixes.endswith(".gz") else None
-        types = {n: pa.string() for n in (names or []) if n in string_cols}
+        names = _read_header(path)
+        types = {n: pa.string() for n in names if n in string_cols}
         try:
             table = pacsv.read_csv(
                 path,
@@ -200,6 +214,8 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
             )
         except pa.ArrowInvalid as exc:
             msg = str(exc).splitlines()[0]
+            if "UTF8" in msg or "utf8" in msg.lower():
+                raise InputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
             raise InputError(f"{path}: cannot be read as CSV: {msg}") from None
         names = table.column_names
     else:
@@ -292,6 +308,14 @@ def type_table(
             df[col.name] = clean_text(raw)
             continue
         parsed = _PARSERS[col.kind](raw)
+        if parsed.month_first is not None and parsed.month_first.any():
+            raise InputError(
+                f"{path}: column {present[col.name]!r}: dates in both day/month/year and "
+                f"month/day/year order ({parsed.by_format[DAY_FIRST]} read as DD/MM/YYYY, "
+                f"{int(parsed.month_first.sum())} readable only as MM/DD/YYYY, e.g. "
+                f"{_examples(raw, parsed.month_first, col.name)}), so 03/05 could be either "
+                "day: write the dates as YYYY-MM-DD"
+            )
         n_present = int((~parsed.missing).sum())
         n_bad = int(parsed.invalid.sum())
         if n_bad and n_bad > max_invalid_share * n_present:

@@ -27,6 +27,7 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%dT%H:%M:%S",
     "%d/%m/%Y",
 )
+DAY_FIRST = "%d/%m/%Y"
 _TRUE = {"1", "true", "t", "yes", "y", "是", "1.0"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "0.0"}
 _NUMBER_NOISE = r"[¥￥$,，元岁\s]"
@@ -38,9 +39,12 @@ class Parsed:
     missing: np.ndarray
     invalid: np.ndarray
     by_format: dict[str, int] | None = None  # dates: how many values each format read
+    # dates: unreadable values that MM/DD/YYYY would read, in a column read as DD/MM/YYYY: the
+    # order of every slash date in it is then in doubt (03/05 may be 3 May or 5 March)
+    month_first: np.ndarray | None = None
 
 
-def _blank(s: pd.Series) -> np.ndarray:
+def is_blank(s: pd.Series) -> np.ndarray:
     """True where a value is null or only white space."""
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
         text = s.astype("string[pyarrow]").str.strip()
@@ -64,7 +68,7 @@ def parse_dates(s: pd.Series) -> Parsed:
     Arrow's strptime does the work (4x pandas); it rolls impossible days over (2024-02-30 ->
     03-01), so parses landing on days 1-3 are re-checked strictly by pandas.
     """
-    missing = _blank(s)
+    missing = is_blank(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         values = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
         return Parsed(
@@ -93,12 +97,19 @@ def parse_dates(s: pd.Series) -> Parsed:
             todo[idx[ok]] = False
             by_format[fmt] = int(ok.sum())
     out = pd.Series(values.astype("datetime64[D]").astype("datetime64[ns]"), index=s.index)
-    return Parsed(out, missing, todo, by_format)
+    month_first = np.zeros(len(s), bool)
+    if by_format.get(DAY_FIRST) and todo.any():
+        idx = np.flatnonzero(todo)
+        us = pc.strptime(text.take(pa.array(idx)), format="%m/%d/%Y", unit="s", error_is_null=True)
+        month_first[idx[~np.isnat(us.to_numpy(zero_copy_only=False).astype("datetime64[s]"))]] = (
+            True
+        )
+    return Parsed(out, missing, todo, by_format, month_first)
 
 
 def parse_numbers(s: pd.Series) -> Parsed:
     """Parse numbers, tolerating currency signs, thousands separators and units (¥1,200元)."""
-    missing = _blank(s)
+    missing = is_blank(s)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         values = s.astype("float64")
         return Parsed(values, missing, np.zeros(len(s), bool))
@@ -110,7 +121,7 @@ def parse_numbers(s: pd.Series) -> Parsed:
 
 def parse_bools(s: pd.Series) -> Parsed:
     """Parse flags written as 1/0, true/false, yes/no, 是/否."""
-    missing = _blank(s)
+    missing = is_blank(s)
     if pd.api.types.is_bool_dtype(s.dtype):
         return Parsed(s.astype("boolean"), missing, np.zeros(len(s), bool))
     text = clean_text(s).str.lower()

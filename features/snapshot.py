@@ -43,6 +43,10 @@ def write_snapshot(features: pd.DataFrame, path: str | Path, **extra) -> dict:
 
 def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """(features, metadata); an error naming the file when it is not a custseg snapshot."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file")
+    if Path(path).is_dir():
+        raise InputError(f"{path}: is a directory; give the snapshot file from `custseg features`")
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -202,3 +203,113 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "order_date" in proc.stderr
+
+
+def test_gzipped_csv_keeps_leading_zeros_like_plain_csv(tmp_path):
+    import gzip
+
+    text = "customer_id,order_date,amount\n0000001,2024-01-01,10\n"
+    (tmp_path / "tx.csv.gz").write_bytes(gzip.compress(text.encode()))
+    df = read_table(tmp_path / "tx.csv.gz", TRANSACTIONS).frame
+    assert df["customer_id"].tolist() == ["0000001"]
+
+
+def test_gzipped_csv_in_another_encoding_is_named(tmp_path, capsys):
+    import gzip
+
+    text = "customer_id,order_date,amount,category\nA,2024-01-01,10,服装\n"
+    path = tmp_path / "tx.csv.gz"
+    path.write_bytes(gzip.compress(text.encode("gbk")))
+    code, _, err = run_cli(["clean", "-t", str(path), "-o", str(tmp_path / "o")], capsys)
+    assert code == 2 and "not UTF-8" in err and "Traceback" not in err
+
+
+def test_a_directory_as_input_is_named_as_one(tmp_path, capsys):
+    code, _, err = run_cli(["clean", "-t", str(tmp_path), "-o", str(tmp_path / "o")], capsys)
+    assert code == 2 and "is a directory" in err
+
+
+def test_day_month_order_in_doubt_is_an_error_not_a_swap(tmp_path, capsys):
+    """03/05/2024 next to 06/30/2024: the column mixes DD/MM and MM/DD, so 03/05 is in doubt."""
+    rows = "A,03/05/2024,1\nB,06/30/2024,2\nC,2024-01-02,3\n"
+    expect_error(
+        tmp_path,
+        capsys,
+        "customer_id,order_date,amount\n" + rows,
+        "'order_date'",
+        "month/day/year",
+        "row 2: '06/30/2024'",
+        "YYYY-MM-DD",
+    )
+
+
+def test_day_first_dates_alone_are_read(tmp_path):
+    path = write(tmp_path, "customer_id,order_date,amount\nA,03/05/2024,1\nB,30/06/2024,2\n")
+    df = read_table(path, TRANSACTIONS).frame
+    assert df["order_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-05-03", "2024-06-30"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "needle"),
+    [
+        ('policies = "drop"', "a table of rule = policy"),
+        ('min_age = "one"', "min_age = 'one': not a number"),
+        ("extreme_factor = true", "not a number"),
+        ('test_id_pattern = "["', "not a valid regular expression"),
+        ("test_id_pattern = 5", "a regular expression text"),
+        ('profile_key_fields = "age"', "a list of customer field names"),
+        ("min_age = 50\nmax_age = 20", "must be below max_age"),
+    ],
+)
+def test_bad_cleaning_values_are_clear_errors(tmp_path, capsys, setting, needle):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[cleaning]\n{setting}\n", encoding="utf-8")
+    expect_error(tmp_path, capsys, GOOD, needle, extra=["--config", str(cfg)])
+
+
+def test_a_misspelt_profile_key_field_is_an_error(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[cleaning]\nprofile_key_fields = ["agee"]\n', encoding="utf-8")
+    cust = write(tmp_path, "customer_id,age\nA,30\nB,40\n", "c.csv")
+    expect_error(
+        tmp_path,
+        capsys,
+        GOOD,
+        "'agee'",
+        "not a column",
+        extra=["--config", str(cfg), "-c", str(cust)],
+    )
+
+
+def _flat(text: str) -> str:
+    """Console text without line wraps and box drawing."""
+    return re.sub(r"[\s│╭╮╰╯─]+", " ", text)
+
+
+def test_output_paths_of_the_wrong_kind_are_refused_before_work(tmp_path, capsys):
+    path = write(tmp_path, GOOD)
+    a_file = write(tmp_path, "x", "a_file")
+    code, _, err = run_cli(["clean", "-t", str(path), "-o", str(a_file)], capsys)
+    assert code == 2 and "is a file" in _flat(err)
+    code, _, err = run_cli(["features", "-t", str(path), "-o", str(tmp_path)], capsys)
+    assert code == 2 and "is a directory" in _flat(err)
+    code, _, err = run_cli(["features", "-t", str(path), "-o", str(tmp_path / "f.csv")], capsys)
+    assert code == 2 and "name it *.parquet" in err
+
+
+def test_a_rule_that_hits_most_rows_is_a_warning(tmp_path, capsys):
+    """Every customer unknown to the customer table: the wrong file, not dirt."""
+    path = write(tmp_path, GOOD)
+    cust = write(tmp_path, "customer_id\nX\nY\n", "c.csv")
+    code, out, err = run_cli(
+        ["clean", "-t", str(path), "-c", str(cust), "-o", str(tmp_path / "o")], capsys
+    )
+    assert code == 0, err
+    assert "unknown_customer flag on 2 of 2 rows" in _flat(out + err)
+    assert "flagged (kept): unknown_customer 2" in _flat(out + err)
+
+
+def test_features_say_when_cleaning_dropped_every_order(tmp_path, capsys):
+    path = write(tmp_path, "customer_id,order_date,amount\nA,2024-01-01,\nB,2024-01-02,\n")
+    code, _, err = run_cli(["features", "-t", str(path), "-o", str(tmp_path / "f.parquet")], capsys)
+    assert code == 2 and "survives cleaning" in err and "missing_key_field 2" in err

@@ -223,6 +223,10 @@ CLUSTERS = '[schemes.a]\nkind = "clustering"\nsubsets = { r = ["recency_days"] }
         ('[schemes.a]\nkind = "clustering"\nsubsets = {}', "at least one feature subset"),
         (CLUSTERS + 'families = ["dbscan"]', "families: unknown dbscan"),
         (CLUSTERS + "k_min = 6\nk_max = 4", "k_min = 6 is above k_max = 4"),
+        (
+            '[schemes.a]\nkind = "demographic"\ncolumns = ["provnce"]',
+            "columns 'provnce': not a category feature; choose from .*province",
+        ),
     ],
 )
 def test_a_scheme_file_with_an_error_gets_a_clear_message(tmp_path, text, message):
@@ -238,6 +242,21 @@ def test_a_scheme_naming_a_missing_feature_is_an_input_error():
         InputError, match="scheme rfm_rules: feature table lacks column\\(s\\) orders_180d"
     ):
         fit_scheme(s, sf, pd.DataFrame({"recency_days": [1], "spend_180d": [1.0]}))
+    with pytest.raises(InputError, match="orders_180d \\(did you mean orders_18d\\?\\)"):
+        fit_scheme(
+            s, sf, pd.DataFrame({"recency_days": [1], "orders_18d": [1], "spend_180d": [1.0]})
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("nope.parquet", "no such file"), ("", "is a directory")]
+)
+def test_segment_fit_names_a_missing_or_folder_snapshot(tmp_path, capsys, name, message):
+    from tests.conftest import run_cli
+
+    args = ["segment", "fit", "-f", str(tmp_path / name), "--no-track", "-o", str(tmp_path / "o")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
 
 
 def test_the_cli_reports_a_bad_scheme_file_in_one_line(tmp_path, capsys):

@@ -103,6 +103,20 @@ def _rule_rows(audit: Audit, cfg: CleaningConfig) -> list[dict]:
     return rows
 
 
+def _sweeping_rules(rules: list[dict], input_rows: dict[str, int], share: float = 0.5) -> list[str]:
+    """A warning for every rule that hit more than `share` of a table: that is rarely dirt and
+    usually the wrong file, id column or date format, and must not pass as a normal clean."""
+    out = []
+    for r in rules:
+        n_in = input_rows.get(r["table"], 0)
+        if n_in and r["rows"] > share * n_in:
+            out.append(
+                f"{r['table']}: {r['rule']} {r['action']} on {r['rows']:,} of {n_in:,} rows "
+                f"({r['rows'] / n_in:.0%}; {r['why']}): check the input files and --column"
+            )
+    return out
+
+
 def clean(
     transactions: TypedTable,
     customers: TypedTable | None = None,
@@ -162,6 +176,8 @@ def clean(
     if cust_df is not None:
         n_complete = int(cust_df["to_complete"].sum())
         merged["to_complete"] = n_complete
+    rules = _rule_rows(audit, cfg)
+    warnings += _sweeping_rules(rules, audit.input_rows)
     cfg_dict = {k: (str(v) if k == "reference_date" else v) for k, v in asdict(cfg).items()}
     cfg_dict["reference_date"] = str(cfg.today)
     cfg_dict["policies"] = {r: cfg.policy(r) for r in RULES}
@@ -170,7 +186,7 @@ def clean(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg_dict,
         "tables": tables,
-        "rules": _rule_rows(audit, cfg),
+        "rules": rules,
         "merges": merged,
         "reformatted": dict(audit.reformatted),
         "missing_rates": missing,

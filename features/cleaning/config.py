@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -105,6 +107,16 @@ RULES: dict[str, Rule] = {
 }
 
 
+_NUMBERS = (
+    "extreme_factor",
+    "missing_rate_warn",
+    "to_complete_share",
+    "max_invalid_share",
+    "min_age",
+    "max_age",
+)
+
+
 @dataclass(frozen=True)
 class CleaningConfig:
     """Thresholds and per-rule policies. Defaults follow the seed documents (5%, 30%, 10x)."""
@@ -121,6 +133,32 @@ class CleaningConfig:
     policies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"cleaning.{name} = {value!r}: not a number")
+            if not math.isfinite(value):
+                raise ConfigError(f"cleaning.{name} = {value!r}: must be a finite number")
+        if self.min_age >= self.max_age:
+            raise ConfigError(
+                f"cleaning.min_age = {self.min_age!r} must be below max_age = {self.max_age!r}"
+            )
+        if not isinstance(self.test_id_pattern, str):
+            raise ConfigError(
+                f"cleaning.test_id_pattern = {self.test_id_pattern!r}: a regular expression text"
+            )
+        try:
+            re.compile(self.test_id_pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"cleaning.test_id_pattern = {self.test_id_pattern!r}: not a valid regular "
+                f"expression ({exc})"
+            ) from None
+        if not isinstance(self.policies, dict):
+            raise ConfigError(
+                f"cleaning.policies = {self.policies!r}: a table of rule = policy, e.g. "
+                '[cleaning.policies] extreme_amount = "cap"'
+            )
         for rule, policy in self.policies.items():
             if rule not in RULES:
                 raise ConfigError(
@@ -149,7 +187,12 @@ class CleaningConfig:
         check_keys("cleaning", data, cls)
         data = dict(data)
         if "profile_key_fields" in data:
-            data["profile_key_fields"] = tuple(data["profile_key_fields"])
+            keys = data["profile_key_fields"]
+            if not (isinstance(keys, list | tuple) and all(isinstance(k, str) for k in keys)):
+                raise ConfigError(
+                    f"cleaning.profile_key_fields = {keys!r}: a list of customer field names"
+                )
+            data["profile_key_fields"] = tuple(keys)
         if isinstance(data.get("reference_date"), str):
             try:
                 data["reference_date"] = date.fromisoformat(data["reference_date"])

@@ -11,11 +11,12 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from custseg.errors import ConfigError
 from features import pii
 from features.cleaning.audit import Audit
 from features.cleaning.common import LiveRows, drop_unreadable, normalize_region_column
 from features.cleaning.config import CleaningConfig
-from features.contract import TypedTable
+from features.contract import CUSTOMERS, TypedTable
 
 T = "customers"
 _GENDERS = {
@@ -149,6 +150,12 @@ def clean_customers(
     df = df.astype(dtypes[df.columns])  # filling gaps across rows must not widen types
 
     present = [f for f in cfg.profile_key_fields if f in df]
+    contract = {c.name for c in CUSTOMERS.columns}
+    if typos := [f for f in cfg.profile_key_fields if f not in df and f not in contract]:
+        raise ConfigError(
+            f"cleaning.profile_key_fields: {', '.join(map(repr, typos))} is not a column of the "
+            f"customer table; the contract's customer fields: {', '.join(sorted(contract))}"
+        )
     if absent := [f for f in cfg.profile_key_fields if f not in df]:
         audit.notes.append(f"customers: profile key field(s) not in the table: {', '.join(absent)}")
     n_missing = df[present].isna().sum(axis=1) if present else pd.Series(0, index=df.index)

@@ -8,6 +8,7 @@ model that serving loads, and in bootstrap refits for stability.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Protocol
 
 import numpy as np
@@ -66,9 +67,15 @@ class FittedScheme:
 def require_columns(features: pd.DataFrame, columns, where: str) -> None:
     missing = [c for c in columns if c not in features.columns]
     if missing:
+        names = [str(c) for c in features.columns]
+        hints = [
+            f"{c} (did you mean {close[0]}?)" if (close := get_close_matches(c, names, 1)) else c
+            for c in missing
+        ]
         raise InputError(
-            f"{where}: feature table lacks column(s) {', '.join(missing)} "
-            f"(it has {len(features.columns)} columns; build features with `custseg features`)"
+            f"{where}: feature table lacks column(s) {', '.join(hints)} (it has "
+            f"{len(features.columns)} columns): fix the name in the scheme file, or build the "
+            "features with `custseg features`"
         )
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import ConfigError
+from features.registry import ATTRIBUTES, CORE
 from training.segmentation.base import Segment
 from training.segmentation.spec import Options, SchemeSpec
 
@@ -67,6 +68,12 @@ class DemographicScheme:
     def parse(cls, spec: SchemeSpec, strategies, where: str) -> DemographicScheme:
         opts = Options(where, spec.options)
         columns = tuple(opts.strings("columns", ["age_band", "province"]))
+        groupable = [f.name for f in CORE + ATTRIBUTES if f.kind == "category"]
+        if unknown := [c for c in columns if c not in groupable]:
+            raise ConfigError(
+                f"{where}: columns {', '.join(map(repr, unknown))}: not a category feature; "
+                f"choose from {', '.join(groupable)}"
+            )
         top = opts.get("top", int, 6)
         if top < 1:
             raise ConfigError(f"{where}: top = {top}: expected a whole number >= 1")
