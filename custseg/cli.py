@@ -141,14 +141,21 @@ def _features(
     import pandas as pd
 
     from custseg import config as cfgmod
-    from custseg.progress import stage
+    from custseg.progress import console, stage
     from features.engines import DEFAULT_ENGINE
     from features.pipeline import features_as_of, last_order_date
 
     engine = engine or DEFAULT_ENGINE
     cleaning, feature_cfg = cfgmod.cleaning(config), cfgmod.features(config)
     tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
-    cutoff = _date(as_of, "--as-of") or last_order_date(tx)
+    last = last_order_date(tx)
+    cutoff = _date(as_of, "--as-of") or last
+    if cutoff > last:
+        console.print(
+            f"[yellow]warning:[/] --as-of {cutoff} is {(cutoff - last).days} day(s) after the "
+            f"last order in {transactions} ({last}): recency and lifecycle stages count those "
+            "days as inactivity"
+        )
     with stage(f"cleaning + features as of {cutoff} ({engine})"):
         table, result = features_as_of(tx, cust, cutoff, cleaning, feature_cfg, engine)
     if table.empty:

@@ -313,3 +313,11 @@ def test_features_say_when_cleaning_dropped_every_order(tmp_path, capsys):
     path = write(tmp_path, "customer_id,order_date,amount\nA,2024-01-01,\nB,2024-01-02,\n")
     code, _, err = run_cli(["features", "-t", str(path), "-o", str(tmp_path / "f.parquet")], capsys)
     assert code == 2 and "survives cleaning" in err and "missing_key_field 2" in err
+
+
+def test_an_as_of_after_the_last_order_is_warned_about(tmp_path, capsys):
+    path = write(tmp_path, GOOD)
+    args = ["features", "-t", str(path), "-o", str(tmp_path / "f.parquet"), "--as-of", "2024-03-01"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "is 59 day(s) after the last order" in _flat(out + err)
