@@ -73,12 +73,11 @@ def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
 def column_types(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
     """Registry column order and Arrow types for the columns a query produced."""
     described = {f.name: f for f in registry.describe(available)}
-    counts = ("frequency_", "orders_", "order_days_", "recency_days", "tenure_days")
 
     def arrow_type(name: str) -> pa.DataType:
         if name == "customer_id" or described[name].kind == "category":
             return pa.large_string()
-        return pa.int64() if name.startswith(counts) else pa.float64()
+        return pa.int64() if described[name].whole else pa.float64()
 
     return {n: arrow_type(n) for n in ["customer_id", *described]}
 

@@ -121,6 +121,18 @@ def check(
             f"the current features have definition {current.attrs.get('definition_hash')}, the "
             f"reference {wanted}: use the feature config the champions were trained with"
         )
+    if missing := [c for c in models.columns if c not in current.columns]:
+        from features.registry import ATTRIBUTES
+
+        hint = (
+            ": they come from the customer table; pass it with --customers"
+            if customers is None and set(missing) <= {f.name for f in ATTRIBUTES}
+            else ""
+        )
+        raise CustsegError(
+            f"the serving champions read feature(s) the current data lacks: "
+            f"{', '.join(missing)}{hint}"
+        )
     notes = []
     h = cfg.repurchase_days
     labels = {  # reference as-of -> forward labels, where the new log covers them

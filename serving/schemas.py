@@ -8,6 +8,7 @@ with one order).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cache
 from operator import itemgetter
@@ -23,17 +24,25 @@ from serving.models import ModelSet
 
 
 def _number(feature: registry.Feature | None) -> object:
-    """A finite JSON number (no text, no bool); >= 0 unless the feature is signed; null only
-    where the feature can be missing (unknown names: lenient)."""
+    """A finite JSON number (no text, no bool) in the feature's range: >= 0 unless signed, at
+    most `upper`, whole for counts; null only where the feature can be missing (unknown names:
+    lenient)."""
     optional = feature is None or feature.optional
     low = None if feature is None or feature.signed else 0
+    high = None if feature is None else feature.upper
+    whole = 1.0 if feature is not None and feature.whole else None
     kind = float | None if optional else float
-    return Annotated[kind, Field(allow_inf_nan=False, strict=True, ge=low)]
+    return Annotated[
+        kind, Field(allow_inf_nan=False, strict=True, ge=low, le=high, multiple_of=whole)
+    ]
 
 
 def _text(feature: registry.Feature | None) -> object:
+    """Text; one of the feature's levels where it has a closed set (an unknown stage or gender
+    would be scored as "other", silently)."""
     optional = feature is None or feature.optional
-    return Annotated[str | None if optional else str, Field(strict=True)]
+    kind = str if feature is None or feature.levels is None else Literal[feature.levels]
+    return Annotated[kind | None if optional else kind, Field(strict=True)]
 
 
 class BadRequest(ValueError):
@@ -59,6 +68,13 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     text)."""
     numeric, categories = models.numeric_columns, models.category_columns
     valid = _validate(rows, row_model(tuple(numeric), tuple(categories)), "customers", limit)
+    seen: dict[str, int] = {}
+    for i, r in enumerate(valid):
+        if (first := seen.setdefault(r["customer_id"], i)) != i:
+            raise BadRequest(
+                f"customers[{i}].customer_id: {r['customer_id']!r} repeats customers[{first}]; "
+                "send each customer once"
+            )
     numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
     block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     columns = {"customer_id": np.array([r["customer_id"] for r in valid], dtype=object)}
@@ -82,13 +98,21 @@ def describe(exc: ValidationError, root: str, most: int = 5) -> str:
 
 def _iso_date(value: object) -> object:
     """Dates come as "YYYY-MM-DD" text only (pydantic's lax mode would read 1718000000 as an
-    epoch timestamp)."""
-    if isinstance(value, str):
+    epoch timestamp; Python also reads 20260518 and 2026-W20-1), years 1900-2200 (pandas'
+    timestamps end in 2262)."""
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if 1900 <= day.year <= 2200:
+                return day
+            raise ValueError("expected a year between 1900 and 2200")
     raise ValueError("expected a date as YYYY-MM-DD")
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
@@ -99,7 +123,8 @@ class Transaction(BaseModel):
 
     customer_id: Annotated[str, Field(min_length=1)]
     order_date: IsoDate
-    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # refunds: is_refund, not a sign
+    # refunds: is_refund, not a sign; the cap keeps sums of a batch finite
+    amount: Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)]
     is_refund: bool = False
     category: str | None = None
     channel: Literal["online", "offline"] | None = None
@@ -183,8 +208,8 @@ def customers_frame(rows: object, limit: int, ordering: set[str]) -> pd.DataFram
 def as_of_date(value: object) -> date:
     try:
         day = _iso_date(value)
-    except ValueError:
-        raise BadRequest(f"as_of: {value!r} is not a date as YYYY-MM-DD") from None
+    except ValueError as exc:
+        raise BadRequest(f"as_of: {value!r}: {exc}") from None
     if day > date.today():
         raise BadRequest(f"as_of: {day} is in the future")
     return day

@@ -131,6 +131,9 @@ def test_bad_input_exits_2_with_a_message(fitted, tmp_path):
         fitted, fitted / "sample" / "transactions.csv", tmp_path / "o", "--as-of", "2026-01-01"
     )
     assert proc.returncode == 2 and "before the champions' reference date" in proc.stderr
+    tx = fitted / "sample" / "transactions.csv"
+    proc = run_job(fitted, "monitor", "-t", str(tx), "--out", str(tmp_path / "no_customers"))
+    assert proc.returncode == 2 and "pass it with --customers" in proc.stderr, proc.stderr[-800:]
 
 
 def test_data_that_cannot_be_compared_is_refused_or_flagged(fitted, tmp_path):

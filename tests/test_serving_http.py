@@ -115,6 +115,14 @@ def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
         (lambda r: r.update(tenure_days=None), "customers[1].tenure_days"),  # was a 500
         (lambda r: r.update(recency_days=-3), "customers[1].recency_days: Input should be greater"),
         (lambda r: r.pop("lifecycle_stage"), "customers[1].lifecycle_stage: missing feature"),
+        (
+            lambda r: r.update(lifecycle_stage="zzz"),
+            "customers[1].lifecycle_stage: Input should be",
+        ),
+        (
+            lambda r: r.update(recency_days=2.5),
+            "customers[1].recency_days: Input should be a multi",
+        ),
     ],
 )
 def test_bad_rows_get_400_naming_row_and_field(server, trained, mutate, message):
@@ -122,6 +130,19 @@ def test_bad_rows_get_400_naming_row_and_field(server, trained, mutate, message)
     mutate(batch[1])
     status, body = call(server, "/predict", {"customers": batch})
     assert status == 400 and message in body, body
+
+
+def test_repeated_customers_and_impossible_shares_get_400(server, trained):
+    batch = rows(server, trained, 2)
+    batch[1]["customer_id"] = batch[0]["customer_id"]
+    status, body = call(server, "/predict", {"customers": batch})
+    assert status == 400 and "customers[1].customer_id" in body and "repeats customers[0]" in body
+    batch = rows(server, trained, 1)
+    shares = [c for c in batch[0] if c == "online_share" or c.startswith("category_share__")]
+    assert shares, "the champions read no share feature"
+    batch[0][shares[0]] = 5.0
+    status, body = call(server, "/predict", {"customers": batch})
+    assert status == 400 and f"customers[0].{shares[0]}: Input should be less than" in body, body
 
 
 def test_nan_infinity_empty_and_oversized_batches_are_refused(server, trained):
@@ -247,10 +268,23 @@ def test_score_transactions_matches_the_batch_job(server, trained):
         ),
         (lambda b: b["transactions"][0].update(shop="x"), "transactions[0].shop: unknown field"),
         (lambda b: b["transactions"][0].update(channel="phone"), "transactions[0].channel"),
-        (lambda b: b.update(as_of="yesterday"), "as_of: 'yesterday' is not a date"),
+        (
+            lambda b: b.update(as_of="yesterday"),
+            "as_of: 'yesterday': expected a date as YYYY-MM-DD",
+        ),
         (lambda b: b.update(as_of="2000-01-01"), "is after as_of 2000-01-01"),
         (lambda b: b.update(as_of="9999-12-31"), "as_of: 9999-12-31 is in the future"),
         (lambda b: b["transactions"][0].update(order_date=1718000000), "expected a date"),
+        (lambda b: b["transactions"][0].update(order_date="20260518"), "expected a date as YYYY"),
+        (
+            lambda b: b["transactions"][0].update(order_date="0001-01-01"),
+            "transactions[0].order_date: Value error, expected a year between 1900 and 2200",
+        ),
+        (
+            lambda b: b["customers"][0].update(signup_date="9999-01-01"),
+            "customers[0].signup_date: Value error, expected a year",
+        ),
+        (lambda b: b["transactions"][0].update(amount=1e308), "transactions[0].amount: Input"),
         (
             lambda b: [t.update(order_id="O1") for t in b["transactions"][:2]],
             "transactions[1].order_id: 'O1' repeats transactions[0]",
