@@ -41,8 +41,10 @@ def _text(feature: registry.Feature | None) -> object:
     """Text; one of the feature's levels where it has a closed set (an unknown stage or gender
     would be scored as "other", silently)."""
     optional = feature is None or feature.optional
-    kind = str if feature is None or feature.levels is None else Literal[feature.levels]
-    return Annotated[kind | None if optional else kind, Field(strict=True)]
+    if feature is not None and feature.levels is not None:  # a Literal is exact already
+        kind = Literal[feature.levels]
+        return kind | None if optional else kind
+    return Annotated[str | None if optional else str, Field(strict=True)]
 
 
 class BadRequest(ValueError):

@@ -44,6 +44,27 @@ API_KEY_HEADER = "x-api-key"
 meta_app = FastAPI(title="custseg metadata")
 
 
+class ClientErrorsInOneLine(logging.Filter):
+    """BentoML logs every failed request with its traceback. A 4xx is the caller's mistake and
+    the response already says what it was: log it as one warning line, so real failures (5xx)
+    stand out in the server log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        client = isinstance(exc, pydantic_core.ValidationError) or (
+            isinstance(exc, bentoml.exceptions.BentoMLException) and exc.error_code < 500
+        )
+        if client:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {first}", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorsInOneLine())
+
+
 @meta_app.get("/metadata")
 def metadata(request: Request):
     service = request.app.state.service

@@ -145,6 +145,21 @@ def test_repeated_customers_and_impossible_shares_get_400(server, trained):
     assert status == 400 and f"customers[0].{shares[0]}: Input should be less than" in body, body
 
 
+def test_client_errors_are_logged_in_one_line(server, trained):
+    """A 400 is the caller's mistake: one warning line in the server log, no traceback."""
+    import time
+
+    home, _ = trained
+    batch = rows(server, trained, 1)
+    batch[0]["recency_days"] = "soon"
+    assert call(server, "/predict", {"customers": batch})[0] == 400
+    assert call(server, "/predict", "{not json")[0] == 400
+    time.sleep(0.5)  # the worker flushes its log line
+    log = (home / "server.log").read_text()
+    assert "BadInput: customers[0].recency_days" in log
+    assert "Traceback" not in log, log[log.index("Traceback") - 300 :][:1500]
+
+
 def test_nan_infinity_empty_and_oversized_batches_are_refused(server, trained):
     one = rows(server, trained, 1)[0]
     raw = json.dumps({"customers": [one]}, separators=(",", ":")).replace(
@@ -273,7 +288,8 @@ def test_score_transactions_matches_the_batch_job(server, trained):
             "as_of: 'yesterday': expected a date as YYYY-MM-DD",
         ),
         (lambda b: b.update(as_of="2000-01-01"), "is after as_of 2000-01-01"),
-        (lambda b: b.update(as_of="9999-12-31"), "as_of: 9999-12-31 is in the future"),
+        (lambda b: b.update(as_of="2199-12-31"), "as_of: 2199-12-31 is in the future"),
+        (lambda b: b.update(as_of="9999-12-31"), "expected a year between 1900 and 2200"),
         (lambda b: b["transactions"][0].update(order_date=1718000000), "expected a date"),
         (lambda b: b["transactions"][0].update(order_date="20260518"), "expected a date as YYYY"),
         (

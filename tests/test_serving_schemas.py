@@ -1,0 +1,38 @@
+"""Feature-row validation without a server: each registry range is enforced."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from serving.schemas import row_model
+
+OK = {
+    "customer_id": "A",
+    "recency_days": 3,
+    "online_share": 0.5,
+    "lifecycle_stage": "new",
+    "gender": None,
+    "region": "粤-深圳",
+}
+ROWS = row_model(("recency_days", "online_share"), ("lifecycle_stage", "gender", "region"))
+
+
+def test_a_valid_row_passes():
+    assert ROWS.validate_python([OK])[0]["lifecycle_stage"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lifecycle_stage": "zzz"}, "'new', 'active', 'at_risk' or 'lost'"),
+        ({"gender": "x"}, "'male' or 'female'"),
+        ({"online_share": 5.0}, "less than or equal to 1"),
+        ({"recency_days": 2.5}, "multiple of 1"),
+        ({"recency_days": -1}, "greater than or equal to 0"),
+        ({"region": 3}, "valid string"),
+    ],
+)
+def test_values_outside_a_feature_range_are_refused(change, message):
+    with pytest.raises(ValidationError, match=message):
+        ROWS.validate_python([{**OK, **change}])
