@@ -169,7 +169,7 @@ def _features(
             )
         raise CustsegError(
             f"no customer has a valid order on or before {cutoff} (orders in {transactions} run "
-            f"from {dates.min():%Y-%m-%d} to {last_order_date(tx)}); choose a later --as-of"
+            f"from {dates.min():%Y-%m-%d} to {last}); choose a later --as-of"
         )
     return Prepared(tx, cust, cleaning, feature_cfg, cutoff, table, result)
 

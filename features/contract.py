@@ -214,7 +214,7 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
             )
         except pa.ArrowInvalid as exc:
             msg = str(exc).splitlines()[0]
-            if "UTF8" in msg or "utf8" in msg.lower():
+            if "utf8" in msg.lower():
                 raise InputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
             raise InputError(f"{path}: cannot be read as CSV: {msg}") from None
         names = table.column_names

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from features.vector import to_arrow
 
+DAY_FIRST = "%d/%m/%Y"  # the one day-first format: month-first dates are checked against it
 # Tried in order on what is still unparsed; the first is the fast path for clean data.
 DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d",
@@ -25,9 +26,8 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d %H:%M:%S",
     "%Y/%m/%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
-    "%d/%m/%Y",
+    DAY_FIRST,
 )
-DAY_FIRST = "%d/%m/%Y"
 _TRUE = {"1", "true", "t", "yes", "y", "是", "1.0"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "0.0"}
 _NUMBER_NOISE = r"[¥￥$,，元岁\s]"
@@ -44,7 +44,7 @@ class Parsed:
     month_first: np.ndarray | None = None
 
 
-def is_blank(s: pd.Series) -> np.ndarray:
+def _blank(s: pd.Series) -> np.ndarray:
     """True where a value is null or only white space."""
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
         text = s.astype("string[pyarrow]").str.strip()
@@ -68,7 +68,7 @@ def parse_dates(s: pd.Series) -> Parsed:
     Arrow's strptime does the work (4x pandas); it rolls impossible days over (2024-02-30 ->
     03-01), so parses landing on days 1-3 are re-checked strictly by pandas.
     """
-    missing = is_blank(s)
+    missing = _blank(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         values = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
         return Parsed(
@@ -101,15 +101,13 @@ def parse_dates(s: pd.Series) -> Parsed:
     if by_format.get(DAY_FIRST) and todo.any():
         idx = np.flatnonzero(todo)
         us = pc.strptime(text.take(pa.array(idx)), format="%m/%d/%Y", unit="s", error_is_null=True)
-        month_first[idx[~np.isnat(us.to_numpy(zero_copy_only=False).astype("datetime64[s]"))]] = (
-            True
-        )
+        month_first[idx] = us.is_valid().to_numpy(zero_copy_only=False)
     return Parsed(out, missing, todo, by_format, month_first)
 
 
 def parse_numbers(s: pd.Series) -> Parsed:
     """Parse numbers, tolerating currency signs, thousands separators and units (¥1,200元)."""
-    missing = is_blank(s)
+    missing = _blank(s)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         values = s.astype("float64")
         return Parsed(values, missing, np.zeros(len(s), bool))
@@ -121,7 +119,7 @@ def parse_numbers(s: pd.Series) -> Parsed:
 
 def parse_bools(s: pd.Series) -> Parsed:
     """Parse flags written as 1/0, true/false, yes/no, 是/否."""
-    missing = is_blank(s)
+    missing = _blank(s)
     if pd.api.types.is_bool_dtype(s.dtype):
         return Parsed(s.astype("boolean"), missing, np.zeros(len(s), bool))
     text = clean_text(s).str.lower()

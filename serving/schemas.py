@@ -70,16 +70,10 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     text)."""
     numeric, categories = models.numeric_columns, models.category_columns
     valid = _validate(rows, row_model(tuple(numeric), tuple(categories)), "customers", limit)
-    seen: dict[str, int] = {}
-    for i, r in enumerate(valid):
-        if (first := seen.setdefault(r["customer_id"], i)) != i:
-            raise BadRequest(
-                f"customers[{i}].customer_id: {r['customer_id']!r} repeats customers[{first}]; "
-                "send each customer once"
-            )
     numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
     block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     columns = {"customer_id": np.array([r["customer_id"] for r in valid], dtype=object)}
+    _refuse_repeats(pd.Series(columns["customer_id"]), "customers", "customer_id", "customer")
     columns |= {c: block[:, i] for i, c in enumerate(numeric)}
     columns |= {c: np.array([r[c] for r in valid], dtype=object) for c in categories}
     return pd.DataFrame(columns)  # built at once: inserting columns one by one cost more
@@ -175,14 +169,7 @@ def transactions_frame(rows: object, limit: int, as_of: date) -> pd.DataFrame:
             f"transactions[{i}].order_date: {frame.at[i, 'order_date']} is after as_of {as_of}"
             + (f" (and {len(late) - 1} more)" if len(late) > 1 else "")
         )
-    ids = frame["order_id"].dropna()
-    again = ids[ids.duplicated()]
-    if len(again):
-        first = ids.index[ids == again.iloc[0]][0]
-        raise BadRequest(
-            f"transactions[{again.index[0]}].order_id: {again.iloc[0]!r} repeats "
-            f"transactions[{first}]; send each order once"
-        )
+    _refuse_repeats(frame["order_id"], "transactions", "order_id", "order")
     frame["order_date"] = pd.to_datetime(frame["order_date"])
     frame["amount"] = frame["amount"].where(~frame["is_refund"], -frame["amount"])
     return frame
@@ -194,9 +181,7 @@ def customers_frame(rows: object, limit: int, ordering: set[str]) -> pd.DataFram
         return None
     frame = validated(rows, CUSTOMERS, "customers", limit)
     frame["signup_date"] = pd.to_datetime(frame["signup_date"])
-    if frame["customer_id"].duplicated().any():
-        dup = frame.loc[frame["customer_id"].duplicated(), "customer_id"].iloc[0]
-        raise BadRequest(f"customers: customer_id {dup!r} appears twice")
+    _refuse_repeats(frame["customer_id"], "customers", "customer_id", "customer")
     stray = frame.index[~frame["customer_id"].isin(ordering)]
     if len(stray):
         i = stray[0]
@@ -205,6 +190,21 @@ def customers_frame(rows: object, limit: int, ordering: set[str]) -> pd.DataFram
             "in this request"
         )
     return frame
+
+
+def _refuse_repeats(values: pd.Series, name: str, field: str, what: str) -> None:
+    """BadRequest naming the first row whose `field` repeats an earlier row's (missing values
+    never repeat)."""
+    if len(values) < 2:  # one customer a request: the common case, nothing to compare
+        return
+    values = values.dropna()
+    again = values[values.duplicated()]
+    if len(again):
+        first = values.index[values == again.iloc[0]][0]
+        raise BadRequest(
+            f"{name}[{again.index[0]}].{field}: {again.iloc[0]!r} repeats {name}[{first}]; "
+            f"send each {what} once"
+        )
 
 
 def as_of_date(value: object) -> date:
