@@ -1,11 +1,13 @@
 """Feature and label definitions, written once in narwhals expressions.
 
-They run unchanged on Polars (the embedded default: no server, no JVM, milliseconds for a few
-customers) and on PySpark (for data that outgrows one machine). Inputs are prepared by
+They run unchanged on DuckDB (the embedded default for whole tables: no server, no JVM), on
+Polars (the online path: milliseconds for a few customers) and on PySpark (for data that
+outgrows one machine). Inputs are prepared by
 `features.engines`: one row per transaction with integer `day` (days since 1970-01-01), so every
 definition here is plain arithmetic that every backend evaluates the same way.
 
-Input columns: customer_id, day, amount, is_refund, online (1/0/missing), category (optional),
+Input columns: customer_id, day, amount, is_refund, online (int8 1/0/missing: a one-byte
+column through the gap window, measurably cheaper than a float), category (optional),
 as_of (the cutoff as a day number: a column, not a constant, so a query can be built once and
 run on new data and new cutoffs, as the online path does), customer_key (optional: an integer
 standing for customer_id, which the gap window then partitions by; see `KEY`).

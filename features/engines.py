@@ -82,12 +82,11 @@ def prepare_transactions(
     }
     if "channel" in tx:
         channel = to_arrow(tx["channel"])
-        online = pc.if_else(
-            pc.equal(channel, "online"), 1.0, pc.if_else(pc.equal(channel, "offline"), 0.0, None)
-        )
-        cols["online"] = online
+        one, zero = pa.scalar(1, pa.int8()), pa.scalar(0, pa.int8())
+        offline = pc.if_else(pc.equal(channel, "offline"), zero, pa.scalar(None, pa.int8()))
+        cols["online"] = pc.if_else(pc.equal(channel, "online"), one, offline)
     else:
-        cols["online"] = pa.nulls(len(tx), pa.float64())
+        cols["online"] = pa.nulls(len(tx), pa.int8())
     dictionary = pa.array(categories or [], pa.large_string())
     if "category" in tx and categories is None:
         cols["category"], dictionary = _encode(tx["category"])
@@ -165,11 +164,11 @@ def prepare_scanned(tx: nw.LazyFrame, as_of: int) -> nw.LazyFrame:
         (c("is_refund") if "is_refund" in names else c("amount") < 0).alias("is_refund"),
         (
             nw.when(c("channel") == "online")
-            .then(nw.lit(1.0))
+            .then(nw.lit(1, nw.Int8))
             .when(c("channel") == "offline")
-            .then(nw.lit(0.0))
+            .then(nw.lit(0, nw.Int8))
             if "channel" in names
-            else nw.lit(None, nw.Float64)
+            else nw.lit(None, nw.Int8)
         ).alias("online"),
         nw.lit(as_of, nw.Int32).alias("as_of"),
     ]

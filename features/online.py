@@ -30,7 +30,7 @@ TX_SCHEMA = pl.Schema(
         "day": pl.Int32,
         "amount": pl.Float64,
         "is_refund": pl.Boolean,
-        "online": pl.Float64,
+        "online": pl.Int8,
         "category": pl.Int32,
         "as_of": pl.Int32,
     }
