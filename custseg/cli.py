@@ -114,6 +114,87 @@ def _clean(
     return result, paths
 
 
+def _cutoff(as_of: str | None, last: date, transactions: Path) -> date:
+    """--as-of, or the last order date; a warning when it lies after the last order."""
+    from custseg.progress import console
+
+    cutoff = _date(as_of, "--as-of") or last
+    if cutoff > last:
+        console.print(
+            f"[yellow]warning:[/] --as-of {cutoff} is {(cutoff - last).days} day(s) after the "
+            f"last order in {transactions} ({last}): recency and lifecycle stages count those "
+            "days as inactivity"
+        )
+    return cutoff
+
+
+def _cleaned_features(
+    transactions: Path,
+    customers: Path | None,
+    config: Path | None,
+    as_of: str | None,
+    engine: str | None,
+):
+    """Features straight from clean Parquet tables, read by the engine itself (no pandas on
+    the way in): `custseg features --cleaned`."""
+    from custseg import config as cfgmod
+    from custseg.progress import stage
+    from features.build import build_features_from_parquet, last_order_date, scan_clean
+    from features.engines import DEFAULT_ENGINE
+
+    engine = engine or DEFAULT_ENGINE
+    for path, option in ((transactions, "--transactions"), (customers, "--customers")):
+        if path is None:
+            continue
+        if not path.exists():
+            raise CustsegError(f"{option} {path}: no such file or folder")
+        if path.is_file() and path.suffix.lower() != ".parquet":
+            raise CustsegError(
+                f"{option} {path}: --cleaned reads clean Parquet tables (`custseg clean` writes "
+                "transactions.parquet and customers.parquet) or a folder of Parquet files"
+            )
+    feature_cfg = cfgmod.features(config)
+    with stage(f"reading {transactions} ({engine})"):
+        last = last_order_date(scan_clean(transactions, "transactions", engine))
+    if last is None:
+        raise CustsegError(f"--transactions {transactions}: no order dated today or earlier")
+    cutoff = _cutoff(as_of, last, transactions)
+    _warn_cleaned_later(transactions, cutoff)
+    with stage(f"features as of {cutoff} ({engine})"):
+        table = build_features_from_parquet(
+            transactions, cutoff, feature_cfg, engine, customers=customers
+        )
+    if table.empty:
+        raise CustsegError(
+            f"no customer in {transactions} has an order on or before {cutoff} (the last order "
+            f"is on {last}); choose a later --as-of"
+        )
+    return table
+
+
+def _warn_cleaned_later(transactions: Path, cutoff: date) -> None:
+    """Point in time: clean tables whose extreme amounts were capped or dropped against the mean
+    of a later reference date (audit.json beside them says) saw data after the cutoff."""
+    import json
+
+    from custseg.progress import console
+
+    audit = (transactions if transactions.is_dir() else transactions.parent) / "audit.json"
+    try:
+        config = json.loads(audit.read_text(encoding="utf-8"))["config"]
+        reference = date.fromisoformat(config["reference_date"])
+        policy = config["policies"]["extreme_amount"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if reference > cutoff and policy != "flag":
+        console.print(
+            f"[yellow]warning:[/] these tables were cleaned as of {reference} with extreme "
+            f"amounts {'capped' if policy == 'cap' else 'dropped'} against the mean up to that "
+            f"date, which includes orders after --as-of {cutoff}; for an exact point-in-time "
+            f"table clean with --reference-date {cutoff} (or build from the raw log)"
+        )
+
+
 @dataclass
 class Prepared:
     """What the feature stage hands on: the typed inputs, the configs, the cutoff, the
@@ -141,7 +222,7 @@ def _features(
     import pandas as pd
 
     from custseg import config as cfgmod
-    from custseg.progress import console, stage
+    from custseg.progress import stage
     from features.engines import DEFAULT_ENGINE
     from features.pipeline import features_as_of, last_order_date
 
@@ -149,13 +230,7 @@ def _features(
     cleaning, feature_cfg = cfgmod.cleaning(config), cfgmod.features(config)
     tx, cust = _read(transactions, customers, column, cleaning.max_invalid_share)
     last = last_order_date(tx)
-    cutoff = _date(as_of, "--as-of") or last
-    if cutoff > last:
-        console.print(
-            f"[yellow]warning:[/] --as-of {cutoff} is {(cutoff - last).days} day(s) after the "
-            f"last order in {transactions} ({last}): recency and lifecycle stages count those "
-            "days as inactivity"
-        )
+    cutoff = _cutoff(as_of, last, transactions)
     with stage(f"cleaning + features as of {cutoff} ({engine})"):
         table, result = features_as_of(tx, cust, cutoff, cleaning, feature_cfg, engine)
     if table.empty:
@@ -308,6 +383,16 @@ def features_cmd(
     engine: EngineOpt = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
+    cleaned: Annotated[
+        bool,
+        typer.Option(
+            "--cleaned",
+            help="The inputs are clean tables (`custseg clean` outputs: a Parquet file or a "
+            "folder of Parquet files): skip cleaning and let the engine read them itself, so "
+            "nothing but the result passes through memory here. The path for logs that outgrow "
+            "one machine, with --engine spark.",
+        ),
+    ] = False,
 ) -> None:
     """Build the customer feature table as of a cutoff and save it as a snapshot.
 
@@ -321,8 +406,14 @@ def features_cmd(
 
     if out.suffix.lower() != ".parquet":
         raise CustsegError(f"--out {out}: the snapshot is a Parquet file; name it *.parquet")
-    prepared = _features(transactions, customers, column, config, as_of, engine)
-    table = prepared.table
+    if cleaned and column:
+        raise CustsegError(
+            "--column maps raw input columns; clean tables (--cleaned) already use custseg's names"
+        )
+    if cleaned:
+        table = _cleaned_features(transactions, customers, config, as_of, engine)
+    else:
+        table = _features(transactions, customers, column, config, as_of, engine).table
     meta = write_snapshot(table, out)
     console.print(
         f"{len(table):,} customers x {len(table.columns) - 1} features as of {meta['as_of']} "

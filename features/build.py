@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import json
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import narwhals as nw
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from custseg.errors import CustsegError, InputError
 from features import definitions, registry
 from features.definitions import KEY, FeatureConfig
 from features.engines import (
@@ -140,6 +141,62 @@ def build_features(
     return out
 
 
+# The columns `build_features_from_parquet` reads from clean tables: (required, what it must be,
+# a test of the column's narwhals type). Other columns are ignored.
+_TEMPORAL = ("a date or timestamp", lambda t: t.is_temporal())
+_NUMBER = ("a number", lambda t: t.is_numeric())
+_TEXT = ("text", lambda t: t == nw.String)
+CLEAN_COLUMNS = {
+    "transactions": {
+        "customer_id": (True, "an id", lambda t: True),  # read as text whatever its type
+        "order_date": (True, *_TEMPORAL),
+        "amount": (True, *_NUMBER),
+        "is_refund": (False, "true/false", lambda t: t == nw.Boolean),
+        "channel": (False, *_TEXT),
+        "category": (False, *_TEXT),
+    },
+    "customers": {
+        "customer_id": (True, "an id", lambda t: True),
+        "signup_date": (False, *_TEMPORAL),
+        "age": (False, *_NUMBER),
+        **{n: (False, *_TEXT) for n in ("gender", "province", "region", "industry")},
+    },
+}
+
+
+def scan_clean(path: str | Path, table: str, engine: str) -> nw.LazyFrame:
+    """A clean Parquet table (file or folder) scanned by `engine`, its date columns as day
+    numbers; an InputError names an unreadable file, a missing column or a wrong type."""
+    try:
+        schema = scan_parquet(str(path), engine, {}).collect_schema()
+    except CustsegError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each engine raises its own kinds
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{table} {path}: not readable as Parquet ({engine}): {first}") from None
+    for name, (required, kind, ok) in CLEAN_COLUMNS[table].items():
+        if name not in schema:
+            if required:
+                need = [n for n, spec in CLEAN_COLUMNS[table].items() if spec[0]]
+                rest = [n for n in CLEAN_COLUMNS[table] if n not in need]
+                raise InputError(
+                    f"{table} {path}: no column {name!r} (clean {table} need {', '.join(need)}; "
+                    f"optional: {', '.join(rest)}; `custseg clean` writes them)"
+                )
+        elif not ok(schema[name]):
+            raise InputError(f"{table} {path}: column {name!r} is {schema[name]}, expected {kind}")
+    dates = {"order_date": "day"} if table == "transactions" else {"signup_date": "signup_day"}
+    return scan_parquet(str(path), engine, dates)
+
+
+def last_order_date(tx: nw.LazyFrame, today: date | None = None) -> date | None:
+    """The last order date on or before today (None without one) in a scanned log: the default
+    cutoff, as `features.pipeline.last_order_date` is for a log in memory."""
+    limit = as_day(today or date.today())
+    last = collect(tx.filter(c("day") <= limit).select(c("day").max())).column(0)[0].as_py()
+    return None if last is None else date(1970, 1, 1) + timedelta(days=int(last))
+
+
 def build_features_from_parquet(
     transactions: str | Path,
     as_of: date,
@@ -153,11 +210,11 @@ def build_features_from_parquet(
     result)."""
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
-    tx = prepare_scanned(scan_parquet(str(transactions), engine, {"order_date": "day"}), day)
+    tx = prepare_scanned(scan_clean(transactions, "transactions", engine), day)
     cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
     cust = None
     if customers is not None:
-        scanned = scan_parquet(str(customers), engine, {"signup_date": "signup_day"})
+        scanned = scan_clean(customers, "customers", engine)
         keep = ["customer_id", "signup_day", "age", "gender", "province", "region", "industry"]
         cust = scanned.select(*[n for n in keep if n in scanned.collect_schema().names()])
     tx, codes = code_categories(tx, cats)

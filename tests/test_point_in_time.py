@@ -277,3 +277,81 @@ def test_given_categories_code_the_same_from_parquet_and_from_memory(cleaned):
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
     assert (got["category_share__无此品类"] == 0).all()
     assert (got[f"category_share__{cats[0]}"] > 0).any()
+
+
+def _cleaned_cli(capsys, tmp_path, transactions, *options: str):
+    """`custseg features --cleaned`; returns (exit code, stderr, snapshot path)."""
+    out = tmp_path / "f.parquet"
+    args = ["features", "--cleaned", "-t", str(transactions), *options, "-o", str(out)]
+    code, _, err = run_cli(args, capsys)
+    return code, err, out
+
+
+def test_cli_cleaned_tables_give_the_in_memory_table(cleaned, tmp_path, capsys):
+    """`custseg features --cleaned` lets the engine read `custseg clean`'s outputs (a file, or a
+    folder of Parquet parts as a Spark job writes them); the cutoff defaults to the last order."""
+    from features.build import build_features
+
+    result, out = cleaned
+    last = result.transactions["order_date"].max().date()
+    want = build_features(result.transactions, result.customers, last)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    tx = pd.read_parquet(out / "transactions.parquet")
+    half = len(tx) // 2
+    tx.iloc[:half].to_parquet(parts / "part-0.parquet", index=False)
+    tx.iloc[half:].to_parquet(parts / "part-1.parquet", index=False)
+    for source in (out / "transactions.parquet", parts):
+        code, err, snap = _cleaned_cli(
+            capsys, tmp_path, source, "-c", str(out / "customers.parquet")
+        )
+        assert code == 0, err
+        got, meta = read_snapshot(snap)
+        pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+        assert meta["as_of"] == str(last)
+        assert meta["definition_hash"] == want.attrs["definition_hash"]
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "needle"),
+    [
+        (lambda d: d / "x.csv", (), "--cleaned reads clean Parquet tables"),
+        (lambda d: d / "missing.parquet", (), "no such file or folder"),
+        (lambda d: d / "empty", (), "not readable as Parquet (duckdb)"),
+        (lambda d: d / "garbage.parquet", (), "not readable as Parquet (duckdb)"),
+        (lambda d: d / "no_amount.parquet", (), "no column 'amount'"),
+        (lambda d: d / "text_dates.parquet", (), "column 'order_date' is String, expected a date"),
+        (lambda d: d / "tx.parquet", ("--column", "amount=金额"), "--column maps raw input"),
+        (lambda d: d / "tx.parquet", ("--as-of", "2001-01-01"), "no customer in"),
+    ],
+)
+def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options, needle):
+    (tmp_path / "x.csv").write_text("customer_id,order_date,amount\nA,2024-01-01,1\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.parquet").write_text("not parquet")
+    good = pd.DataFrame(
+        {"customer_id": ["A"], "order_date": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
+    )
+    good.to_parquet(tmp_path / "tx.parquet", index=False)
+    good.drop(columns="amount").to_parquet(tmp_path / "no_amount.parquet", index=False)
+    good.assign(order_date="2024-01-01").to_parquet(tmp_path / "text_dates.parquet", index=False)
+    code, err, _ = _cleaned_cli(capsys, tmp_path, make(tmp_path), *options)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_cli_cleaned_warns_when_capped_amounts_saw_later_data(sample_dir, tmp_path, capsys):
+    """Capping extreme amounts uses the mean up to the cleaning's reference date: tables cleaned
+    later than --as-of are not point-in-time, and the command says so (with the fix)."""
+    config = tmp_path / "c.toml"
+    config.write_text('[cleaning.policies]\nextreme_amount = "cap"\n')
+    clean_dir = tmp_path / "clean"
+    args = ["clean", "-t", str(sample_dir / "transactions.csv"), "-o", str(clean_dir)]
+    code, _, err = run_cli(
+        [*args, "--config", str(config), "--reference-date", "2026-06-30"], capsys
+    )
+    assert code == 0, err
+    tx = clean_dir / "transactions.parquet"
+    code, err, _ = _cleaned_cli(capsys, tmp_path, tx, "--as-of", "2026-03-31")
+    assert code == 0 and "--reference-date 2026-03-31" in " ".join(err.split())
+    code, err, _ = _cleaned_cli(capsys, tmp_path, tx, "--as-of", "2026-06-30")
+    assert code == 0 and "warning" not in err
