@@ -139,7 +139,7 @@ def _cleaned_features(
     the way in): `custseg features --cleaned`."""
     from custseg import config as cfgmod
     from custseg.progress import stage
-    from features.build import build_features_from_parquet, last_order_date, scan_clean
+    from features.build import build_features_from_parquet, last_scanned_order_date, scan_clean
     from features.engines import DEFAULT_ENGINE
 
     engine = engine or DEFAULT_ENGINE
@@ -155,7 +155,7 @@ def _cleaned_features(
             )
     feature_cfg = cfgmod.features(config)
     with stage(f"reading {transactions} ({engine})"):
-        last = last_order_date(scan_clean(transactions, "transactions", engine))
+        last = last_scanned_order_date(scan_clean(transactions, "transactions", engine))
     if last is None:
         raise CustsegError(f"--transactions {transactions}: no order dated today or earlier")
     cutoff = _cutoff(as_of, last, transactions)

@@ -189,7 +189,7 @@ def scan_clean(path: str | Path, table: str, engine: str) -> nw.LazyFrame:
     return scan_parquet(str(path), engine, dates)
 
 
-def last_order_date(tx: nw.LazyFrame, today: date | None = None) -> date | None:
+def last_scanned_order_date(tx: nw.LazyFrame, today: date | None = None) -> date | None:
     """The last order date on or before today (None without one) in a scanned log: the default
     cutoff, as `features.pipeline.last_order_date` is for a log in memory."""
     limit = as_day(today or date.today())
