@@ -82,9 +82,9 @@ def prepare_transactions(
     }
     if "channel" in tx:
         channel = to_arrow(tx["channel"])
-        one, zero = pa.scalar(1, pa.int8()), pa.scalar(0, pa.int8())
-        offline = pc.if_else(pc.equal(channel, "offline"), zero, pa.scalar(None, pa.int8()))
-        cols["online"] = pc.if_else(pc.equal(channel, "online"), one, offline)
+        # offline -> 0, online -> 1, anything else missing: one hash lookup per row
+        flags = pa.array(["offline", "online"], pa.large_string())
+        cols["online"] = pc.index_in(channel, value_set=flags).cast(pa.int8())
     else:
         cols["online"] = pa.nulls(len(tx), pa.int8())
     dictionary = pa.array(categories or [], pa.large_string())

@@ -43,7 +43,7 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 def to_numpy(s: pd.Series, dtype) -> np.ndarray:
     """A column as numpy, without a detour through Python objects for Arrow-backed columns."""
     if isinstance(s.dtype, pd.ArrowDtype):
-        return s.array._pa_array.to_numpy().astype(dtype)  # noqa: SLF001
+        return s.array._pa_array.to_numpy().astype(dtype, copy=False)  # noqa: SLF001
     return s.to_numpy(dtype)
 
 
