@@ -139,7 +139,7 @@ def _cleaned_features(
     the way in): `custseg features --cleaned`."""
     from custseg import config as cfgmod
     from custseg.progress import stage
-    from features.build import build_features_from_parquet, last_scanned_order_date, scan_clean
+    from features.build import build_features_from_parquet, check_clean, scan_clean
     from features.engines import DEFAULT_ENGINE
 
     engine = engine or DEFAULT_ENGINE
@@ -154,8 +154,10 @@ def _cleaned_features(
                 "transactions.parquet and customers.parquet) or a folder of Parquet files"
             )
     feature_cfg = cfgmod.features(config)
-    with stage(f"reading {transactions} ({engine})"):
-        last = last_scanned_order_date(scan_clean(transactions, "transactions", engine))
+    with stage(f"checking {transactions} ({engine})"):
+        tx = scan_clean(transactions, "transactions", engine)
+        cust = scan_clean(customers, "customers", engine) if customers else None
+        last = check_clean(tx, cust, str(transactions))
     if last is None:
         raise CustsegError(f"--transactions {transactions}: no order dated today or earlier")
     cutoff = _cutoff(as_of, last, transactions)
@@ -166,8 +168,8 @@ def _cleaned_features(
         )
     if table.empty:
         raise CustsegError(
-            f"no customer in {transactions} has an order on or before {cutoff} (the last order "
-            f"is on {last}); choose a later --as-of"
+            f"no customer in {transactions} has an order (refunds aside) on or before {cutoff} "
+            f"(the last order is on {last}); choose a later --as-of"
         )
     return table
 

@@ -143,9 +143,9 @@ def build_features(
 
 # The columns `build_features_from_parquet` reads from clean tables: (required, what it must be,
 # a test of the column's narwhals type). Other columns are ignored.
-_TEMPORAL = ("a date or timestamp", lambda t: t.is_temporal())
+_TEMPORAL = ("a date or timestamp", lambda t: t.is_temporal() and t != nw.Duration)
 _NUMBER = ("a number", lambda t: t.is_numeric())
-_TEXT = ("text", lambda t: t == nw.String)
+_TEXT = ("text", lambda t: t == nw.String or t == nw.Categorical or t == nw.Enum)
 CLEAN_COLUMNS = {
     "transactions": {
         "customer_id": (True, "an id", lambda t: True),  # read as text whatever its type
@@ -166,7 +166,10 @@ CLEAN_COLUMNS = {
 
 def scan_clean(path: str | Path, table: str, engine: str) -> nw.LazyFrame:
     """A clean Parquet table (file or folder) scanned by `engine`, its date columns as day
-    numbers; an InputError names an unreadable file, a missing column or a wrong type."""
+    numbers; an InputError names an unreadable file, parts that disagree, a missing column or
+    a wrong type."""
+    if Path(path).exists():  # else a URI (hdfs://, s3://) that only the engine reads
+        _check_local(Path(path), table)
     try:
         schema = scan_parquet(str(path), engine, {}).collect_schema()
     except CustsegError:
@@ -189,12 +192,112 @@ def scan_clean(path: str | Path, table: str, engine: str) -> nw.LazyFrame:
     return scan_parquet(str(path), engine, dates)
 
 
-def last_scanned_order_date(tx: nw.LazyFrame, today: date | None = None) -> date | None:
-    """The last order date on or before today (None without one) in a scanned log: the default
-    cutoff, as `features.pipeline.last_order_date` is for a log in memory."""
-    limit = as_day(today or date.today())
-    last = collect(tx.filter(c("day") <= limit).select(c("day").max())).column(0)[0].as_py()
+def _check_local(path: Path, table: str) -> None:
+    """What the Parquet footers tell before any engine runs: readable, parts that agree, no
+    time-zoned timestamp (engines disagree on its calendar day: UTC, the session's zone or
+    the column's)."""
+    zoned = [f for f in _arrow_schema(path, table) if getattr(f.type, "tz", None)]
+    if zoned:
+        raise InputError(
+            f"{table} {path}: column {zoned[0].name!r} is a timestamp in time zone "
+            f"{zoned[0].type.tz}; clean tables carry local dates (a date or a timestamp without "
+            "time zone, as `custseg clean` writes them)"
+        )
+
+
+def _arrow_schema(path: Path, table: str) -> pa.Schema:
+    """The Arrow schema of a Parquet file, or of a folder's parts, which must share one:
+    engines read the first part's and would drop, or fail on, what the others add or type
+    differently."""
+    import pyarrow.parquet as pq
+
+    if not path.is_dir():
+        try:
+            return pq.read_schema(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(f"{table} {path}: not readable as Parquet: {exc}") from None
+    folder = path
+    if (folder / f"{table}.parquet").is_file():
+        raise InputError(
+            f"{table} {folder}: a `custseg clean` output folder; pass {folder / f'{table}.parquet'}"
+        )
+    parts = sorted(folder.rglob("*.parquet"))
+    if not parts:
+        raise InputError(f"{table} {folder}: no .parquet files in this folder")
+    try:
+        first = pq.read_schema(parts[0])
+        for part in parts[1:]:
+            other = pq.read_schema(part)
+            if not other.equals(first):
+                names = set(first.names) ^ set(other.names)
+                typed = [
+                    f"{f.name} {f.type} vs {other.field(f.name).type}"
+                    for f in first
+                    if f.name in other.names and other.field(f.name).type != f.type
+                ]
+                what = f"columns {', '.join(sorted(names))} in one only" if names else typed[0]
+                raise InputError(
+                    f"{table} {folder}: parts {parts[0].name} and {part.name} disagree ({what}); "
+                    "all parts of a table need the same columns and types"
+                )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{table} {folder}: a part is not readable as Parquet: {exc}") from None
+    return first
+
+
+def check_clean(tx: nw.LazyFrame, customers: nw.LazyFrame | None, where: str) -> date | None:
+    """What `custseg clean` guarantees and a scanned table might not (one pass each): no order
+    without a customer, date or amount, one row per customer. Returns the last order date on
+    or before today (None without one), the default cutoff, as `features.pipeline.
+    last_order_date` is for a log in memory."""
+    today = as_day(date.today())
+    row = collect(
+        tx.select(
+            nw.len().alias("rows"),
+            *[c(n).null_count().alias(n) for n in ("customer_id", "day", "amount")],
+            nw.when(c("day") <= today).then(c("day")).max().alias("last"),
+        )
+    ).to_pylist()[0]
+    row = {k: (v if v is None else int(v)) for k, v in row.items()}  # DuckDB: Decimal counts
+    if not row["rows"]:
+        raise InputError(f"transactions {where}: no rows")
+    source = {"customer_id": "customer_id", "day": "order_date", "amount": "amount"}
+    missing = {name: row[col] for col, name in source.items() if row[col]}
+    if missing:
+        said = ", ".join(f"{n:,} without {name}" for name, n in missing.items())
+        raise InputError(
+            f"transactions {where}: {said} (of {row['rows']:,} rows); clean tables have none: "
+            "`custseg clean` drops such rows and says why"
+        )
+    if customers is not None:
+        ids = collect(
+            customers.select(
+                nw.len().alias("rows"),
+                c("customer_id").null_count().alias("missing"),
+                c("customer_id").n_unique().alias("distinct"),
+            )
+        ).to_pylist()[0]
+        ids = {k: int(v) for k, v in ids.items()}
+        repeats = ids["rows"] - ids["missing"] - (ids["distinct"] - (ids["missing"] > 0))
+        said = [f"{ids['missing']:,} rows without customer_id"] if ids["missing"] else []
+        said += [f"{repeats:,} repeated ids"] if repeats else []
+        if said:
+            raise InputError(
+                f"customers: {' and '.join(said)} (of {ids['rows']:,} rows); a clean customer "
+                "table has one row per customer (`custseg clean` drops and merges them)"
+            )
+    last = row["last"]
     return None if last is None else date(1970, 1, 1) + timedelta(days=int(last))
+
+
+def clean_customers(scanned: nw.LazyFrame) -> nw.LazyFrame:
+    """The attribute columns of a scanned customer table, ids as text (as the log's)."""
+    names = scanned.collect_schema().names()
+    keep = ["signup_day", "age", "gender", "province", "region", "industry"]
+    texts = [c(n).cast(nw.String) for n in keep[2:] if n in names]
+    return scanned.select(
+        c("customer_id").cast(nw.String), *[c(n) for n in keep[:2] if n in names], *texts
+    )
 
 
 def build_features_from_parquet(
@@ -214,9 +317,7 @@ def build_features_from_parquet(
     cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
     cust = None
     if customers is not None:
-        scanned = scan_clean(customers, "customers", engine)
-        keep = ["customer_id", "signup_day", "age", "gender", "province", "region", "industry"]
-        cust = scanned.select(*[n for n in keep if n in scanned.collect_schema().names()])
+        cust = clean_customers(scan_clean(customers, "customers", engine))
     tx, codes = code_categories(tx, cats)
     out = _feature_table(tx, cfg, codes, cust, cats)
     out.attrs.update(

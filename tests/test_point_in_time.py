@@ -317,12 +317,19 @@ def test_cli_cleaned_tables_give_the_in_memory_table(cleaned, tmp_path, capsys):
     [
         (lambda d: d / "x.csv", (), "--cleaned reads clean Parquet tables"),
         (lambda d: d / "missing.parquet", (), "no such file or folder"),
-        (lambda d: d / "empty", (), "not readable as Parquet (duckdb)"),
-        (lambda d: d / "garbage.parquet", (), "not readable as Parquet (duckdb)"),
+        (lambda d: d / "empty", (), "no .parquet files in this folder"),
+        (lambda d: d / "garbage.parquet", (), "not readable as Parquet"),
         (lambda d: d / "no_amount.parquet", (), "no column 'amount'"),
         (lambda d: d / "text_dates.parquet", (), "column 'order_date' is String, expected a date"),
         (lambda d: d / "tx.parquet", ("--column", "amount=金额"), "--column maps raw input"),
         (lambda d: d / "tx.parquet", ("--as-of", "2001-01-01"), "no customer in"),
+        (lambda d: d / "no_rows.parquet", (), "no rows"),
+        (lambda d: d / "zoned.parquet", (), "timestamp in time zone"),
+        (lambda d: d / "no_ids.parquet", (), "1 without customer_id (of 2 rows)"),
+        (lambda d: d / "parts_columns", (), "disagree (columns channel in one only)"),
+        (lambda d: d / "parts_types", (), "disagree (amount double vs string)"),
+        (lambda d: d / "clean_out", (), "a `custseg clean` output folder; pass"),
+        (lambda d: d / "tx.parquet", ("-c", "repeats.parquet"), "customers: 1 repeated ids"),
     ],
 )
 def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options, needle):
@@ -335,8 +342,47 @@ def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options,
     good.to_parquet(tmp_path / "tx.parquet", index=False)
     good.drop(columns="amount").to_parquet(tmp_path / "no_amount.parquet", index=False)
     good.assign(order_date="2024-01-01").to_parquet(tmp_path / "text_dates.parquet", index=False)
+    good.iloc[:0].to_parquet(tmp_path / "no_rows.parquet", index=False)
+    zoned = good.assign(order_date=good["order_date"].dt.tz_localize("Asia/Shanghai"))
+    zoned.to_parquet(tmp_path / "zoned.parquet", index=False)
+    pd.concat([good, good.assign(customer_id=None)]).to_parquet(tmp_path / "no_ids.parquet")
+    for folder, other in (
+        ("parts_columns", good.assign(channel="online")),
+        ("parts_types", good.assign(amount="1")),
+        ("clean_out", good),
+    ):
+        (tmp_path / folder).mkdir()
+        good.to_parquet(tmp_path / folder / "a.parquet", index=False)
+        other.to_parquet(tmp_path / folder / "b.parquet", index=False)
+    good.to_parquet(tmp_path / "clean_out" / "transactions.parquet", index=False)
+    pd.DataFrame({"customer_id": ["A", "A"], "age": [30.0, 31.0]}).to_parquet(
+        tmp_path / "repeats.parquet", index=False
+    )
+    options = tuple(str(tmp_path / o) if o.endswith(".parquet") else o for o in options)
     code, err, _ = _cleaned_cli(capsys, tmp_path, make(tmp_path), *options)
-    assert code == 2 and needle in err and "Traceback" not in err
+    assert code == 2 and needle in " ".join(err.split()) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_cli_cleaned_reads_integer_ids_as_text(tmp_path, capsys, engine):
+    """Ids stored as integers (a Spark job's output, say) join as text on both tables."""
+    tx = pd.DataFrame(
+        {"customer_id": [7, 7, 8], "order_date": pd.to_datetime(["2024-01-01"] * 3)}
+    ).assign(amount=[1.0, 2.0, 3.0])
+    tx.to_parquet(tmp_path / "tx.parquet", index=False)
+    pd.DataFrame({"customer_id": [7, 8], "age": [30.0, 40.0]}).to_parquet(tmp_path / "cu.parquet")
+    code, err, out = _cleaned_cli(
+        capsys,
+        tmp_path,
+        tmp_path / "tx.parquet",
+        "-c",
+        str(tmp_path / "cu.parquet"),
+        "--engine",
+        engine,
+    )
+    assert code == 0, err
+    got, _ = read_snapshot(out)
+    assert got["customer_id"].tolist() == ["7", "8"] and got["age"].tolist() == [30.0, 40.0]
 
 
 def test_cli_cleaned_warns_when_capped_amounts_saw_later_data(sample_dir, tmp_path, capsys):
