@@ -212,23 +212,22 @@ def test_features_config_changes_the_table(sample_dir, tmp_path, capsys):
     assert "orders_7d" in table and "orders_30d" not in table and len(meta["categories"]) == 2
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        "duckdb",
-        "polars",
-        pytest.param(
-            "spark",
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.skipif(
-                    not _java() and not os.environ.get("CI"),
-                    reason="no Java here (CI installs one)",
-                ),
-            ],
-        ),
-    ],
-)
+ENGINES = [
+    "duckdb",
+    "polars",
+    pytest.param(
+        "spark",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(
+                not _java() and not os.environ.get("CI"), reason="no Java here (CI installs one)"
+            ),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_features_from_clean_parquet_equal_the_in_memory_build(cleaned, engine):
     """The scale path: the engine reads `custseg clean`'s Parquet files itself."""
     from features.build import build_features, build_features_from_parquet
@@ -363,13 +362,15 @@ def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options,
     assert code == 2 and needle in " ".join(err.split()) and "Traceback" not in err
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_cli_cleaned_reads_integer_ids_as_text(tmp_path, capsys, engine):
-    """Ids stored as integers (a Spark job's output, say) join as text on both tables."""
+    """Ids stored as integers (a Spark job's output, say) join as text on both tables, and the
+    checks of the clean tables run on every engine (a missing id is refused)."""
     tx = pd.DataFrame(
         {"customer_id": [7, 7, 8], "order_date": pd.to_datetime(["2024-01-01"] * 3)}
     ).assign(amount=[1.0, 2.0, 3.0])
-    tx.to_parquet(tmp_path / "tx.parquet", index=False)
+    us = {"index": False, "coerce_timestamps": "us"}  # Spark refuses nanoseconds
+    tx.to_parquet(tmp_path / "tx.parquet", **us)
     pd.DataFrame({"customer_id": [7, 8], "age": [30.0, 40.0]}).to_parquet(tmp_path / "cu.parquet")
     code, err, out = _cleaned_cli(
         capsys,
@@ -383,6 +384,9 @@ def test_cli_cleaned_reads_integer_ids_as_text(tmp_path, capsys, engine):
     assert code == 0, err
     got, _ = read_snapshot(out)
     assert got["customer_id"].tolist() == ["7", "8"] and got["age"].tolist() == [30.0, 40.0]
+    tx.assign(customer_id=[7, None, 8]).to_parquet(tmp_path / "tx.parquet", **us)
+    code, err, _ = _cleaned_cli(capsys, tmp_path, tmp_path / "tx.parquet", "--engine", engine)
+    assert code == 2 and "1 without customer_id (of 3 rows)" in err
 
 
 def test_cli_cleaned_warns_when_capped_amounts_saw_later_data(sample_dir, tmp_path, capsys):
