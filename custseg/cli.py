@@ -115,10 +115,17 @@ def _clean(
 
 
 def _cutoff(as_of: str | None, last: date, transactions: Path) -> date:
-    """--as-of, or the last order date; a warning when it lies after the last order."""
+    """--as-of, or the last order date; a warning when it lies after the last order. A date
+    after today is refused: cleaning takes the cutoff as its reference date, so orders dated
+    between today and it would pass as real, and recency would count days to come."""
     from custseg.progress import console
 
     cutoff = _date(as_of, "--as-of") or last
+    if cutoff > date.today():
+        raise CustsegError(
+            f"--as-of {cutoff} is after today ({date.today()}): features are as of a day that "
+            "has happened"
+        )
     if cutoff > last:
         console.print(
             f"[yellow]warning:[/] --as-of {cutoff} is {(cutoff - last).days} day(s) after the "

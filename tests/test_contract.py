@@ -321,3 +321,20 @@ def test_an_as_of_after_the_last_order_is_warned_about(tmp_path, capsys):
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert "is 59 day(s) after the last order" in _flat(out + err)
+
+
+def test_an_as_of_after_today_is_refused(tmp_path, capsys):
+    """Cleaning takes --as-of as its reference date: a future one would let future-dated
+    orders through as real ones."""
+    from datetime import date, timedelta
+
+    path = write(tmp_path, GOOD)
+    tomorrow = str(date.today() + timedelta(days=1))
+    for extra in ([], ["--cleaned"]):
+        args = ["features", "-t", str(path), "-o", str(tmp_path / "f.parquet"), "--as-of", tomorrow]
+        if extra:
+            code, _, _ = run_cli(["clean", "-t", str(path), "-o", str(tmp_path / "c")], capsys)
+            assert code == 0
+            args[2] = str(tmp_path / "c" / "transactions.parquet")
+        code, _, err = run_cli([*args, *extra], capsys)
+        assert code == 2 and f"--as-of {tomorrow} is after today" in err

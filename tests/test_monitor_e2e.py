@@ -151,8 +151,8 @@ def test_data_that_cannot_be_compared_is_refused_or_flagged(fitted, tmp_path):
     proc = monitor(fitted, recent, tmp_path / "o2")
     assert proc.returncode == 2 and "after the reference date" in proc.stderr, proc.stderr[-2000:]
     proc = monitor(
-        fitted, fitted / "sample" / "transactions.csv", tmp_path / "o3", "--as-of", "2027-06-30"
-    )
+        fitted, fitted / "sample" / "transactions.csv", tmp_path / "o3", "--as-of", "2026-09-30"
+    )  # 92 days after the sample's last order (a date after today is refused earlier)
     assert proc.returncode == 2 and "days after the last order" in proc.stderr
     strangers = tmp_path / "strangers.csv"
     cu.assign(customer_id="X" + cu["customer_id"]).to_csv(strangers, index=False)
