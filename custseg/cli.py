@@ -146,7 +146,7 @@ def _cleaned_features(
     the way in): `custseg features --cleaned`."""
     from custseg import config as cfgmod
     from custseg.progress import stage
-    from features.build import build_features_from_parquet, check_clean, scan_clean
+    from features.build import build_features_from_scans, check_clean, scan_clean
     from features.engines import DEFAULT_ENGINE
 
     engine = engine or DEFAULT_ENGINE
@@ -170,9 +170,7 @@ def _cleaned_features(
     cutoff = _cutoff(as_of, last, transactions)
     _warn_cleaned_later(transactions, cutoff)
     with stage(f"features as of {cutoff} ({engine})"):
-        table = build_features_from_parquet(
-            transactions, cutoff, feature_cfg, engine, customers=customers
-        )
+        table = build_features_from_scans(tx, cutoff, feature_cfg, engine, customers=cust)
     if table.empty:
         raise CustsegError(
             f"no customer in {transactions} has an order (refunds aside) on or before {cutoff} "

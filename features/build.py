@@ -216,14 +216,13 @@ def _arrow_schema(path: Path, table: str) -> pa.Schema:
             return pq.read_schema(path)
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputError(f"{table} {path}: not readable as Parquet: {exc}") from None
-    folder = path
-    if (folder / f"{table}.parquet").is_file():
+    if (path / f"{table}.parquet").is_file():
         raise InputError(
-            f"{table} {folder}: a `custseg clean` output folder; pass {folder / f'{table}.parquet'}"
+            f"{table} {path}: a `custseg clean` output folder; pass {path / f'{table}.parquet'}"
         )
-    parts = sorted(folder.rglob("*.parquet"))
+    parts = sorted(path.rglob("*.parquet"))
     if not parts:
-        raise InputError(f"{table} {folder}: no .parquet files in this folder")
+        raise InputError(f"{table} {path}: no .parquet files in this folder")
     try:
         first = pq.read_schema(parts[0])
         for part in parts[1:]:
@@ -237,11 +236,11 @@ def _arrow_schema(path: Path, table: str) -> pa.Schema:
                 ]
                 what = f"columns {', '.join(sorted(names))} in one only" if names else typed[0]
                 raise InputError(
-                    f"{table} {folder}: parts {parts[0].name} and {part.name} disagree ({what}); "
+                    f"{table} {path}: parts {parts[0].name} and {part.name} disagree ({what}); "
                     "all parts of a table need the same columns and types"
                 )
     except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{table} {folder}: a part is not readable as Parquet: {exc}") from None
+        raise InputError(f"{table} {path}: a part is not readable as Parquet: {exc}") from None
     return first
 
 
@@ -291,13 +290,14 @@ def check_clean(tx: nw.LazyFrame, customers: nw.LazyFrame | None, where: str) ->
 
 
 def clean_customers(scanned: nw.LazyFrame) -> nw.LazyFrame:
-    """The attribute columns of a scanned customer table, ids as text (as the log's)."""
+    """The attribute columns of a scanned customer table, ids and categories as text (a
+    Categorical or integer id would not join the log's text ids)."""
     names = scanned.collect_schema().names()
-    keep = ["signup_day", "age", "gender", "province", "region", "industry"]
-    texts = [c(n).cast(nw.String) for n in keep[2:] if n in names]
-    return scanned.select(
-        c("customer_id").cast(nw.String), *[c(n) for n in keep[:2] if n in names], *texts
-    )
+    numbers = [c(n) for n in ("signup_day", "age") if n in names]
+    texts = [
+        c(n).cast(nw.String) for n in ("gender", "province", "region", "industry") if n in names
+    ]
+    return scanned.select(c("customer_id").cast(nw.String), *numbers, *texts)
 
 
 def build_features_from_parquet(
@@ -311,13 +311,25 @@ def build_features_from_parquet(
     """`build_features` on clean Parquet outputs (`custseg clean`), read by the engine itself:
     the scale path (a Spark cluster reads the files; nothing goes through pandas but the
     result)."""
+    tx = scan_clean(transactions, "transactions", engine)
+    cust = None if customers is None else scan_clean(customers, "customers", engine)
+    return build_features_from_scans(tx, as_of, cfg, engine, cust, categories)
+
+
+def build_features_from_scans(
+    tx: nw.LazyFrame,
+    as_of: date,
+    cfg: FeatureConfig | None = None,
+    engine: str = DEFAULT_ENGINE,
+    customers: nw.LazyFrame | None = None,
+    categories: list[str] | None = None,
+) -> pd.DataFrame:
+    """`build_features_from_parquet` on tables `scan_clean` already scanned and checked."""
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
-    tx = prepare_scanned(scan_clean(transactions, "transactions", engine), day)
+    tx = prepare_scanned(tx, day)
     cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
-    cust = None
-    if customers is not None:
-        cust = clean_customers(scan_clean(customers, "customers", engine))
+    cust = None if customers is None else clean_customers(customers)
     tx, codes = code_categories(tx, cats)
     out = _feature_table(tx, cfg, codes, cust, cats)
     out.attrs.update(

@@ -312,26 +312,26 @@ def test_cli_cleaned_tables_give_the_in_memory_table(cleaned, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("make", "options", "needle"),
+    ("name", "options", "needle"),
     [
-        (lambda d: d / "x.csv", (), "--cleaned reads clean Parquet tables"),
-        (lambda d: d / "missing.parquet", (), "no such file or folder"),
-        (lambda d: d / "empty", (), "no .parquet files in this folder"),
-        (lambda d: d / "garbage.parquet", (), "not readable as Parquet"),
-        (lambda d: d / "no_amount.parquet", (), "no column 'amount'"),
-        (lambda d: d / "text_dates.parquet", (), "column 'order_date' is String, expected a date"),
-        (lambda d: d / "tx.parquet", ("--column", "amount=金额"), "--column maps raw input"),
-        (lambda d: d / "tx.parquet", ("--as-of", "2001-01-01"), "no customer in"),
-        (lambda d: d / "no_rows.parquet", (), "no rows"),
-        (lambda d: d / "zoned.parquet", (), "timestamp in time zone"),
-        (lambda d: d / "no_ids.parquet", (), "1 without customer_id (of 2 rows)"),
-        (lambda d: d / "parts_columns", (), "disagree (columns channel in one only)"),
-        (lambda d: d / "parts_types", (), "disagree (amount double vs string)"),
-        (lambda d: d / "clean_out", (), "a `custseg clean` output folder; pass"),
-        (lambda d: d / "tx.parquet", ("-c", "repeats.parquet"), "customers: 1 repeated ids"),
+        ("x.csv", (), "--cleaned reads clean Parquet tables"),
+        ("missing.parquet", (), "no such file or folder"),
+        ("empty", (), "no .parquet files in this folder"),
+        ("garbage.parquet", (), "not readable as Parquet"),
+        ("no_amount.parquet", (), "no column 'amount'"),
+        ("text_dates.parquet", (), "column 'order_date' is String, expected a date"),
+        ("tx.parquet", ("--column", "amount=金额"), "--column maps raw input"),
+        ("tx.parquet", ("--as-of", "2001-01-01"), "no customer in"),
+        ("no_rows.parquet", (), "no rows"),
+        ("zoned.parquet", (), "timestamp in time zone"),
+        ("no_ids.parquet", (), "1 without customer_id (of 2 rows)"),
+        ("parts_columns", (), "disagree (columns channel in one only)"),
+        ("parts_types", (), "disagree (amount double vs string)"),
+        ("clean_out", (), "a `custseg clean` output folder; pass"),
+        ("tx.parquet", ("-c", "repeats.parquet"), "customers: 1 repeated ids"),
     ],
 )
-def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options, needle):
+def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, name, options, needle):
     (tmp_path / "x.csv").write_text("customer_id,order_date,amount\nA,2024-01-01,1\n")
     (tmp_path / "empty").mkdir()
     (tmp_path / "garbage.parquet").write_text("not parquet")
@@ -358,7 +358,7 @@ def test_cli_cleaned_bad_input_is_a_clear_error(tmp_path, capsys, make, options,
         tmp_path / "repeats.parquet", index=False
     )
     options = tuple(str(tmp_path / o) if o.endswith(".parquet") else o for o in options)
-    code, err, _ = _cleaned_cli(capsys, tmp_path, make(tmp_path), *options)
+    code, err, _ = _cleaned_cli(capsys, tmp_path, tmp_path / name, *options)
     assert code == 2 and needle in " ".join(err.split()) and "Traceback" not in err
 
 
