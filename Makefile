@@ -32,15 +32,17 @@ install: $(STAMP)  ## create .venv and install the pinned stack + custseg (no ru
 run: install  ## main job on generated sample data (MLflow: local SQLite store in .custseg/)
 	$(BIN)/custseg run
 
-test: install  ## lint + the whole test suite, slow end-to-end tests included
+test: install  ## lint (ruff, import layers) + the whole test suite, slow end-to-end tests included
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-fast: install  ## the suite without tests marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: install  ## ruff check
+lint: install  ## ruff check + import layers (import-linter: no stage imports upward)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: install  ## ruff format + fix imports
 	$(BIN)/ruff check --fix --select I . && $(BIN)/ruff format .

@@ -1,7 +1,10 @@
-"""custseg: customer segmentation experiments and serving.
+"""custseg, the commands: the `custseg` CLI (cli/), the sample data generator (sample/) and a
+helper that runs a custseg server in the background (process.py).
 
-The stages live in their own top-level packages (features -> training -> serving / monitoring);
-this thin package holds what they share: the CLI, paths and configuration, and user-facing errors.
+This is the roof: it imports the stages (core -> features -> training -> serving / monitoring)
+and nothing imports it back. The Bento does not ship it.
 """
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custseg.errors import CustsegError, InputError
+from core.errors import CustsegError, InputError
 from features import definitions, registry
 from features.definitions import KEY, FeatureConfig
 from features.engines import (

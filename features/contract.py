@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custseg.errors import InputError
+from core.errors import InputError
 from features.parsing import (
     DAY_FIRST,
     clean_text,

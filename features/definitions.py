@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import narwhals as nw
 
+from core.errors import ConfigError, check_keys
 from features.registry import WINDOWS
 
 c = nw.col
@@ -40,6 +41,26 @@ class FeatureConfig:
     lost_days: int = 180  # last order more than this many days ago: "lost" (between: at_risk)
     top_categories: int = 10
     age_bands: tuple[int, ...] = field(default=(25, 35, 45, 55))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        """The `[features]` table, every value checked (a ConfigError names the key)."""
+        check_keys("features", data, cls)
+        data = dict(data)
+        for key in ("windows", "age_bands"):
+            if key in data:
+                values = data[key]
+                if not (
+                    isinstance(values, list)
+                    and values
+                    and all(isinstance(v, int) and v > 0 for v in values)
+                ):
+                    raise ConfigError(f"features.{key} = {values!r}: a list of positive whole days")
+                data[key] = tuple(sorted(values))
+        for key in ("trend_days", "new_days", "active_days", "lost_days", "top_categories"):
+            if key in data and (not isinstance(data[key], int) or data[key] < 0):
+                raise ConfigError(f"features.{key} = {data[key]!r}: a whole number >= 0")
+        return cls(**data)
 
 
 def _count_if(cond: nw.Expr) -> nw.Expr:

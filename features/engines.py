@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custseg.errors import CustsegError
+from core.errors import CustsegError
 from features.definitions import KEY
 from features.vector import to_arrow, to_numpy
 from features.vector import to_pandas as arrow_to_pandas

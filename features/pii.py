@@ -14,14 +14,14 @@ import secrets
 
 import pandas as pd
 
-from custseg import paths
+from core import catalog, paths
 from features.vector import regex_replace
 
 
 def _key() -> str:
     secret = os.environ.get("CUSTSEG_PII_KEY")
     if not secret:
-        key_file = paths.home() / "pii.key"
+        key_file = paths.home() / catalog.PII_KEY
         if not key_file.exists():
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)

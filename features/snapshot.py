@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from custseg.errors import InputError
+from core.errors import InputError
 from features import registry
 from features.vector import to_pandas as arrow_to_pandas
 
@@ -23,7 +23,20 @@ KEY = b"custseg"
 
 def write_snapshot(features: pd.DataFrame, path: str | Path, **extra) -> dict:
     """Write `features` (as returned by build_features) with its metadata; returns the metadata."""
-    meta = {
+    meta = snapshot_meta(features, **extra)
+    table = pa.Table.from_pandas(features, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[KEY] = json.dumps(meta, ensure_ascii=False, default=str).encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata(schema_meta), path)
+    return meta
+
+
+def snapshot_meta(features: pd.DataFrame, **extra) -> dict:
+    """What a snapshot of `features` records: as of, definition hash, engine, categories,
+    config, rows and each feature's description and unit."""
+    return {
         **features.attrs,
         **extra,
         "rows": len(features),
@@ -32,13 +45,6 @@ def write_snapshot(features: pd.DataFrame, path: str | Path, **extra) -> dict:
             for f in registry.describe(list(features.columns))
         ],
     }
-    table = pa.Table.from_pandas(features, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[KEY] = json.dumps(meta, ensure_ascii=False, default=str).encode()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.replace_schema_metadata(schema_meta), path)
-    return meta
 
 
 def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:

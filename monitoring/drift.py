@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.errors import InputError
+from core import catalog
+from core.errors import InputError
 
 ALL_MISSING = "all missing"
 _TINY = 1e-300  # floor for scores in the severity log: p-values underflow to 0.0
@@ -105,7 +106,7 @@ class DriftResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for group, snapshot in self._reports.items():
-            paths[group] = out / f"drift_{group}.html"
+            paths[group] = out / catalog.drift_page(group)
             with np.errstate(divide="ignore", invalid="ignore"):
                 snapshot.save_html(str(paths[group]))
         return paths

@@ -29,7 +29,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from custseg.errors import ConfigError, CustsegError, InputError, check_keys
+from core.errors import ConfigError, CustsegError, InputError, check_keys
 from training.segmentation.base import numeric, require_numbers
 from training.segmentation.clustering import separation
 from training.segmentation.quality import COMMON_SPACE, common_space, eval_rows

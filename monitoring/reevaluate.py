@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.health import HealthConfig, migration, silhouette
-from monitoring.job import LABEL, Monitored
+from monitoring.measure import LABEL, Monitored
 
 MEASURES = ("separation", "stability", "business_signal")
 
@@ -117,9 +117,9 @@ def reevaluate(
     (it was just validated on it: freshness starts again). Losing challengers are not
     registered (a scheduled job would fill the registry); their measures stay in the summary.
     Call inside an active MLflow run."""
-    from custseg.progress import console
+    from core.progress import console
     from training.segmentation import fit_schemes
-    from training.segmentation import job as segjob
+    from training.segmentation import stage as segstage
 
     specs = [s for s in scheme_file.schemes if s.name in m.health]
     fitted, skipped = fit_schemes(m.current, replace(scheme_file, schemes=specs), trials)
@@ -150,14 +150,14 @@ def reevaluate(
         return verdicts  # nothing changes in the registry
     import mlflow
 
-    from training.segmentation.model import registered_name
-    from training.segmentation.tracking import REFERENCE_TAG, log_reference
+    from core.catalog import REFERENCE_TAG, segmenter_name
+    from training.segmentation.tracking import log_reference
 
     client = mlflow.MlflowClient()
     reference_run = log_reference(m.current)  # today's table: what winners were fitted on
     snapshot = {k: m.current.attrs.get(k) for k in ("as_of", "definition_hash", "engine")}
     logged = (
-        segjob.log(winners, m.current, scheme_file, snapshot, True, reference_run)
+        segstage.log(winners, m.current, scheme_file, snapshot, True, reference_run)
         if winners
         else {}
     )
@@ -167,14 +167,14 @@ def reevaluate(
         v.promoted = bool(out["champion"])  # a scheme with serve = false gets no alias
         for key, value in (("promoted", str(v.promoted).lower()), ("reason", v.reason)):
             client.set_model_version_tag(
-                registered_name(name), v.version, f"custseg.reevaluation.{key}", value
+                segmenter_name(name), v.version, f"custseg.reevaluation.{key}", value
             )
     for new in losers:  # the champion held on today's data: today is its reference now
-        version = models.versions[registered_name(new.name)]
-        run_id = client.get_model_version(registered_name(new.name), version).run_id
+        version = models.versions[segmenter_name(new.name)]
+        run_id = client.get_model_version(segmenter_name(new.name), version).run_id
         client.set_tag(run_id, REFERENCE_TAG, reference_run)
         client.set_model_version_tag(
-            registered_name(new.name),
+            segmenter_name(new.name),
             version,
             "custseg.reevaluation.kept",
             verdicts[new.name].reason,

@@ -14,9 +14,9 @@ from datetime import date
 
 import pandas as pd
 
-from custseg.errors import CustsegError
+from core.catalog import REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, scheme_of
+from core.errors import CustsegError
 from features.snapshot import read_snapshot
-from training.segmentation.tracking import REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,11 @@ def champion_references(versions: dict[str, str], tracking_uri: str) -> dict[str
     one Reference; after a re-evaluation promoted some schemes, they have a newer one."""
     import mlflow
 
-    from training.segmentation.model import MODEL_PREFIX
-
     client = mlflow.MlflowClient(tracking_uri)
     runs: dict[str, list[str]] = {}
     for name, version in sorted(versions.items()):
-        if not name.startswith(MODEL_PREFIX):
+        scheme = scheme_of(name)
+        if scheme is None:
             continue
         run_id = client.get_model_version(name, version).run_id
         reference = client.get_run(run_id).data.tags.get(REFERENCE_TAG)
@@ -52,7 +51,7 @@ def champion_references(versions: dict[str, str], tracking_uri: str) -> dict[str
                 f"champion {name} v{version} has no reference snapshot (it was fitted before "
                 "custseg logged one): fit the schemes again (`custseg run`) to monitor them"
             )
-        runs.setdefault(reference, []).append(name.removeprefix(MODEL_PREFIX))
+        runs.setdefault(reference, []).append(scheme)
     if not runs:
         raise CustsegError(
             f"no segmenter champion in the registry at {tracking_uri}: run `custseg run` first"

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from custseg.errors import InputError
+from core import catalog
+from core.errors import InputError
 from training.report import _png
 
-REPORT_NAME = "monitor_report.html"
 TOP_DRIFT = 10
 HISTORY_COLUMNS = ("as_of", "scheme", "segment", "share", "revenue_share")
 PART_LABELS = {
@@ -90,7 +90,7 @@ def write_report(summary: dict, history: pd.DataFrame | None, out_dir: Path) -> 
         notes=[str(n) for n in summary.get("notes") or []],
         sections=sections,
     )
-    path = out / REPORT_NAME
+    path = out / catalog.MONITOR_REPORT
     path.write_text(html, "utf-8")
     return path
 

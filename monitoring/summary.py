@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.job import Monitored
+from core import catalog
+from monitoring.measure import Monitored
 
 
 def summary(m: Monitored, models, cfg, reevaluation: dict | None, reports: dict) -> dict:
@@ -80,7 +81,7 @@ def update_history(path: Path, m: Monitored) -> pd.DataFrame:
 
 def write(out: Path, data: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "summary.json"
+    path = out / catalog.MONITOR_SUMMARY
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), "utf-8")
     return path
 

@@ -12,11 +12,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from custseg.errors import CustsegError
-from custseg.tracking import CHAMPION
+from core.catalog import CHAMPION, predictor_name, scheme_of
+from core.errors import CustsegError
 from features import registry
-from training.prediction.model import registered_name as predictor_name
-from training.segmentation.model import MODEL_PREFIX as SEGMENTER_PREFIX
 
 TARGETS = ("repurchase", "churn")
 
@@ -125,13 +123,13 @@ def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from custseg import paths
+    from core import paths
 
     client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
     versions = {}
     for rm in client.search_registered_models():
         name = rm.name
-        if not (name.startswith(SEGMENTER_PREFIX) or name in {predictor_name(t) for t in TARGETS}):
+        if not (scheme_of(name) or name in {predictor_name(t) for t in TARGETS}):
             continue
         try:
             versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
@@ -145,7 +143,7 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
     by the version the alias pointed at when listed, so `versions` says what answers."""
     import mlflow
 
-    from custseg import paths
+    from core import paths
 
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -157,8 +155,8 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         inner = model.unwrap_python_model()
         hashes[name] = (model.metadata.metadata or {}).get("definition_hash")
-        if name.startswith(SEGMENTER_PREFIX):
-            segmenters[name.removeprefix(SEGMENTER_PREFIX)] = inner
+        if scheme := scheme_of(name):
+            segmenters[scheme] = inner
         else:
             predictors[inner.predictor.target] = inner.predictor
     models = ModelSet(segmenters, predictors, versions, hashes)

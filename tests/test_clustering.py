@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from custseg.errors import InputError
+from core.errors import InputError
 from training.segmentation import fit_scheme, load, parse
 from training.segmentation.clustering import ClusteringScheme, signed_log1p
 

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from custseg.errors import InputError
+from core.errors import InputError
 from features.contract import CUSTOMERS, TRANSACTIONS, parse_column_map, read_table
 from tests.conftest import run_cli
 

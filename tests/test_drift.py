@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from custseg.errors import CustsegError
+from core.errors import CustsegError
 from monitoring.drift import DriftResult, detect_drift
 
 # Noise from Evidently's own imports, not from this code.

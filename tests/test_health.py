@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg import config as cfgmod
-from custseg.errors import ConfigError, CustsegError
+from core.config import section
+from core.errors import ConfigError, CustsegError
 from monitoring.health import PARTS, HealthConfig, linear, segment_health
 
 REF_DAY = date(2026, 1, 1)
@@ -440,12 +440,12 @@ def test_config_errors_name_key_and_value(data, message):
 def test_monitoring_section_of_the_config_file(tmp_path):
     path = tmp_path / "custseg.toml"
     path.write_text("[monitoring]\nthreshold = 70\nweight_separation = 0\nstale_days = 90\n")
-    c = cfgmod.monitoring(path)
+    c = section(path, "monitoring", HealthConfig.from_dict)
     assert (c.threshold, c.weight_separation, c.stale_days, c.fresh_days) == (70, 0, 90, 30)
-    assert cfgmod.monitoring(None) == HealthConfig()
+    assert section(None, "monitoring", HealthConfig.from_dict) == HealthConfig()
     path.write_text("[monitoring]\nstale_days = 10\n")
     with pytest.raises(ConfigError, match=rf"{path.name}: monitoring.fresh_days = 30.0 must"):
-        cfgmod.monitoring(path)
+        section(path, "monitoring", HealthConfig.from_dict)
 
 
 # --- property ----------------------------------------------------------------------------------

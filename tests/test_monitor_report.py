@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.errors import CustsegError
+from core.errors import CustsegError
 from monitoring.drift import detect_drift
 from monitoring.health import PARTS, segment_health
 from monitoring.report import write_report

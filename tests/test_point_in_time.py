@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg.errors import InputError
+from core.errors import InputError
 from features.cleaning import CleaningConfig
 from features.contract import CUSTOMERS, TRANSACTIONS, type_table
 from features.pipeline import features_as_of, last_order_date

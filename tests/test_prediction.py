@@ -119,14 +119,14 @@ def backtest(sample_dir):
     from features.cleaning import CleaningConfig
     from features.contract import CUSTOMERS, TRANSACTIONS, read_table
     from features.pipeline import features_as_of
-    from training.prediction import dataset, job
+    from training.prediction import dataset, stage
 
     tx = read_table(sample_dir / "transactions.csv", TRANSACTIONS)
     cust = read_table(sample_dir / "customers.csv", CUSTOMERS)
     table, result = features_as_of(tx, cust, AS_OF)
     cfg = PredictionConfig(trials=6)
     first = pd.Timestamp(result.transactions["order_date"].min()).date()
-    plans, _ = job.plans(AS_OF, first, cfg)
+    plans, _ = stage.plans(AS_OF, first, cfg)
     bt = dataset.build(
         tx,
         cust,
@@ -136,7 +136,7 @@ def backtest(sample_dir):
         None,
         30,
         90,
-        categories=table.attrs["categories"],  # as job.fit does: the scoring table's columns
+        categories=table.attrs["categories"],  # as stage.fit does: the scoring table's columns
     )
     return bt, {p.target: p for p in plans}, table, cfg
 

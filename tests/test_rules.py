@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from features.cleaning import CleaningConfig, clean
 from features.contract import CUSTOMERS, TRANSACTIONS, type_table
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custseg.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError
 from training.segmentation import fit_scheme, load, parse
 from training.segmentation.abc import thresholds
 from training.segmentation.naming import level, name_segments, percentile, strategy

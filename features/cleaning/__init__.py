@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-import custseg
+import core
+from core import catalog
 from features.cleaning.audit import Audit
 from features.cleaning.config import RULES, CleaningConfig
 from features.cleaning.customers import clean_customers
@@ -41,9 +42,9 @@ class CleanResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
-            "transactions": out / "transactions.parquet",
-            "id_map": out / "id_map.parquet",
-            "changes": out / "changes.parquet",
+            "transactions": out / catalog.CLEAN_TRANSACTIONS,
+            "id_map": out / catalog.ID_MAP,
+            "changes": out / catalog.CHANGES,
         }
         # microsecond timestamps: Spark reads them (nanosecond INT64 it may refuse)
         us = {"coerce_timestamps": "us", "allow_truncated_timestamps": True}
@@ -51,7 +52,7 @@ class CleanResult:
         self.id_map.to_parquet(paths["id_map"], index=False)
         self.changes.to_parquet(paths["changes"], index=False)
         if self.customers is not None:
-            paths["customers"] = out / "customers.parquet"
+            paths["customers"] = out / catalog.CLEAN_CUSTOMERS
             self.customers.to_parquet(paths["customers"], index=False, **us)
         self.audit["outputs"] = {k: p.name for k, p in paths.items()}
         paths.update(write_report(self, out))
@@ -182,7 +183,7 @@ def clean(
     cfg_dict["reference_date"] = str(cfg.today)
     cfg_dict["policies"] = {r: cfg.policy(r) for r in RULES}
     report = {
-        "custseg_version": custseg.__version__,
+        "custseg_version": core.__version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg_dict,
         "tables": tables,

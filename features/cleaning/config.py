@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from custseg.errors import ConfigError, check_keys
+from core.errors import ConfigError, check_keys
 
 Policy = Literal["drop", "cap", "flag", "null"]
 

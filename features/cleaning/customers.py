@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from features import pii
 from features.cleaning.audit import Audit
 from features.cleaning.common import LiveRows, drop_unreadable, normalize_region_column

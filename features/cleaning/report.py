@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core import catalog
+
 if TYPE_CHECKING:
     from features.cleaning import CleanResult
 
@@ -24,7 +26,7 @@ def _examples(changes, table: str, rule: str, action: str) -> list[dict]:
 
 def write_report(result: CleanResult, out: Path) -> dict[str, Path]:
     audit = result.audit
-    json_path, html_path = out / "audit.json", out / "audit.html"
+    json_path, html_path = out / catalog.AUDIT_JSON, out / catalog.AUDIT_HTML
     audit["outputs"].update({"audit_json": json_path.name, "audit_html": html_path.name})
     json_path.write_text(json.dumps(audit, indent=2, ensure_ascii=False, default=str), "utf-8")
     env = Environment(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from core.errors import ConfigError, check_keys
 
 
 @dataclass(frozen=True)
@@ -25,3 +27,31 @@ class PredictionConfig:
     gate_margin: float = 0.001  # against the champion a new model must win by more than this
     btyd_prior: bool = True  # boost from the BG/NBD log-odds (False: from the base rate)
     seed: int = 42
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PredictionConfig:
+        """The `[prediction]` table (with CLI overrides), every value checked: a ConfigError
+        names the key and what it should be."""
+        from training.prediction.promotion import GATE_METRICS
+
+        check_keys("prediction", data, cls)
+        for f in fields(cls):
+            value = data.get(f.name)
+            if value is None:
+                continue
+            where = f"prediction.{f.name} = {value!r}"
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}: true or false")
+            elif f.type == "float":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ConfigError(f"{where}: a number >= 0")
+            elif f.type == "int":
+                low = {"seed": 0, "tune_rows": 1000}.get(f.name, 1)
+                if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                    raise ConfigError(f"{where}: a whole number >= {low}")
+            elif not isinstance(value, str):
+                raise ConfigError(f"{where}: expected text")
+            elif f.name == "gate_metric" and value not in GATE_METRICS:
+                raise ConfigError(f"{where}: one of {', '.join(GATE_METRICS)}")
+        return cls(**data)

@@ -8,12 +8,6 @@ from mlflow.pyfunc import PythonModel
 from training.prediction.predictor import Predictor
 from training.segmentation.base import require_columns
 
-MODEL_PREFIX = "custseg-"
-
-
-def registered_name(target: str) -> str:
-    return f"{MODEL_PREFIX}{target}"
-
 
 class PredictorModel(PythonModel):
     def __init__(self, predictor: Predictor, snapshot: dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 
-from custseg.tracking import CHAMPION
+from core.catalog import CHAMPION, predictor_name
 from training.prediction import plots
 from training.prediction.promotion import Decision, decide
 from training.prediction.train import TargetResult
@@ -18,14 +18,12 @@ def champion(target: str):
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from training.prediction.model import registered_name
-
     client = mlflow.MlflowClient()
     try:
-        version = client.get_model_version_by_alias(registered_name(target), CHAMPION)
+        version = client.get_model_version_by_alias(predictor_name(target), CHAMPION)
     except MlflowException:
         return None, None
-    model = mlflow.pyfunc.load_model(f"models:/{registered_name(target)}@{CHAMPION}")
+    model = mlflow.pyfunc.load_model(f"models:/{predictor_name(target)}@{CHAMPION}")
     return model.unwrap_python_model().predictor, str(version.version)
 
 
@@ -40,13 +38,13 @@ def log_target(
     import matplotlib.pyplot as plt
     import mlflow
 
-    from custseg.tracking import (
+    from core.tracking import (
         example_rows,
         output_signature,
         pip_requirements,
         register_model,
     )
-    from training.prediction.model import PredictorModel, registered_name
+    from training.prediction.model import PredictorModel
 
     current, version = champion(result.target) if register else (None, None)
     decision: Decision = decide(result, current, version, gate_metric, gate_margin)
@@ -121,7 +119,7 @@ def log_target(
             client = mlflow.MlflowClient()
             number = register_model(
                 client,
-                registered_name(result.target),
+                predictor_name(result.target),
                 info,
                 run.info.run_id,
                 description=f"custseg {result.target} probability ({plan.horizon_days} days)",
@@ -131,7 +129,7 @@ def log_target(
             mlflow.set_tag("custseg.model_version", str(number))
             if decision.promote:
                 client.set_registered_model_alias(
-                    registered_name(result.target), CHAMPION, str(number)
+                    predictor_name(result.target), CHAMPION, str(number)
                 )
                 out["promoted"] = True
     return out

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import pandas as pd
 
-from custseg.errors import InputError
+from core.errors import InputError
 from training.segmentation import quality
 from training.segmentation.abc import AbcScheme
 from training.segmentation.base import (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from training.segmentation.base import Segment, numeric
 from training.segmentation.spec import Options, SchemeSpec
 

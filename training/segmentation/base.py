@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from custseg.errors import InputError
+from core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler, StandardScaler
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from training.sampling import sample_rows
 from training.segmentation import naming
 from training.segmentation.base import Segment, numeric

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from features.registry import ATTRIBUTES, CORE
 from training.segmentation.base import Segment
 from training.segmentation.spec import Options, SchemeSpec

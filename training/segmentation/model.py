@@ -13,7 +13,6 @@ from mlflow.pyfunc import PythonModel
 
 from training.segmentation.base import FittedScheme, Strategy, check_inputs
 
-MODEL_PREFIX = "custseg-segmenter-"
 OUTPUT_COLUMNS = (
     "segment",
     "segment_name",
@@ -25,10 +24,6 @@ OUTPUT_COLUMNS = (
     "strategy_actions_zh",
     "strategy_owner",
 )
-
-
-def registered_name(scheme: str) -> str:
-    return MODEL_PREFIX + scheme
 
 
 class SegmenterModel(PythonModel):

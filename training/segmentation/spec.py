@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from custseg.errors import ConfigError
+from core.errors import ConfigError
 from training.segmentation.base import Strategy
 
 KINDS = ("rules", "rfm_scores", "matrix", "abc", "demographic", "clustering")

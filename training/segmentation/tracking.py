@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from custseg.tracking import (
-    CHAMPION,
+from core.catalog import CHAMPION, REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, segmenter_name
+from core.tracking import (
     example_rows,
     flatten,
     output_signature,
@@ -24,7 +24,7 @@ from custseg.tracking import (
 )
 from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
-from training.segmentation.model import SegmenterModel, registered_name
+from training.segmentation.model import SegmenterModel
 
 COMPARE_METRICS = (
     ("segments", "segs"),
@@ -38,9 +38,6 @@ COMPARE_METRICS = (
 )
 
 
-REFERENCE_DIR = "reference"  # artifact folder of the fitting run: the monitoring reference
-REFERENCE_FILE = "features.parquet"
-REFERENCE_TAG = "custseg.reference_run"  # on each scheme run: the run holding its reference
 REFERENCE_ROWS = 200_000  # a seeded sample beyond this: drift and health sample anyway
 
 
@@ -125,7 +122,7 @@ def log_scheme(
             client = mlflow.MlflowClient()
             out["version"] = register_model(
                 client,
-                registered_name(scheme.name),
+                segmenter_name(scheme.name),
                 info,
                 run.info.run_id,
                 description=f"custseg segmenter for scheme {scheme.name}",
@@ -133,7 +130,7 @@ def log_scheme(
             )
             if promote and scheme.serve:
                 client.set_registered_model_alias(
-                    registered_name(scheme.name), CHAMPION, str(out["version"])
+                    segmenter_name(scheme.name), CHAMPION, str(out["version"])
                 )
                 out["champion"] = True
             mlflow.set_tag("custseg.model_version", str(out["version"]))
@@ -203,6 +200,6 @@ def _champions(schemes: set[str]) -> dict[str, str]:
     for scheme in schemes:
         with contextlib.suppress(MlflowException):  # no champion yet
             out[scheme] = str(
-                client.get_model_version_by_alias(registered_name(scheme), CHAMPION).version
+                client.get_model_version_by_alias(segmenter_name(scheme), CHAMPION).version
             )
     return out

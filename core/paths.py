@@ -27,9 +27,13 @@ def home() -> Path:
 
 def tracking_uri() -> str:
     """MLflow tracking URI: MLFLOW_TRACKING_URI if set, else a SQLite store in the state folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home() / 'mlflow.db'}"
+    from core.catalog import MLFLOW_DB
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home() / MLFLOW_DB}"
 
 
 def artifact_root() -> str:
     """Where MLflow puts artifacts for experiments this project creates."""
-    return (home() / "mlartifacts").as_uri()
+    from core.catalog import MLFLOW_ARTIFACTS
+
+    return (home() / MLFLOW_ARTIFACTS).as_uri()

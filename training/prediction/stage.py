@@ -1,5 +1,6 @@
-"""The prediction stage as the main job runs it: plan windows, build the backtest, fit both
-targets with progress bars, decide promotions (tracking is the caller's: `tracking`)."""
+"""The prediction stage as the main job and `custseg train` run it: plan windows, build the
+backtest, fit both targets with progress bars, then log and register them (promotion decided
+against the registered champion) or, untracked, decide only."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def fit(
     cfg: PredictionConfig,
 ) -> tuple[dict[str, TargetResult], dict[str, str], list[str]]:
     """(results by target, skipped targets with the reason, notes on the windows)."""
-    from custseg.progress import bar
+    from core.progress import bar
 
     dates = clean_transactions["order_date"]
     first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
@@ -85,3 +86,65 @@ def study_name(cfg: PredictionConfig, p, backtest) -> str:
     rows = sum(len(backtest.features[d]) for d in p.cutoffs)
     digest = hashlib.sha1(f"{rows}:{labels.sum()}:{len(labels)}".encode()).hexdigest()[:8]
     return f"{cfg.study_name or 'custseg'}-{p.target}-{p.horizon_days}d-{p.test}-{digest}"
+
+
+def open_study_storage(value: str) -> str:
+    """An Optuna storage URL (a plain path means a SQLite file), checked by connecting: a typo
+    fails before the work, not after it."""
+    import time
+    from pathlib import Path
+
+    import optuna
+
+    from core.errors import ConfigError
+
+    url = value if "://" in value else f"sqlite:///{Path(value).resolve()}"
+    for attempt in range(3):  # workers starting together race to create the schema: retry
+        try:
+            optuna.storages.get_storage(url)
+            return url
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy, drivers and Optuna raise many kinds
+            if attempt == 2:
+                first = str(exc).splitlines()[0]
+                raise ConfigError(f"--study-storage {value}: cannot open it ({first})") from None
+            time.sleep(1 + attempt)
+    return url
+
+
+def decide_untracked(results: dict[str, TargetResult], gate_metric: str) -> None:
+    """Without tracking nothing is registered, so nothing is promoted: each result says what the
+    gate would have decided."""
+    from training.prediction.promotion import Decision, decide
+
+    for r in results.values():
+        d = decide(r, metric=gate_metric)
+        r.decision = Decision(False, f"not registered (--no-track); {d.reason}", metric=d.metric)
+
+
+def log_targets(results: dict[str, TargetResult], snapshot: dict, cfg: PredictionConfig) -> dict:
+    """Log and register every target in the active MLflow run, promoting a winner of the gate;
+    returns target -> {version, promoted, decision}."""
+    import logging
+    import warnings
+
+    from core.progress import stage
+    from training.prediction.tracking import log_target
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logged = {}
+    for target, r in results.items():
+        with stage(f"logging {target} model to MLflow"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's schema hints
+            logged[target] = log_target(r, snapshot, cfg.gate_metric, cfg.gate_margin)
+    return logged
+
+
+def summary_line(target: str, r: TargetResult) -> str:
+    """One line: the model against the best baseline on the held-out window."""
+    auc = max(m["roc_auc"] for m in r.baselines.values())
+    loss = min(m["log_loss"] for m in r.baselines.values())
+    return (
+        f"{target} on the held-out window {r.plan.test}: log loss {r.metrics['log_loss']:.4f} "
+        f"(best baseline {loss:.4f}), ROC-AUC {r.metrics['roc_auc']:.3f} (best baseline "
+        f"{auc:.3f}), calibration {r.predictor.calibrator.method}"
+    )

@@ -1,4 +1,5 @@
-"""The segmentation stage as the CLI runs it: fit every scheme with progress, then write and log.
+"""The segmentation stage as the commands and the main job run it: load and check the scheme
+file, fit every scheme with progress, write the outputs and log them to MLflow.
 
 Outputs: `segments.parquet` (customer_id + `segment_<scheme>` per scheme) and `profiles.csv` (every
 scheme's profile table, with a `scheme` column).
@@ -7,10 +8,12 @@ scheme's profile table, with a `scheme` column).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from core import catalog
 from training.segmentation import fit_schemes, load, parse
 from training.segmentation.base import FittedScheme
 from training.segmentation.spec import SchemeFile
@@ -18,11 +21,11 @@ from training.segmentation.spec import SchemeFile
 
 def fit(features: pd.DataFrame, scheme_file: SchemeFile, trials: int | None):
     """(fitted schemes, skipped): a progress line per scheme, a bar over the tuning trials of a
-    clustering scheme. `scheme_file` comes from `check`."""
+    clustering scheme. `scheme_file` comes from `load_schemes`."""
     return fit_schemes(features, scheme_file, trials, progress=_progress(trials))
 
 
-def check(schemes: str | Path | None) -> SchemeFile:
+def load_schemes(schemes: str | Path | None) -> SchemeFile:
     """The scheme file, every scheme validated (before any long work starts)."""
     scheme_file = load(schemes)
     for spec in scheme_file.schemes:
@@ -31,7 +34,7 @@ def check(schemes: str | Path | None) -> SchemeFile:
 
 
 def _progress(trials: int | None):
-    from custseg.progress import bar, stage
+    from core.progress import bar, stage
 
     @contextmanager
     def progress(spec):
@@ -65,7 +68,7 @@ def profiles(fitted: list[FittedScheme]) -> pd.DataFrame:
 
 def write(out: Path, features: pd.DataFrame, fitted: list[FittedScheme]) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"segments": out / "segments.parquet", "profiles": out / "profiles.csv"}
+    paths = {"segments": out / catalog.SEGMENTS, "profiles": out / catalog.PROFILES}
     assignments(features, fitted).to_parquet(paths["segments"], index=False)
     profiles(fitted).to_csv(paths["profiles"], index=False)
     return paths
@@ -85,7 +88,7 @@ def log(
     import logging
     import warnings
 
-    from custseg.progress import bar
+    from core.progress import bar
     from training.segmentation.tracking import log_reference, log_scheme
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -99,3 +102,52 @@ def log(
             )
             step()
     return out
+
+
+@dataclass
+class SnapshotFit:
+    """What `fit_snapshot` did: the fitted schemes, those skipped (with why), the files
+    written, and, when tracked, the MLflow run and what was registered per scheme."""
+
+    fitted: list[FittedScheme]
+    skipped: dict[str, str]
+    paths: dict[str, Path]
+    run_id: str | None = None
+    logged: dict = field(default_factory=dict)
+
+
+def fit_snapshot(
+    snapshot: Path,
+    schemes: str | Path | None,
+    trials: int | None,
+    out: Path,
+    track=None,  # training.pipeline.Tracking, or None to log nothing
+    promote: bool = True,
+) -> SnapshotFit:
+    """`custseg segment fit`: every scheme of the scheme file on a feature snapshot, written to
+    `out` and (tracked) logged as one `segment` run with a child run per scheme."""
+    from core import tracking
+    from core.errors import InputError
+    from features.snapshot import read_snapshot
+    from training.segmentation.base import require_columns
+
+    table, meta = read_snapshot(snapshot)
+    scheme_file = load_schemes(schemes)
+    if track:
+        tracking.use(track.experiment, track.uri)
+    require_columns(table, ["customer_id"], str(snapshot))
+    if table.empty:
+        raise InputError(f"{snapshot}: the snapshot has no customers")
+    fitted, skipped = fit(table, scheme_file, trials)
+    done = SnapshotFit(fitted, skipped, write(out, table, fitted))
+    if track:
+        import mlflow
+
+        with tracking.run(track.experiment, "segment", track.uri) as active:
+            mlflow.set_tags(
+                {"custseg.stage": "segment-fit", "features.as_of": str(meta.get("as_of"))}
+            )
+            mlflow.log_params({"schemes": scheme_file.path, "features": str(snapshot)})
+            done.logged = log(fitted, table, scheme_file, meta, promote)
+            done.run_id = active.info.run_id
+    return done

@@ -6,9 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from custseg import paths
-
-CHAMPION = "champion"  # the registry alias of what is served, for every custseg model
+from core import paths
 
 
 def use(experiment: str, tracking_uri: str | None = None) -> str:
@@ -23,7 +21,7 @@ def use(experiment: str, tracking_uri: str | None = None) -> str:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from custseg.errors import ConfigError
+    from core.errors import ConfigError
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not the store's migration chatter
     uri = tracking_uri or paths.tracking_uri()

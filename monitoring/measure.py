@@ -1,7 +1,7 @@
 """One monitoring run: today's customers against the reference the serving champions were fitted
 on — drift (Evidently), segment health per scheme, and whether to re-evaluate the schemes.
 
-    result = check(transactions, customers, as_of, models, reference, cleaning, features, cfg)
+    result = measure(transactions, customers, as_of, models, reference, cleaning, features, cfg)
 
 Labels look forward, so they exist only for cutoffs at least `repurchase_days` old: the
 reference's customers get theirs from the new log when it covers (ref as-of, + H], and the
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from custseg.errors import CustsegError
+from core.errors import CustsegError
 from features.contract import TypedTable
 from monitoring.drift import DriftResult, detect_drift
 from monitoring.health import Health, HealthConfig, segment_health
@@ -87,7 +87,7 @@ def label_of(customer_ids: pd.Series, labels: pd.Series) -> np.ndarray:
     return customer_ids.astype(str).map(labels).to_numpy()
 
 
-def check(
+def measure(
     transactions: TypedTable,
     customers: TypedTable | None,
     as_of: date,
@@ -97,7 +97,7 @@ def check(
     features_cfg=None,
     cfg: HealthConfig = HealthConfig(),  # noqa: B008 - frozen
 ) -> Monitored:
-    from custseg.progress import stage
+    from core.progress import stage
     from features.pipeline import features_as_of
 
     schemes = [s for s in references if s in models.segmenters]
@@ -264,7 +264,7 @@ def _population(base: Reference, current: pd.DataFrame, with_customers: bool) ->
 def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftResult:
     """Features, the champions' outputs (segments, probabilities) and, where labelled, the
     repurchase label: the oldest served reference against today."""
-    from custseg.progress import stage
+    from core.progress import stage
 
     ref = base.table
     ref_frame = _scored(ref, models, {s: segments[s] for s in base.schemes if s in segments}, 0)

@@ -36,3 +36,13 @@ def bar(name: str, total: int) -> Iterator[Callable[[], None]]:
         task = progress.add_task(name, total=total)
         yield lambda: progress.advance(task)
     console.print(f"[green]✓[/] {name:<28} {time.perf_counter() - start:6.1f} s")
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr: the user should know, the work goes on."""
+    console.print(f"[yellow]warning:[/] {message}")
+
+
+def note(message: str) -> None:
+    """A note line on stderr (something skipped or chosen for the user)."""
+    console.print(f"[yellow]note:[/] {message}")

@@ -1,0 +1,121 @@
+"""Every named artifact of custseg, in one place (as Kedro's catalog): the files each stage
+writes, the default folders under the state folder, MLflow names (experiment, registered
+models, the champion alias, the reference artifact). Stages take their names from here and
+never make up a path relative to the current directory.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from core import paths
+
+# --- files in a stage's output folder --------------------------------------------------------
+# cleaning (`custseg clean`, and the main job's output folder)
+CLEAN_TRANSACTIONS = "transactions.parquet"
+CLEAN_CUSTOMERS = "customers.parquet"
+ID_MAP = "id_map.parquet"  # merged duplicate ids -> the id kept
+CHANGES = "changes.parquet"  # one row per dropped, changed or flagged input row
+AUDIT_JSON = "audit.json"
+AUDIT_HTML = "audit.html"
+# features
+FEATURES = "features.parquet"  # a feature snapshot (as-of date and definition hash inside)
+# segmentation
+SEGMENTS = "segments.parquet"  # customer_id + segment_<scheme> per scheme
+PROFILES = "profiles.csv"  # every scheme's profile table
+# prediction and the main job
+SCORES = "scores.csv"  # customer_id, probabilities, segment per scheme
+RUN_REPORT = "report.html"
+# monitoring
+MONITOR_SUMMARY = "summary.json"
+MONITOR_REPORT = "monitor_report.html"
+MONITOR_HISTORY = "history.csv"  # one row per monitoring run, in the monitoring folder
+
+
+def drift_page(group: str) -> str:
+    """Evidently's page for one group of columns (features, predictions, target)."""
+    return f"drift_{group}.html"
+
+
+# sample data (`custseg sample`)
+SAMPLE_FORMATS = ("csv", "parquet")
+SAMPLE_TRUTH = "truth"  # sub-folder with the ground truth
+
+
+def sample_file(table: str, fmt: str = "csv") -> str:
+    """customers.csv, transactions.parquet, ..."""
+    return f"{table}.{fmt}"
+
+
+# --- the state folder ------------------------------------------------------------------------
+PII_KEY = "pii.key"  # the key of the phone / e-mail hashes
+MLFLOW_DB = "mlflow.db"
+MLFLOW_ARTIFACTS = "mlartifacts"
+
+
+def sample_dir() -> Path:
+    """Default folder of `custseg sample` and of the main job's own sample data."""
+    return paths.home() / "sample"
+
+
+def clean_dir() -> Path:
+    """Default output folder of `custseg clean`."""
+    return paths.home() / "clean"
+
+
+def features_file() -> Path:
+    """Default snapshot of `custseg features`."""
+    return paths.home() / "features" / FEATURES
+
+
+def run_dir() -> Path:
+    """Default output folder of the main job (`custseg run`)."""
+    return paths.home() / "output"
+
+
+def train_dir() -> Path:
+    """Default output folder of `custseg train` (the predictors alone)."""
+    return paths.home() / "train"
+
+
+def segments_dir() -> Path:
+    """Default output folder of `custseg segment fit`."""
+    return paths.home() / "segments"
+
+
+def monitoring_root() -> Path:
+    """Where monitoring keeps its history; each run writes a folder per as-of date inside."""
+    return paths.home() / "monitoring"
+
+
+def monitoring_dir(as_of: date) -> Path:
+    """Default output folder of `custseg monitor` as of `as_of`."""
+    return monitoring_root() / str(as_of)
+
+
+# --- MLflow ----------------------------------------------------------------------------------
+EXPERIMENT = "custseg"  # default experiment
+CHAMPION = "champion"  # the registry alias of what is served, for every custseg model
+SEGMENTER_PREFIX = "custseg-segmenter-"
+PREDICTOR_PREFIX = "custseg-"
+REFERENCE_DIR = "reference"  # artifact folder of a fitting run: the monitoring reference
+REFERENCE_FILE = FEATURES
+REFERENCE_TAG = "custseg.reference_run"  # on each scheme run: the run holding its reference
+
+
+def segmenter_name(scheme: str) -> str:
+    """Registered model of a segmentation scheme: custseg-segmenter-<scheme>."""
+    return SEGMENTER_PREFIX + scheme
+
+
+def predictor_name(target: str) -> str:
+    """Registered model of a prediction target: custseg-repurchase, custseg-churn."""
+    return PREDICTOR_PREFIX + target
+
+
+def scheme_of(registered: str) -> str | None:
+    """The scheme of a registered segmenter name, None for any other model."""
+    if registered.startswith(SEGMENTER_PREFIX):
+        return registered.removeprefix(SEGMENTER_PREFIX)
+    return None

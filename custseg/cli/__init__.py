@@ -1,0 +1,39 @@
+"""The `custseg` command. One module per command group; each command parses its options, calls
+one stage or pipeline function with dates and config objects, and prints. Heavy libraries are
+imported inside commands so `--help` is instant."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from core.errors import CustsegError
+from custseg.cli import data, jobs, monitor, segment, services
+
+app = typer.Typer(
+    name="custseg",
+    help="Customer segmentation: clean raw customer data, build features, segment, predict, "
+    "serve and monitor. Start with `custseg run` (sample data, all defaults).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+app.command()(data.sample)
+app.command()(data.clean)
+app.command()(data.features)
+app.add_typer(segment.app, name="segment")
+app.command()(jobs.run)
+app.command()(jobs.train)
+app.command()(services.serve)
+app.command()(services.ui)
+app.command()(monitor.monitor)
+
+
+def main() -> None:
+    try:
+        app()
+    except CustsegError as exc:
+        typer.echo(f"custseg: error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,124 @@
+"""What the commands print: the cleaning summary, scheme tables, model verdicts, segment health.
+Everything goes to stderr through the progress console, except tables a command exists to
+print (`segment compare`), which go to stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.progress import console, warn
+
+
+def cleaning_summary(audit: dict, paths: dict[str, Path]) -> None:
+    for name, t in audit["tables"].items():
+        dropped = ", ".join(f"{r} {n:,}" for r, n in t["dropped_by_rule"].items()) or "none"
+        console.print(
+            f"{name}: {t['input_rows']:,} in, {t['kept_rows']:,} kept, "
+            f"{t['dropped_rows']:,} dropped ({dropped})"
+        )
+    flagged = [r for r in audit["rules"] if r["action"] == "flag" and r["rows"]]
+    if flagged:
+        console.print("flagged (kept): " + ", ".join(f"{r['rule']} {r['rows']:,}" for r in flagged))
+    m = audit["merges"]
+    if m["customers_merged_away"]:
+        console.print(
+            f"duplicate customers: {m['customers_merged_away']:,} ids merged into "
+            f"{m['groups']:,} customers"
+        )
+    for w in audit["warnings"]:
+        warn(w)
+    console.print(f"audit report: {paths['audit_html']}")
+
+
+def schemes(fitted, skipped: dict[str, str], rows: int = 8) -> None:
+    """One small table per scheme: its largest segments' names, sizes and revenue shares."""
+    from rich.table import Table
+
+    for name, why in skipped.items():
+        console.print(f"[yellow]skipped scheme {name}:[/] {why}")
+    for scheme in fitted:
+        p = scheme.profile[(scheme.profile["segment"] != "all") & (scheme.profile["customers"] > 0)]
+        more = len(p) - rows
+        if more > 0:
+            p = p.nlargest(rows, "customers")
+        t = Table(title=f"{scheme.name} ({scheme.kind})", title_justify="left", box=None)
+        t.add_column("segment", overflow="ellipsis", max_width=40, no_wrap=True)
+        t.add_column("名称", overflow="ellipsis", max_width=16, no_wrap=True)
+        for col in ("customers", "share", "revenue"):
+            t.add_column(col, justify="right")
+        for r in p.itertuples():
+            t.add_row(
+                r.name,
+                r.name_zh,
+                f"{r.customers:,}",
+                f"{r.customer_share:.1%}",
+                f"{r.revenue_share:.1%}",
+            )
+        if more > 0:
+            t.caption = f"... and {more} smaller segments (profiles.csv has them all)"
+        console.print(t)
+
+
+def segmenters(registered: dict) -> None:
+    """Which registered segmenters became champions."""
+    champions = [n for n, v in registered.items() if v.get("champion")]
+    if champions:
+        console.print(f"registered segmenters; alias champion -> {', '.join(champions)}")
+
+
+def predictors(predictions: dict, registered: dict) -> None:
+    """Each target against its best baseline, and the registry's verdict."""
+    from training.prediction.stage import summary_line
+
+    for target, r in predictions.items():
+        console.print(summary_line(target, r))
+    for target in predictions:
+        out = registered.get(target)
+        if out:
+            verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"
+            console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
+
+
+def monitoring(m, data: dict, cfg) -> None:
+    from rich.table import Table
+
+    t = Table(
+        title=f"segment health as of {m.as_of} (reference {m.reference.as_of})",
+        title_justify="left",
+        box=None,
+    )
+    t.add_column("scheme")
+    t.add_column("health", justify="right")
+    for p in next(iter(m.health.values())).parts:
+        t.add_column(p.name.replace("_", " "), justify="right")
+    for scheme, h in m.health.items():
+        t.add_row(
+            scheme,
+            f"{h.score:.0f}" + ("" if h.healthy else " !"),
+            *("n/a" if p.score is None else f"{p.score:.0f}" for p in h.parts),
+        )
+    console.print(t)
+    d = m.drift
+    console.print(
+        f"drift: {len(d.drifted_features())} of {len(d.features)} features drifted "
+        f"(share {d.share_drifted:.2f}, threshold {cfg.drift_share:g})"
+        + (f": {', '.join(d.drifted_features()[:8])}" if d.drifted_features() else "")
+    )
+    for why in m.reasons:
+        console.print(f"[yellow]re-evaluation needed:[/] {why}")
+    for note in m.notes:
+        console.print(f"note: {note}")
+    for scheme, v in (data["reevaluation"] or {}).items():
+        verdict = f"promoted v{v['version']}" if v["promoted"] else "champion kept"
+        console.print(f"{scheme}: {verdict}: {v['reason']}")
+
+
+def cell(value, share: bool = False) -> str:
+    """A value of `segment compare`'s table as text."""
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        if share:
+            return f"{value:.1%}"
+        return f"{value:.0f}" if value.is_integer() and value > 1 else f"{value:.2f}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,242 @@
+"""The jobs: `run` (the main job: everything from the raw log to scores) and `train` (the
+churn and repurchase predictors alone). Both call `training.pipeline`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core import catalog
+from custseg.cli.options import (
+    DEFAULT_EXPERIMENT,
+    AsOfOpt,
+    ColumnOpt,
+    ConfigOpt,
+    CustomersOpt,
+    ExperimentOpt,
+    SchemesOpt,
+    TrackingOpt,
+    TrackOpt,
+    TransactionsOpt,
+    column_map,
+    configs,
+    parse_date,
+    tracking,
+)
+
+RepurchaseOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Repurchase = an order within this many days after the cutoff. [30]",
+        show_default=False,
+    ),
+]
+ChurnOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Churn = no order within this many days after the cutoff. [90]",
+        show_default=False,
+    ),
+]
+StudyStorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optuna storage URL shared by workers, e.g. sqlite:///optuna.db or "
+        "postgresql://host/db: processes running the same job join one study. "
+        "Default: in memory.",
+        show_default=False,
+    ),
+]
+StudyNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Study name prefix in that storage (studies are <name>-<target>-<as of>). [custseg]",
+        show_default=False,
+    ),
+]
+
+
+def run(
+    transactions: Annotated[
+        Path | None,
+        typer.Option(
+            "--transactions",
+            "-t",
+            help="Transaction log. Default: generate sample data first.",
+            show_default=False,
+        ),
+    ] = None,
+    customers: CustomersOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            help="Output folder. Default: output/ in the state folder.",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: AsOfOpt = None,
+    repurchase_days: RepurchaseOpt = None,
+    churn_days: ChurnOpt = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="Optuna trials for each tuned model (clustering, repurchase, churn). [20]",
+            show_default=False,
+        ),
+    ] = None,
+    schemes: SchemesOpt = None,
+    column: ColumnOpt = None,
+    config: ConfigOpt = None,
+    study_storage: StudyStorageOpt = None,
+    study_name: StudyNameOpt = None,
+    sample_customers: Annotated[
+        int, typer.Option(help="Customers to generate when no --transactions is given.")
+    ] = 25_000,
+    tracking_uri: TrackingOpt = None,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    track: TrackOpt = True,
+) -> None:
+    """The main job: clean, build features, fit the segmentation schemes and the churn and
+    repurchase models, log and register them in MLflow, and score every customer.
+
+    Writes to --out: **scores.csv** (customer_id, repurchase_probability, churn_probability,
+    segment_<scheme> per scheme), **report.html** (segments, models vs baselines, drivers),
+    the clean tables and audit, features.parquet, segments.parquet and profiles.csv.
+    Without --transactions it generates sample data first (`make run`).
+    """
+    from core.progress import console
+    from custseg.cli import display
+    from training import pipeline
+
+    cfg = configs(
+        config,
+        repurchase_days=repurchase_days,
+        churn_days=churn_days,
+        trials=trials,
+        study_storage=study_storage,
+        study_name=study_name,
+    )
+    where = tracking(track, experiment, tracking_uri)
+    cfg, scheme_file = pipeline.check(cfg, schemes, where)  # typos fail before any work
+    inputs = pipeline.Inputs(transactions, customers, column_map(column))
+    if transactions is None:
+        inputs = _sample_inputs(sample_customers)
+    r = pipeline.run(
+        inputs,
+        out,
+        as_of=parse_date(as_of, "--as-of"),
+        configs=cfg,
+        schemes=scheme_file,
+        trials=trials,
+        track=where,
+    )
+    display.cleaning_summary(r.features.result.audit, r.paths)
+    console.print(
+        f"features: {len(r.features.table):,} customers x {len(r.features.table.columns) - 1} "
+        f"as of {r.snapshot['as_of']} -> {r.paths['features']}"
+    )
+    display.schemes(r.fitted, r.skipped_schemes)
+    console.print(f"segments: {r.paths['segments']}; profiles: {r.paths['profiles']}")
+    display.segmenters(r.segmenters)
+    display.predictors(r.predictions, r.registered)
+    _print_outputs(r, experiment)
+
+
+def train(
+    transactions: TransactionsOpt,
+    customers: CustomersOpt = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            "-f",
+            help="Feature snapshot of this log (`custseg features`) to score, instead of a "
+            "table built here; it sets the cutoff.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            help="Folder for scores.csv and report.html. Default: train/ in the state folder.",
+            show_default=False,
+        ),
+    ] = None,
+    as_of: AsOfOpt = None,
+    repurchase_days: RepurchaseOpt = None,
+    churn_days: ChurnOpt = None,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", min=1, help="Optuna trials per target. [20]", show_default=False),
+    ] = None,
+    column: ColumnOpt = None,
+    config: ConfigOpt = None,
+    study_storage: StudyStorageOpt = None,
+    study_name: StudyNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    track: TrackOpt = True,
+) -> None:
+    """Train the repurchase and churn predictors alone (no segmentation): backtest windows of
+    the log, LightGBM tuned by Optuna against BG/NBD and RFM baselines on the same held-out
+    window, logged and registered in MLflow (a winner becomes the champion).
+
+    Writes to --out: **scores.csv** (customer_id, repurchase_probability, churn_probability)
+    and **report.html** (models vs baselines, drivers).
+    """
+    from custseg.cli import display
+    from training import pipeline
+
+    cfg = configs(
+        config,
+        repurchase_days=repurchase_days,
+        churn_days=churn_days,
+        trials=trials,
+        study_storage=study_storage,
+        study_name=study_name,
+    )
+    r = pipeline.train(
+        pipeline.Inputs(transactions, customers, column_map(column)),
+        out,
+        as_of=parse_date(as_of, "--as-of"),
+        snapshot=features,
+        configs=cfg,
+        track=tracking(track, experiment, tracking_uri),
+    )
+    display.predictors(r.predictions, r.registered)
+    _print_outputs(r, experiment)
+
+
+def _sample_inputs(customers: int):
+    """Sample data in the state folder, for `custseg run` without a log (`make run`)."""
+    from core.progress import stage
+    from custseg.sample import SampleConfig, generate, write
+    from training.pipeline import Inputs
+
+    with stage(f"sample data ({customers:,} customers)"):
+        files = write(generate(SampleConfig(customers=customers)), catalog.sample_dir())
+    return Inputs(files["transactions"], files["customers"])
+
+
+def _print_outputs(r, experiment: str) -> None:
+    from core.progress import console
+
+    console.print(f"scores: {r.paths['scores']}")
+    console.print(f"report: {r.paths['report']}  (open it in a browser)")
+    if r.run_id:
+        console.print(
+            f"MLflow run {r.run_id} (experiment {experiment}); `custseg segment compare` compares "
+            f"the schemes, `custseg ui` opens the MLflow UI"
+        )

@@ -1,0 +1,48 @@
+"""Long-running servers: `serve` (the champions over HTTP, BentoML) and `ui` (the MLflow UI).
+Both replace this process with the server's own."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from custseg.cli.options import TrackingOpt
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Serve the registered champions over HTTP (BentoML): POST /predict with customers'
+    feature rows -> segment per scheme and repurchase / churn probabilities; GET /metadata
+    (models, versions, feature schema); /healthz, /readyz; POST /reload picks up new champions.
+
+    Set CUSTSEG_API_KEY to require the header `x-api-key`; CUSTSEG_MAX_BATCH caps a batch (5000).
+    """
+    from core import paths
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri or paths.tracking_uri()
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    args = ["serve", "serving.service:Custseg", "--host", host, "--port", str(port)]
+    typer.echo(
+        f"serving the champions of {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}"
+    )
+    os.execv(sys.executable, [sys.executable, "-m", "bentoml", *args])
+
+
+def ui(
+    port: Annotated[int, typer.Option(help="Port for the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Open the MLflow UI on the local store (runs, metrics, plots, registered models)."""
+    from core import paths
+
+    uri = tracking_uri or paths.tracking_uri()
+    typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    args = ["ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", *args])  # this venv's MLflow

@@ -1,0 +1,225 @@
+"""The main job (`custseg run`) and the predictors alone (`custseg train`) as functions that
+the commands, tests and benchmarks call. Each reads as its steps; the steps live in the stages
+(`features.stage`, `training.segmentation.stage`, `training.prediction.stage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from core import catalog
+from core import tracking as mlflow_setup
+from core.errors import InputError
+from core.progress import note
+from features.cleaning import CleaningConfig
+from features.definitions import FeatureConfig
+from features.stage import FeatureRun, features_from_log, write_clean_and_features
+from training.prediction import stage as predict
+from training.prediction.config import PredictionConfig
+from training.scores import write_scores
+from training.segmentation import stage as segment
+from training.segmentation.spec import SchemeFile
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The raw files: a transaction log, an optional customer table, column renames."""
+
+    transactions: Path
+    customers: Path | None = None
+    mapping: dict = field(default_factory=dict)  # target -> source column (--column)
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Every stage's slice of the config file, already checked."""
+
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    prediction: PredictionConfig = field(default_factory=PredictionConfig)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where runs are logged and models registered (uri None: the state folder's store)."""
+
+    experiment: str = catalog.EXPERIMENT
+    uri: str | None = None
+
+
+@dataclass
+class RunResult:
+    features: FeatureRun
+    snapshot: dict  # the feature snapshot's metadata (as of, definition hash, engine)
+    fitted: list  # fitted schemes
+    skipped_schemes: dict[str, str]
+    predictions: dict  # target -> TargetResult
+    skipped: dict[str, str]  # target -> why it was not trained
+    notes: list[str]
+    segmenters: dict = field(default_factory=dict)  # scheme -> {version, champion, run_id, ...}
+    registered: dict = field(default_factory=dict)  # target -> {version, promoted, decision}
+    run_id: str | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def check(
+    configs: Configs, schemes: SchemeFile | str | Path | None, track: Tracking | None
+) -> tuple[Configs, SchemeFile]:
+    """What can be wrong before the work starts (the scheme file, the Optuna storage, the
+    tracking URI), so a typo fails in a second rather than after the work."""
+    scheme_file = schemes if isinstance(schemes, SchemeFile) else segment.load_schemes(schemes)
+    storage = configs.prediction.study_storage
+    if storage:
+        storage = predict.open_study_storage(storage)
+        configs = replace(configs, prediction=replace(configs.prediction, study_storage=storage))
+    if track:
+        mlflow_setup.use(track.experiment, track.uri)
+    return configs, scheme_file
+
+
+def run(
+    inputs: Inputs,
+    out: Path | None = None,
+    *,
+    as_of: date | None = None,
+    configs: Configs = Configs(),  # noqa: B008 - frozen
+    schemes: SchemeFile | str | Path | None = None,
+    trials: int | None = None,
+    track: Tracking | None = Tracking(),  # noqa: B008 - frozen; None: log nothing
+) -> RunResult:
+    """The main job: clean, build features as of the cutoff, fit every segmentation scheme and
+    both predictors, log and register them (promoting winners), score every customer."""
+    configs, scheme_file = check(configs, schemes, track)
+    out = out or catalog.run_dir()
+    feats = features_from_log(
+        inputs.transactions,
+        inputs.customers,
+        inputs.mapping,
+        configs.cleaning,
+        configs.features,
+        as_of,
+    )
+    paths, snapshot = write_clean_and_features(feats, out)
+    fitted, skipped_schemes = segment.fit(feats.table, scheme_file, trials)
+    paths |= segment.write(out, feats.table, fitted)
+    result = RunResult(feats, snapshot, fitted, skipped_schemes, *_predict(feats, configs))
+    if track:
+        with mlflow_setup.run(track.experiment, "run", track.uri) as active:
+            from features.tracking import log_clean_and_features
+
+            log_clean_and_features(feats.result.audit, snapshot, paths)
+            result.segmenters = segment.log(fitted, feats.table, scheme_file, snapshot, True)
+            result.registered = predict.log_targets(
+                result.predictions, snapshot, configs.prediction
+            )
+            result.run_id = active.info.run_id
+    else:
+        predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+    result.paths = paths | _scores(out, result)
+    if result.run_id:
+        mlflow_setup.log_outputs(result.run_id, track.uri, [paths["scores"], paths["report"]])
+    return result
+
+
+def train(
+    inputs: Inputs,
+    out: Path | None = None,
+    *,
+    as_of: date | None = None,
+    snapshot: Path | None = None,
+    configs: Configs = Configs(),  # noqa: B008 - frozen
+    track: Tracking | None = Tracking(),  # noqa: B008 - frozen
+) -> RunResult:
+    """The predictors alone: repurchase and churn trained on backtest windows of the log,
+    compared with the baselines, logged and registered (winners promoted), every customer
+    scored. `snapshot` (a feature snapshot of this log) is scored instead of a table built
+    here, and sets the cutoff."""
+    configs, _ = check(configs, None, track)
+    out = out or catalog.train_dir()
+    table = None
+    if snapshot is not None:
+        table, as_of = _snapshot_table(snapshot, as_of)
+    feats = features_from_log(
+        inputs.transactions,
+        inputs.customers,
+        inputs.mapping,
+        configs.cleaning,
+        configs.features,
+        as_of,
+    )
+    if table is not None:
+        feats = replace(feats, table=_same_definitions(table, feats.table, snapshot))
+    result = RunResult(feats, {}, [], {}, *_predict(feats, configs))
+    if track:
+        from features.snapshot import snapshot_meta
+
+        result.snapshot = snapshot_meta(feats.table)
+        with mlflow_setup.run(track.experiment, "train", track.uri) as active:
+            result.registered = predict.log_targets(
+                result.predictions, result.snapshot, configs.prediction
+            )
+            result.run_id = active.info.run_id
+    else:
+        predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+    result.paths = _scores(out, result)
+    if result.run_id:
+        paths = [result.paths["scores"], result.paths["report"]]
+        mlflow_setup.log_outputs(result.run_id, track.uri, paths)
+    return result
+
+
+def _predict(feats: FeatureRun, configs: Configs) -> tuple[dict, dict, list]:
+    """Both targets on backtest windows; a note for each one skipped and each window note."""
+    results, skipped, notes = predict.fit(
+        feats.transactions,
+        feats.customers,
+        feats.result.transactions,
+        feats.table,
+        feats.as_of,
+        feats.cleaning,
+        feats.features_cfg,
+        configs.prediction,
+    )
+    for why in [*skipped.values(), *notes]:
+        note(why)
+    return results, skipped, notes
+
+
+def _scores(out: Path, r: RunResult) -> dict[str, Path]:
+    return write_scores(
+        out,
+        r.features.table,
+        r.features.as_of,
+        r.features.result.audit,
+        r.fitted,
+        r.predictions,
+        r.skipped,
+        r.notes,
+        r.run_id,
+    )
+
+
+def _snapshot_table(path: Path, as_of: date | None):
+    """A feature snapshot of today's definitions, and its cutoff (which --as-of must match)."""
+    from features.snapshot import read_snapshot
+
+    table, meta = read_snapshot(path)
+    cutoff = date.fromisoformat(str(meta["as_of"]))
+    if as_of is not None and as_of != cutoff:
+        raise InputError(f"{path}: the snapshot is as of {cutoff}, not --as-of {as_of}")
+    return table, cutoff
+
+
+def _same_definitions(snapshot, built, path: Path):
+    """The snapshot, when it was built by today's definitions and categories (the predictors
+    learn on tables built here: other columns would be scored wrongly)."""
+    for key in ("definition_hash", "categories"):
+        if snapshot.attrs.get(key) != built.attrs.get(key):
+            raise InputError(
+                f"{path}: its {key.replace('_', ' ')} ({snapshot.attrs.get(key)}) differs from "
+                f"this log's as built today ({built.attrs.get(key)}): build the snapshot again "
+                "with `custseg features`, or leave --features out"
+            )
+    return snapshot

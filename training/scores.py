@@ -1,0 +1,58 @@
+"""scores.csv and report.html: what the main job and `custseg train` hand to their users, one
+row per customer with an order on or before the cutoff."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core import catalog
+from core.progress import stage
+from training.prediction.windows import TARGETS
+
+
+def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.DataFrame:
+    """customer_id, <target>_probability per target (empty where it was skipped), then
+    segment_<scheme> per fitted scheme."""
+    from training.segmentation.stage import assignments
+
+    scores = assignments(features, fitted)
+    for i, target in enumerate(TARGETS, start=1):
+        r = predictions.get(target)
+        p = r.predictor.predict_proba(features).round(6) if r else np.nan
+        scores.insert(i, f"{target}_probability", p)
+    return scores
+
+
+def write_scores(
+    out: Path,
+    features: pd.DataFrame,
+    as_of: date,
+    audit: dict,
+    fitted: list,
+    predictions: dict,
+    skipped: dict,
+    notes: list,
+    run_id: str | None,
+) -> dict[str, Path]:
+    """scores.csv and report.html in `out`; returns their paths."""
+    from training.report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    with stage("scoring customers + report"):
+        paths = {"scores": out / catalog.SCORES, "report": out / catalog.RUN_REPORT}
+        score_table(features, fitted, predictions).to_csv(paths["scores"], index=False)
+        write_report(
+            paths["report"],
+            as_of=str(as_of),
+            audit=audit,
+            schemes=fitted,
+            predictions=predictions,
+            skipped=skipped,
+            notes=notes,
+            run_id=run_id,
+        )
+    return paths
