@@ -119,3 +119,17 @@ def scheme_of(registered: str) -> str | None:
     if registered.startswith(SEGMENTER_PREFIX):
         return registered.removeprefix(SEGMENTER_PREFIX)
     return None
+
+
+# artifacts inside an MLflow run (paths relative to the run's artifact root)
+RUN_OUTPUTS = "outputs"  # scores.csv and report.html of the main job / `train`
+RUN_CLEANING = "cleaning"  # the audit pages
+RUN_MONITORING = "monitoring"  # a monitoring run's summary, report and Evidently pages
+SNAPSHOT_META = "features/snapshot_meta.json"
+PROFILE_TABLE = "profile.json"  # a scheme's profile, as an MLflow table
+PROFILE_CSV = "profile.csv"
+PLOTS = "plots"
+TUNING_TRIALS = "tuning/trials.csv"
+TUNING_ELBOW = "tuning/elbow.csv"
+DRIVERS = "drivers.csv"  # a predictor's mean absolute contributions
+DECISION = "decision.json"  # the promotion gate's decision

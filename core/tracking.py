@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core import paths
+from core import catalog, paths
 
 
 def use(experiment: str, tracking_uri: str | None = None) -> str:
@@ -93,7 +93,7 @@ def log_outputs(run_id: str, tracking_uri: str | None, files) -> None:
 
     client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
     for f in files:
-        client.log_artifact(run_id, str(f), artifact_path="outputs")
+        client.log_artifact(run_id, str(f), artifact_path=catalog.RUN_OUTPUTS)
 
 
 def example_rows(features, columns) -> object:

@@ -289,7 +289,7 @@ def check_clean(tx: nw.LazyFrame, customers: nw.LazyFrame | None, where: str) ->
     return None if last is None else date(1970, 1, 1) + timedelta(days=int(last))
 
 
-def clean_customers(scanned: nw.LazyFrame) -> nw.LazyFrame:
+def scanned_attributes(scanned: nw.LazyFrame) -> nw.LazyFrame:
     """The attribute columns of a scanned customer table, ids and categories as text (a
     Categorical or integer id would not join the log's text ids)."""
     names = scanned.collect_schema().names()
@@ -329,7 +329,7 @@ def build_features_from_scans(
     day = as_day(as_of)
     tx = prepare_scanned(tx, day)
     cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
-    cust = None if customers is None else clean_customers(customers)
+    cust = None if customers is None else scanned_attributes(customers)
     tx, codes = code_categories(tx, cats)
     out = _feature_table(tx, cfg, codes, cust, cats)
     out.attrs.update(

@@ -51,7 +51,7 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
 
 @dataclass
-class Prepared:
+class PreparedTransactions:
     """Transactions as the definitions read them, plus the category dictionary."""
 
     table: pa.Table  # customer_id, day, amount, is_refund, online, category (integer code)
@@ -67,7 +67,7 @@ class Prepared:
 
 def prepare_transactions(
     tx: pd.DataFrame, as_of: int, categories: list[str] | None = None
-) -> Prepared:
+) -> PreparedTransactions:
     """Clean transactions -> the definitions' input columns.
 
     Categories are coded by their position in `categories` when given (serving fixes them to the
@@ -96,7 +96,7 @@ def prepare_transactions(
         )
         cols["category"] = pc.index_in(values, value_set=dictionary).fill_null(-1).cast(pa.int32())
     cols["as_of"] = np.full(len(tx), as_of, np.int32)
-    return Prepared(pa.table(cols), dictionary)
+    return PreparedTransactions(pa.table(cols), dictionary)
 
 
 def prepare_customers(customers: pd.DataFrame) -> pa.Table:
@@ -200,8 +200,11 @@ def spark_session():
     """A SparkSession: local[2] by default, CUSTSEG_SPARK_MASTER for a cluster."""
     try:
         from pyspark.sql import SparkSession
-    except ImportError as exc:  # pragma: no cover - pyspark is in the lock
-        raise CustsegError("engine 'spark' needs pyspark: pip install pyspark") from exc
+    except ImportError:  # Spark is an extra: `make install` (the lock) has it, `pip install .` not
+        raise CustsegError(
+            "engine 'spark' needs pyspark, an extra of custseg: pip install 'custseg[spark]' "
+            "(or `make install`)"
+        ) from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(os.environ.get("CUSTSEG_SPARK_MASTER", "local[2]"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import tracking
+from core import catalog, tracking
 
 
 def log_clean_and_features(audit: dict, snapshot: dict, paths: dict[str, Path]) -> None:
@@ -37,9 +37,9 @@ def log_clean_and_features(audit: dict, snapshot: dict, paths: dict[str, Path]) 
             "features.engine": snapshot["engine"],
         }
     )
-    mlflow.log_dict(snapshot, "features/snapshot_meta.json")
+    mlflow.log_dict(snapshot, catalog.SNAPSHOT_META)
     mlflow.set_tags(
         {"custseg.stage": "run", "balanced": all(t["balanced"] for t in audit["tables"].values())}
     )
     for key in ("audit_json", "audit_html"):
-        mlflow.log_artifact(str(paths[key]), artifact_path="cleaning")
+        mlflow.log_artifact(str(paths[key]), artifact_path=catalog.RUN_CLEANING)

@@ -108,5 +108,5 @@ def log_run(m: Monitored, data: dict, files: list[Path]) -> str:
         metrics |= {f"health_{scheme}_{p.name}": p.score for p in h.parts if p.score is not None}
     mlflow.log_metrics(metrics)
     for f in files:
-        mlflow.log_artifact(str(f), "monitoring")
+        mlflow.log_artifact(str(f), catalog.RUN_MONITORING)
     return mlflow.active_run().info.run_id

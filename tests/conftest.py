@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,6 +12,19 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("CUSTSEG_PII_KEY", "test-key-not-secret")
+
+
+def _spark_missing() -> str | None:
+    """Why the Spark engine cannot run here, or None. CI installs both (the lock has pyspark,
+    the Makefile a JRE); a plain `pip install .` has no Spark (it is the extra custseg[spark])."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'custseg[spark]'; make install has it)"
+    if shutil.which("java") is None and not os.environ.get("CI"):
+        return "no Java here (make install / CI install one)"
+    return None
+
+
+needs_spark = pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing()))
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import date
 
@@ -16,7 +15,7 @@ from features.cleaning import CleaningConfig
 from features.contract import CUSTOMERS, TRANSACTIONS, type_table
 from features.pipeline import features_as_of, last_order_date
 from features.snapshot import read_snapshot, write_snapshot
-from tests.conftest import run_cli
+from tests.conftest import needs_spark, run_cli
 
 D = date(2025, 6, 30)
 # drop extreme amounts: the outlier threshold then changes which rows survive, so a threshold
@@ -138,10 +137,6 @@ def test_cli_rejects_unknown_engine(sample_dir, tmp_path, capsys):
     assert code == 2 and "duckdb, polars, spark" in err
 
 
-def _java() -> bool:
-    return shutil.which("java") is not None
-
-
 def test_duckdb_and_polars_give_identical_features_and_labels(cleaned):
     from features.build import build_features, build_labels
 
@@ -160,9 +155,7 @@ def test_duckdb_and_polars_give_identical_features_and_labels(cleaned):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not _java() and not os.environ.get("CI"), reason="no Java here (CI installs one)"
-)
+@needs_spark
 def test_spark_and_the_default_engine_give_identical_features_and_labels(cleaned):
     from features.build import build_features, build_labels
 
@@ -217,12 +210,7 @@ ENGINES = [
     "polars",
     pytest.param(
         "spark",
-        marks=[
-            pytest.mark.slow,
-            pytest.mark.skipif(
-                not _java() and not os.environ.get("CI"), reason="no Java here (CI installs one)"
-            ),
-        ],
+        marks=[pytest.mark.slow, needs_spark],
     ),
 ]
 

@@ -119,7 +119,7 @@ def run(
         predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
     result.paths = paths | _scores(out, result)
     if result.run_id:
-        mlflow_setup.log_outputs(result.run_id, track.uri, [paths["scores"], paths["report"]])
+        _log_outputs(result, track)
     return result
 
 
@@ -165,8 +165,7 @@ def train(
         predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
     result.paths = _scores(out, result)
     if result.run_id:
-        paths = [result.paths["scores"], result.paths["report"]]
-        mlflow_setup.log_outputs(result.run_id, track.uri, paths)
+        _log_outputs(result, track)
     return result
 
 
@@ -199,6 +198,11 @@ def _scores(out: Path, r: RunResult) -> dict[str, Path]:
         r.notes,
         r.run_id,
     )
+
+
+def _log_outputs(r: RunResult, track: Tracking) -> None:
+    """scores.csv and report.html on the finished run."""
+    mlflow_setup.log_outputs(r.run_id, track.uri, [r.paths["scores"], r.paths["report"]])
 
 
 def _snapshot_table(path: Path, as_of: date | None):

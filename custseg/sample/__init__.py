@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core import catalog
 from custseg.sample import customers, orders
 from custseg.sample.population import CATEGORIES, DAY, GROUPS, SEASON, draw_orders, draw_population
 
@@ -90,18 +91,20 @@ def write(data: dict, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
     import pyarrow.parquet as pq
 
     out = Path(out_dir)
-    (out / "truth").mkdir(parents=True, exist_ok=True)
+    (out / catalog.SAMPLE_TRUTH).mkdir(parents=True, exist_ok=True)
     paths = {}
     for name in ("customers", "transactions"):
         table = pa.Table.from_pandas(data[name], preserve_index=False)
-        path = out / f"{name}.{fmt}"
+        path = out / catalog.sample_file(name, fmt)
         pacsv.write_csv(table, path) if fmt == "csv" else pq.write_table(table, path)
         paths[name] = path
     for name in ("truth_customers", "truth_transactions"):
-        path = out / "truth" / f"{name.removeprefix('truth_')}.parquet"
+        path = (
+            out / catalog.SAMPLE_TRUTH / catalog.sample_file(name.removeprefix("truth_"), "parquet")
+        )
         pd.DataFrame(data[name]).to_parquet(path, index=False)
         paths[name] = path
-    paths["summary"] = out / "truth" / "summary.json"
+    paths["summary"] = out / catalog.SAMPLE_TRUTH / "summary.json"
     text = json.dumps(data["summary"], indent=2, ensure_ascii=False, default=str)
     paths["summary"].write_text(text, "utf-8")
     return paths

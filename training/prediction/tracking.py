@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+from core import catalog
 from core.catalog import CHAMPION, predictor_name
 from training.prediction import plots
 from training.prediction.promotion import Decision, decide
@@ -79,10 +80,10 @@ def log_target(
         }
         metrics |= {f"calibration.log_loss.{k}": v for k, v in result.calibration_losses.items()}
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
-        mlflow.log_text(result.drivers.rename("mean_abs_contribution").to_csv(), "drivers.csv")
+        mlflow.log_text(result.drivers.rename("mean_abs_contribution").to_csv(), catalog.DRIVERS)
         trials = result.study.trials_dataframe() if result.study is not None else None
         if trials is not None:
-            mlflow.log_text(trials.to_csv(index=False), "tuning/trials.csv")
+            mlflow.log_text(trials.to_csv(index=False), catalog.TUNING_TRIALS)
         xt, yt, fit = result.test
         figures = {
             "calibration.png": plots.calibration(result.curves, result.target),
@@ -92,7 +93,7 @@ def log_target(
             ),
         }
         for name, fig in figures.items():
-            mlflow.log_figure(fig, f"plots/{name}")
+            mlflow.log_figure(fig, f"{catalog.PLOTS}/{name}")
             plt.close(fig)
         out = {
             "run_id": run.info.run_id,
@@ -100,7 +101,7 @@ def log_target(
             "promoted": False,
             "decision": decision.reason,
         }
-        mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), "decision.json")
+        mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), catalog.DECISION)
         if register:
             model = PredictorModel(result.predictor, snapshot)
             example = example_rows(xt, result.predictor.columns)

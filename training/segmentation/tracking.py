@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import catalog
 from core.catalog import CHAMPION, REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, segmenter_name
 from core.tracking import (
     example_rows,
@@ -92,15 +93,15 @@ def log_scheme(
         params = flatten("", {k: v for k, v in scheme.params.items()})
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: v for k, v in scheme.metrics.items() if math.isfinite(v)})
-        mlflow.log_table(scheme.profile, "profile.json")
-        mlflow.log_text(scheme.profile.to_csv(index=False), "profile.csv")
+        mlflow.log_table(scheme.profile, catalog.PROFILE_TABLE)
+        mlflow.log_text(scheme.profile.to_csv(index=False), catalog.PROFILE_CSV)
         rows = quality.eval_rows(len(features), 3000, 0)
         for name, fig in plots.figures(scheme, features, rows).items():
-            mlflow.log_figure(fig, f"plots/{name}")
+            mlflow.log_figure(fig, f"{catalog.PLOTS}/{name}")
             plt.close(fig)
         if scheme.kind == "clustering":
-            mlflow.log_text(scheme.extras["trials"].to_csv(index=False), "tuning/trials.csv")
-            mlflow.log_text(scheme.extras["elbow"].to_csv(index=False), "tuning/elbow.csv")
+            mlflow.log_text(scheme.extras["trials"].to_csv(index=False), catalog.TUNING_TRIALS)
+            mlflow.log_text(scheme.extras["elbow"].to_csv(index=False), catalog.TUNING_ELBOW)
             _log_trials(scheme.extras["trials"])
         example = example_rows(features, scheme.assigner.columns)
         model = SegmenterModel(scheme, strategies, snapshot)
