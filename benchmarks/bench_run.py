@@ -3,9 +3,10 @@
     python benchmarks/bench_run.py                      # 100k customers, default settings
     python benchmarks/bench_run.py --customers 25000 --trials 5
 
-Generates the sample (not timed), runs `custseg run` in a fresh process with its own state
-folder (MLflow on SQLite, everything logged and registered) and prints the wall time of every
-stage, as the job reports it, and the job's peak RSS.
+Generates the sample (not timed), runs the main job (`training.pipeline.run`, what `custseg run`
+calls) in a fresh process with its own state folder (MLflow on SQLite, everything logged and
+registered) and prints the wall time of every stage, as the job reports it, and the job's peak
+RSS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,22 @@ from pathlib import Path
 STAGE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
 
 
+def job(transactions: str, customers: str, out: str, trials: str) -> None:
+    """The child process: the main job as a function, as `custseg run` calls it."""
+    from dataclasses import replace
+
+    from training import pipeline
+
+    configs = pipeline.Configs()
+    if int(trials):
+        configs = replace(configs, prediction=replace(configs.prediction, trials=int(trials)))
+    inputs = pipeline.Inputs(Path(transactions), Path(customers))
+    pipeline.run(inputs, Path(out), configs=configs, trials=int(trials) or None)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--job"]:
+        return job(*sys.argv[2:6])
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -43,20 +59,8 @@ def main() -> None:
         )
         with open(files["transactions"], "rb") as f:
             rows = sum(1 for _ in f) - 1
-        cmd = [
-            sys.executable,
-            "-m",
-            "custseg",
-            "run",
-            "-t",
-            str(files["transactions"]),
-            "-c",
-            str(files["customers"]),
-            "--out",
-            str(tmp / "out"),
-        ]
-        if args.trials:
-            cmd += ["--trials", str(args.trials)]
+        cmd = [sys.executable, __file__, "--job", str(files["transactions"])]
+        cmd += [str(files["customers"]), str(tmp / "out"), str(args.trials or 0)]
         env = {**os.environ, "CUSTSEG_HOME": str(tmp / "home"), "COLUMNS": "200"}
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

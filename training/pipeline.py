@@ -93,14 +93,7 @@ def run(
     both predictors, log and register them (promoting winners), score every customer."""
     configs, scheme_file = check(configs, schemes, track)
     out = out or catalog.run_dir()
-    feats = features_from_log(
-        inputs.transactions,
-        inputs.customers,
-        inputs.mapping,
-        configs.cleaning,
-        configs.features,
-        as_of,
-    )
+    feats = _features(inputs, configs, as_of)
     paths, snapshot = write_clean_and_features(feats, out)
     fitted, skipped_schemes = segment.fit(feats.table, scheme_file, trials)
     paths |= segment.write(out, feats.table, fitted)
@@ -141,14 +134,7 @@ def train(
     table = None
     if snapshot is not None:
         table, as_of = _snapshot_table(snapshot, as_of)
-    feats = features_from_log(
-        inputs.transactions,
-        inputs.customers,
-        inputs.mapping,
-        configs.cleaning,
-        configs.features,
-        as_of,
-    )
+    feats = _features(inputs, configs, as_of)
     if table is not None:
         feats = replace(feats, table=_same_definitions(table, feats.table, snapshot))
     result = RunResult(feats, {}, [], {}, *_predict(feats, configs))
@@ -167,6 +153,17 @@ def train(
     if result.run_id:
         _log_outputs(result, track)
     return result
+
+
+def _features(inputs: Inputs, configs: Configs, as_of: date | None) -> FeatureRun:
+    return features_from_log(
+        inputs.transactions,
+        inputs.customers,
+        inputs.mapping,
+        configs.cleaning,
+        configs.features,
+        as_of,
+    )
 
 
 def _predict(feats: FeatureRun, configs: Configs) -> tuple[dict, dict, list]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,22 +19,22 @@ from custseg.cli.options import (
     TransactionsOpt,
     column_map,
     configs,
+    out_option,
     parse_date,
+)
+
+SampleOut = out_option(
+    "Folder to write customers, transactions and truth/ into. Default: sample/ in the state folder."
+)
+CleanOut = out_option("Folder for clean tables and the audit. Default: clean/ in the state folder.")
+SnapshotOut = out_option(
+    "Snapshot file to write (.parquet). Default: features/features.parquet in the state folder.",
+    folder=False,
 )
 
 
 def sample(
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Folder to write customers, transactions and truth/ into. "
-            "Default: sample/ in the state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: SampleOut = None,
     customers: Annotated[
         int,
         typer.Option(
@@ -86,16 +85,7 @@ def sample(
 
 def clean(
     transactions: TransactionsOpt,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Folder for clean tables and the audit. Default: clean/ in the state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: CleanOut = None,
     customers: CustomersOpt = None,
     column: ColumnOpt = None,
     config: ConfigOpt = None,
@@ -118,17 +108,7 @@ def clean(
 
 def features(
     transactions: TransactionsOpt,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            dir_okay=False,
-            help="Snapshot file to write (.parquet). Default: features/features.parquet in the "
-            "state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: SnapshotOut = None,
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
     engine: EngineOpt = None,

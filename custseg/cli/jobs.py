@@ -22,6 +22,7 @@ from custseg.cli.options import (
     TransactionsOpt,
     column_map,
     configs,
+    out_option,
     parse_date,
     tracking,
 )
@@ -59,6 +60,9 @@ StudyNameOpt = Annotated[
     ),
 ]
 
+RunOut = out_option("Output folder. Default: output/ in the state folder.")
+TrainOut = out_option("Folder for scores.csv and report.html. Default: train/ in the state folder.")
+
 
 def run(
     transactions: Annotated[
@@ -71,16 +75,7 @@ def run(
         ),
     ] = None,
     customers: CustomersOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Output folder. Default: output/ in the state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: RunOut = None,
     as_of: AsOfOpt = None,
     repurchase_days: RepurchaseOpt = None,
     churn_days: ChurnOpt = None,
@@ -164,16 +159,7 @@ def train(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Folder for scores.csv and report.html. Default: train/ in the state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: TrainOut = None,
     as_of: AsOfOpt = None,
     repurchase_days: RepurchaseOpt = None,
     churn_days: ChurnOpt = None,

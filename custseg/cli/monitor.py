@@ -19,7 +19,13 @@ from custseg.cli.options import (
     TrialsOpt,
     column_map,
     configs,
+    out_option,
     parse_date,
+)
+
+MonitorOut = out_option(
+    "Folder for summary.json, monitor_report.html and the Evidently pages. "
+    "Default: monitoring/YYYY-MM-DD (the as-of date) in the state folder."
 )
 
 
@@ -27,17 +33,7 @@ def monitor(
     transactions: TransactionsOpt,
     customers: CustomersOpt = None,
     as_of: AsOfOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Folder for summary.json, monitor_report.html and the Evidently pages. "
-            "Default: monitoring/YYYY-MM-DD (the as-of date) in the state folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: MonitorOut = None,
     reevaluate: Annotated[
         bool,
         typer.Option(

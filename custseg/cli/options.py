@@ -114,6 +114,17 @@ TrackOpt = Annotated[
 DEFAULT_EXPERIMENT = catalog.EXPERIMENT
 
 
+def out_option(help: str, folder: bool = True):
+    """An optional `--out / -o` (a folder, or a file with folder=False); None means the
+    catalog's default under the state folder, which `help` names."""
+    return Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", file_okay=not folder, dir_okay=folder, help=help, show_default=False
+        ),
+    ]
+
+
 def parse_date(value: str | None, option: str) -> date | None:
     """YYYY-MM-DD, or a CustsegError naming the option."""
     if value is None:

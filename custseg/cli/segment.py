@@ -15,8 +15,12 @@ from custseg.cli.options import (
     SchemesOpt,
     TrackingOpt,
     TrialsOpt,
+    out_option,
 )
 
+SegmentsOut = out_option(
+    "Folder for segments.parquet and profiles.csv. Default: segments/ in the state folder."
+)
 app = typer.Typer(
     help="Segmentation schemes: fit them side by side, compare their runs, edit the scheme file.",
     no_args_is_help=True,
@@ -34,17 +38,7 @@ def fit(
     ],
     schemes: SchemesOpt = None,
     trials: TrialsOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            help="Folder for segments.parquet and profiles.csv. Default: segments/ in the state "
-            "folder.",
-            show_default=False,
-        ),
-    ] = None,
+    out: SegmentsOut = None,
     tracking_uri: TrackingOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     promote: Annotated[
