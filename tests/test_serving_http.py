@@ -348,6 +348,10 @@ def test_bentoml_build_makes_a_bento_that_serves(server, trained):
         src / "training" / "schemes.toml"
     ).exists()
     assert not (src / "tests").exists() and not (src / ".custseg").exists()
+    # the slim layout: the stages and core only, no commands, sample generator or typer
+    assert (src / "core" / "catalog.py").exists() and not (src / "custseg").exists()
+    pins = Path(env["BENTOML_HOME"], "bentos", *tag.split(":"), "env", "python")
+    assert "typer" not in "".join(f.read_text() for f in pins.glob("requirements*.txt"))
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
