@@ -6,10 +6,13 @@ never make up a path relative to the current directory.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import date
 from pathlib import Path
 
 from core import paths
+from core.errors import ConfigError
 
 # --- files in a stage's output folder --------------------------------------------------------
 # cleaning (`custseg clean`, and the main job's output folder)
@@ -97,28 +100,50 @@ def monitoring_dir(as_of: date) -> Path:
 # --- MLflow ----------------------------------------------------------------------------------
 EXPERIMENT = "custseg"  # default experiment
 CHAMPION = "champion"  # the registry alias of what is served, for every custseg model
-SEGMENTER_PREFIX = "custseg-segmenter-"
-PREDICTOR_PREFIX = "custseg-"
+PROJECT = "custseg"  # default project: the prefix of every registered model name
+PROJECT_ENV = "CUSTSEG_PROJECT"  # `--project` sets it; the service reads it
+PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,47}")
+
+
+def project() -> str:
+    """The project whose models a command registers and serves (`--project`, default custseg):
+    two data sets in one MLflow store never share a registered model."""
+    name = os.environ.get(PROJECT_ENV) or PROJECT
+    if not PROJECT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"project {name!r}: letters, digits, '_' and '.', starting with a letter or digit, "
+            "at most 48 characters"
+        )
+    return name
+
+
+PREDICTION_TARGETS = ("repurchase", "churn")
+
+
+def model_set_name() -> str:
+    """Registered model whose champion alias points at what is served, as one set."""
+    return f"{project()}-model-set"
+
+
 REFERENCE_DIR = "reference"  # artifact folder of a fitting run: the monitoring reference
 REFERENCE_FILE = FEATURES
 REFERENCE_TAG = "custseg.reference_run"  # on each scheme run: the run holding its reference
 
 
 def segmenter_name(scheme: str) -> str:
-    """Registered model of a segmentation scheme: custseg-segmenter-<scheme>."""
-    return SEGMENTER_PREFIX + scheme
+    """Registered model of a segmentation scheme: <project>-segmenter-<scheme>."""
+    return f"{project()}-segmenter-{scheme}"
 
 
 def predictor_name(target: str) -> str:
-    """Registered model of a prediction target: custseg-repurchase, custseg-churn."""
-    return PREDICTOR_PREFIX + target
+    """Registered model of a prediction target: <project>-repurchase, <project>-churn."""
+    return f"{project()}-{target}"
 
 
 def scheme_of(registered: str) -> str | None:
-    """The scheme of a registered segmenter name, None for any other model."""
-    if registered.startswith(SEGMENTER_PREFIX):
-        return registered.removeprefix(SEGMENTER_PREFIX)
-    return None
+    """The scheme of a registered segmenter name of this project, None for any other model."""
+    prefix = f"{project()}-segmenter-"
+    return registered.removeprefix(prefix) if registered.startswith(prefix) else None
 
 
 # artifacts inside an MLflow run (paths relative to the run's artifact root)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,12 +40,60 @@ def use(experiment: str, tracking_uri: str | None = None) -> str:
 
 @contextmanager
 def run(experiment: str, run_name: str, tracking_uri: str | None = None) -> Iterator[object]:
-    """An MLflow run in `experiment` of the project's store."""
+    """An MLflow run in `experiment` of the project's store, tagged with the project and this
+    process, so that the next start can end the runs of a killed process as KILLED."""
     import mlflow
 
     use(experiment, tracking_uri)
+    end_killed_runs(experiment)
     with mlflow.start_run(run_name=run_name) as active:
+        mlflow.set_tags(
+            {
+                PROJECT_TAG: catalog.project(),
+                PID_TAG: str(os.getpid()),
+                HOST_TAG: socket.gethostname(),
+            }
+        )
         yield active
+
+
+PROJECT_TAG, PID_TAG, HOST_TAG = "custseg.project", "custseg.pid", "custseg.host"
+
+
+def end_killed_runs(experiment: str) -> list[str]:
+    """Runs left RUNNING by a process of this machine that no longer exists (killed, or the
+    machine stopped) end as KILLED, their nested runs with them; returns their ids. Runs of
+    live processes and of other machines are left alone."""
+    import mlflow
+
+    from core.outputs import process_alive
+
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    running = mlflow.search_runs(
+        [exp.experiment_id], filter_string="attributes.status = 'RUNNING'", output_format="list"
+    )
+    host = socket.gethostname()
+    dead = {
+        r.info.run_id
+        for r in running
+        if r.data.tags.get(HOST_TAG) == host
+        and r.data.tags.get(PID_TAG, "").isdigit()
+        and not process_alive(int(r.data.tags[PID_TAG]))
+    }
+    parents = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in running}
+
+    def top(run_id: str | None) -> str | None:  # nested runs go up to their top-level run
+        while run_id in parents and parents[run_id]:
+            run_id = parents[run_id]
+        return run_id
+
+    client = mlflow.MlflowClient()
+    ended = [r for r in parents if top(r) in dead]
+    for run_id in ended:
+        client.set_terminated(run_id, "KILLED")
+    return ended
 
 
 def flatten(prefix: str, value: object) -> dict[str, object]:

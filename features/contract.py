@@ -3,24 +3,34 @@ breaks it (missing column, unparseable dates, non-numeric amounts, empty file, d
 
 `read_table` returns the file with canonical column names and typed values; values that are
 present but unreadable are kept as masks (`TypedTable.invalid`) so cleaning can drop or repair
-those rows with a reason instead of losing them silently.
+those rows with a reason instead of losing them silently. Unreadable includes what a parser reads
+but no analysis can use: dates outside `date_range` (default 1900-01-01..2200-12-31; a year 9999
+would otherwise wrap around to 1816) and inf / -inf (and NaN in a required number column).
+
+Values of personal columns (phone, e-mail, ... by the canonical or the source column name, or
+shaped like a phone number or an e-mail address) are masked in every message.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.errors import InputError
 from features.parsing import (
+    DATE_RANGE,
     DAY_FIRST,
     clean_text,
     parse_bools,
@@ -92,9 +102,21 @@ SCHEMAS = {s.name: s for s in (TRANSACTIONS, CUSTOMERS)}
 PII_DROP_COLUMNS = ("name", "customer_name", "full_name", "姓名", "address", "地址", "id_card")
 # Columns whose values must never be echoed in clear, even in an error message.
 PII_COLUMNS = ("phone", "email") + PII_DROP_COLUMNS
+# Source column names that say "personal data" (a phone column mapped to the wrong target keeps
+# its name in the file): their values are masked wherever they are mapped.
+_PERSONAL_NAME = re.compile(
+    r"(?i)phone|mobile|e-?mail|(^|[_\W])tel($|[_\W])|id_?card|手机|电话|邮箱|身份证|"
+    + "|".join(map(re.escape, PII_DROP_COLUMNS))
+)
+# Values shaped like an e-mail address or a phone number (10-15 digits: dates and amounts have
+# fewer, or other separators) are masked whatever the column is called.
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_SHAPE = re.compile(r"\+?[\d\s().-]+")
 
 _PARSERS = {"date": parse_dates, "number": parse_numbers, "bool": parse_bools}
 _KIND_WORDS = {"date": "dates", "number": "numbers", "bool": "true/false flags"}
+# why a value is unreadable when its parser gives no more specific reason
+_NOT_READ = {"date": "not a date", "number": "not a number", "bool": "not a true/false flag"}
 
 
 @dataclass
@@ -106,6 +128,7 @@ class TypedTable:
     frame: pd.DataFrame
     invalid: dict[str, np.ndarray] = field(default_factory=dict)  # column -> mask of bad values
     raw: dict[str, pd.Series] = field(default_factory=dict)  # column -> source text (bad rows)
+    reasons: dict[str, pd.Series] = field(default_factory=dict)  # column -> why (bad rows)
     renamed: dict[str, str] = field(default_factory=dict)  # canonical -> source column name
     dropped_pii: list[str] = field(default_factory=list)
     date_formats: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> format -> n
@@ -119,15 +142,20 @@ class TypedTable:
         idx = np.flatnonzero(keep)
         new_pos = np.full(len(self.frame), -1)
         new_pos[idx] = np.arange(len(idx))
-        raw = {}
-        for col, series in self.raw.items():
-            pos = new_pos[series.index.to_numpy()]
-            raw[col] = series[pos >= 0].set_axis(pos[pos >= 0])
+
+        def kept(by_column: dict[str, pd.Series]) -> dict[str, pd.Series]:
+            out = {}
+            for col, series in by_column.items():
+                pos = new_pos[series.index.to_numpy()]
+                out[col] = series[pos >= 0].set_axis(pos[pos >= 0])
+            return out
+
         return replace(
             self,
             frame=self.frame.iloc[idx].reset_index(drop=True),
             invalid={col: mask[idx] for col, mask in self.invalid.items()},
-            raw=raw,
+            raw=kept(self.raw),
+            reasons=kept(self.reasons),
             row_numbers=self.source_rows()[idx],
         )
 
@@ -155,10 +183,26 @@ def parse_column_map(items: list[str] | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def mask_value(column: str, value: object) -> str:
-    """A value safe to print: personal data keeps only its shape (138****5678, a***@x.com)."""
+def is_personal(column: object) -> bool:
+    """Whether a column name (canonical or as in the source file) says personal data."""
+    return bool(_PERSONAL_NAME.search(str(column)))
+
+
+def _looks_personal(text: str) -> bool:
+    if _EMAIL_SHAPE.fullmatch(text):
+        return True
+    return bool(_PHONE_SHAPE.fullmatch(text)) and 10 <= sum(ch.isdigit() for ch in text) <= 15
+
+
+def mask_value(column: str, value: object, personal: bool = False) -> str:
+    """A value safe to print: personal data keeps only its shape (138****5678, a***@x.com).
+
+    Personal: `column` is a personal column, `personal` says so (e.g. the source column's name
+    did), or the value is shaped like an e-mail address or a phone number."""
     text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-    if column not in PII_COLUMNS or not text:
+    if not text:
+        return text
+    if not (personal or column in PII_COLUMNS or is_personal(column) or _looks_personal(text)):
         return text
     if "@" in text:
         user, _, domain = text.partition("@")
@@ -182,8 +226,12 @@ def _read_header(path: Path) -> list[str]:
     return [h.strip() for h in header]
 
 
-def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
-    """Read CSV or Parquet; id/text columns as strings, the rest typed where clean."""
+def _read_raw(path: Path, string_cols: set[str], nan_cols: set[str] = frozenset()) -> pd.DataFrame:
+    """Read CSV or Parquet; id/text columns as strings, the rest typed where clean.
+
+    A float column of `nan_cols` (required numbers) holding NaN as a value (Parquet has it apart
+    from null; CSV readers take "NaN" for empty) comes as text, so the NaN is an unreadable
+    value, not a missing one."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -226,14 +274,19 @@ def _read_raw(path: Path, string_cols: set[str]) -> pd.DataFrame:
     if table.num_rows == 0:
         raise InputError(f"{path}: the file has a header but no data rows")
     for name in names:  # ids and text stay strings whatever Parquet stored
-        if name in string_cols and not pa.types.is_string(table.schema.field(name).type):
+        kind = table.schema.field(name).type
+        text = name in string_cols and not pa.types.is_string(kind)
+        nan = name in nan_cols and pa.types.is_floating(kind)
+        if text or (nan and pc.any(pc.is_nan(table[name])).as_py()):
             table = table.set_column(names.index(name), name, table[name].cast(pa.string()))
     return arrow_to_pandas(table)
 
 
-def _examples(raw: pd.Series, mask: np.ndarray, column: str, n: int = 3) -> str:
+def _examples(
+    raw: pd.Series, mask: np.ndarray, column: str, personal: bool = False, n: int = 3
+) -> str:
     rows = np.flatnonzero(mask)[:n]
-    return ", ".join(f"row {r + 1}: {mask_value(column, raw.iloc[r])!r}" for r in rows)
+    return ", ".join(f"row {r + 1}: {mask_value(column, raw.iloc[r], personal)!r}" for r in rows)
 
 
 def read_table(
@@ -241,18 +294,26 @@ def read_table(
     schema: TableSchema,
     column_map: Mapping[str, Mapping[str, str]] | None = None,
     max_invalid_share: float = 0.2,
+    date_range: tuple[date, date] = DATE_RANGE,
 ) -> TypedTable:
     """Read one input file under `schema`; raise InputError naming file, column and rows.
 
     Row numbers in messages count data rows from 1 (the header is not a row). A typed column
     whose share of unreadable values exceeds `max_invalid_share` is a contract error (the column
-    is not what the contract says); below that, bad values are left to cleaning.
+    is not what the contract says); below that, bad values are left to cleaning. Dates outside
+    `date_range` are unreadable values.
     """
     path = Path(path)
     source_of = _source_names(schema, column_map)
     string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
+    nan_cols = {source_of[c.name] for c in schema.columns if c.kind == "number" and c.required}
     return type_table(
-        _read_raw(path, string_cols), schema, str(path), column_map, max_invalid_share
+        _read_raw(path, string_cols, nan_cols),
+        schema,
+        str(path),
+        column_map,
+        max_invalid_share,
+        date_range,
     )
 
 
@@ -268,8 +329,11 @@ def type_table(
     path: str = "<DataFrame>",
     column_map: Mapping[str, Mapping[str, str]] | None = None,
     max_invalid_share: float = 0.2,
+    date_range: tuple[date, date] = DATE_RANGE,
 ) -> TypedTable:
-    """Apply `schema` to an in-memory frame (what `read_table` does after reading the file)."""
+    """Apply `schema` to an in-memory frame (what `read_table` does after reading the file).
+
+    In memory, NaN is pandas' missing value: only inf and -inf are unreadable numbers here."""
     column_map = column_map or {}
     source_of = _source_names(schema, column_map)
     if len(df) == 0:
@@ -307,28 +371,39 @@ def type_table(
         if col.kind in ("id", "text"):
             df[col.name] = clean_text(raw)
             continue
-        parsed = _PARSERS[col.kind](raw)
+        personal = is_personal(col.name) or is_personal(present[col.name])
+        parsed = parse_dates(raw, date_range) if col.kind == "date" else _PARSERS[col.kind](raw)
         if parsed.month_first is not None and parsed.month_first.any():
             raise InputError(
                 f"{path}: column {present[col.name]!r}: dates in both day/month/year and "
                 f"month/day/year order ({parsed.by_format[DAY_FIRST]} read as DD/MM/YYYY, "
                 f"{int(parsed.month_first.sum())} readable only as MM/DD/YYYY, e.g. "
-                f"{_examples(raw, parsed.month_first, col.name)}), so 03/05 could be either "
-                "day: write the dates as YYYY-MM-DD"
+                f"{_examples(raw, parsed.month_first, col.name, personal)}), so 03/05 could be "
+                "either day: write the dates as YYYY-MM-DD"
             )
         n_present = int((~parsed.missing).sum())
         n_bad = int(parsed.invalid.sum())
         if n_bad and n_bad > max_invalid_share * n_present:
+            why = "".join(
+                f", {int(mask.sum())} of them {reason}" for reason, mask in parsed.reasons.items()
+            )
             raise InputError(
                 f"{path}: column {present[col.name]!r}"
                 f"{f' (as {col.name})' if present[col.name] != col.name else ''}: {n_bad} of "
-                f"{n_present} values are not {_KIND_WORDS[col.kind]}, e.g. "
-                f"{_examples(raw, parsed.invalid, col.name)}"
+                f"{n_present} values are not {_KIND_WORDS[col.kind]}{why}, e.g. "
+                f"{_examples(raw, parsed.invalid, col.name, personal)}"
             )
         df[col.name] = parsed.values
         if parsed.by_format:
             out.date_formats[col.name] = parsed.by_format
         if n_bad:
             out.invalid[col.name] = parsed.invalid
-            out.raw[col.name] = raw[parsed.invalid].astype("string")
+            bad = raw[parsed.invalid].astype("string")
+            if personal:  # never in clear, not even in the audit's row log
+                bad = bad.map(partial(mask_value, col.name, personal=True), na_action="ignore")
+            out.raw[col.name] = bad.astype("string")
+            why = np.full(n_bad, _NOT_READ[col.kind], dtype=object)
+            for reason, mask in parsed.reasons.items():
+                why[mask[parsed.invalid]] = reason
+            out.reasons[col.name] = pd.Series(why, index=bad.index, dtype="string")
     return out

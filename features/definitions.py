@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import narwhals as nw
 
 from core.errors import ConfigError, check_keys
+from features import registry
 from features.registry import WINDOWS
 
 c = nw.col
@@ -129,8 +130,10 @@ def customer_features(
                 _count_if(cond & new_day).alias(f"order_days_{s}d"),
                 nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{s}d"),
             ]
+    # share columns are named from data values: safe characters only, unique (registry)
+    share = registry.category_columns(categories)
     order_aggs += [
-        _sum_if(c("category") == code, c("amount")).alias(f"category_share__{cat}")
+        _sum_if(c("category") == code, c("amount")).alias(share[cat])
         for cat, code in categories.items()
     ]
     if by == KEY:
@@ -168,10 +171,7 @@ def customer_features(
             f"avg_order_value_{w}d": _ratio(c(f"spend_{w}d"), c(f"orders_{w}d"))
             for w in cfg.windows
         },
-        **{
-            f"category_share__{cat}": _ratio(c(f"category_share__{cat}"), c("monetary"))
-            for cat in categories
-        },
+        **{share[cat]: _ratio(c(share[cat]), c("monetary")) for cat in categories},
     ).drop("last_day", "first_day", "refunds", *hidden)
     if customers is not None:
         out = out.join(_attributes(customers, cfg), on="customer_id", how="left")

@@ -1,12 +1,17 @@
 """Vectorised parsers for the messy value formats found in real exports.
 
 Each parser returns the parsed values plus two masks: `missing` (empty in the source) and
-`invalid` (present but unreadable), so callers can tell "not given" from "given wrong".
+`invalid` (present but unreadable), so callers can tell "not given" from "given wrong", and
+`reasons` for the unreadable values that are readable text but no usable value: a date outside
+the plausible range (pandas' nanosecond timestamps end in 1677 and 2262: a year 9999 would wrap
+around to 1816, silently) or a number that is not finite (inf, -inf, NaN).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -31,6 +36,17 @@ DATE_FORMATS: tuple[str, ...] = (
 _TRUE = {"1", "true", "t", "yes", "y", "是", "1.0"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "0.0"}
 _NUMBER_NOISE = r"[¥￥$,，元岁\s]"
+# Dates outside this range are unreadable values (cleaning.min_date / max_date narrow or widen
+# it); it must lie within what a nanosecond timestamp holds.
+DATE_RANGE = (date(1900, 1, 1), date(2200, 12, 31))
+TIMESTAMP_RANGE = (date(1677, 9, 22), date(2262, 4, 11))
+NOT_FINITE = "not a finite number (inf, -inf or NaN)"
+_NAN_TEXT = re.compile(r"(?i)^[+-]?nan$")
+
+
+def outside(valid: tuple[date, date]) -> str:
+    """The reason of a date outside `valid`."""
+    return f"outside {valid[0]}..{valid[1]}"
 
 
 @dataclass
@@ -42,6 +58,8 @@ class Parsed:
     # dates: unreadable values that MM/DD/YYYY would read, in a column read as DD/MM/YYYY: the
     # order of every slash date in it is then in doubt (03/05 may be 3 May or 5 March)
     month_first: np.ndarray | None = None
+    # reason -> mask of the invalid values it explains (the others are plainly not readable)
+    reasons: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _blank(s: pd.Series) -> np.ndarray:
@@ -62,21 +80,34 @@ def _day_of_month(values: np.ndarray) -> np.ndarray:
     return (values.astype("datetime64[D]") - values.astype("datetime64[M]")).astype(np.int64) + 1
 
 
-def parse_dates(s: pd.Series) -> Parsed:
+def _outside(days: np.ndarray, valid: tuple[date, date]) -> np.ndarray:
+    """True where a datetime64 value (any unit) is a day outside `valid` (never where NaT)."""
+    days = days.astype("datetime64[D]")
+    lo, hi = (np.datetime64(d, "D") for d in valid)
+    return ~np.isnat(days) & ((days < lo) | (days > hi))
+
+
+def parse_dates(s: pd.Series, valid: tuple[date, date] = DATE_RANGE) -> Parsed:
     """Parse dates written in any of DATE_FORMATS (or already typed) to midnight timestamps.
 
     Arrow's strptime does the work (4x pandas); it rolls impossible days over (2024-02-30 ->
-    03-01), so parses landing on days 1-3 are re-checked strictly by pandas.
+    03-01), so parses landing on days 1-3 are re-checked strictly by pandas. Days outside
+    `valid` are invalid, with their reason: they are checked in seconds (typed columns: in
+    their own unit, s/ms/us), before anything becomes a nanosecond timestamp.
     """
     missing = _blank(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         values = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-        return Parsed(
-            values.dt.normalize().astype("datetime64[ns]"), missing, np.zeros(len(s), bool)
-        )
+        raw = values.to_numpy()
+        far = _outside(raw, valid)
+        days = raw.astype("datetime64[D]")
+        days[far] = np.datetime64("NaT")
+        out = pd.Series(days.astype("datetime64[ns]"), index=s.index)
+        return Parsed(out, missing, far, reasons={outside(valid): far} if far.any() else {})
     text = to_arrow(clean_text(s))
     values = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
     todo = ~missing
+    far = np.zeros(len(s), bool)  # read, but outside `valid`
     by_format: dict[str, int] = {}
     for fmt in DATE_FORMATS:
         if not todo.any():
@@ -86,6 +117,10 @@ def parse_dates(s: pd.Series) -> Parsed:
         parsed = pc.strptime(sub, format=fmt, unit="s", error_is_null=True)
         got = parsed.to_numpy(zero_copy_only=False).astype("datetime64[s]")
         ok = ~np.isnat(got)
+        beyond = ok & _outside(got, valid)
+        far[idx[beyond]] = True
+        todo[idx[beyond]] = False
+        ok &= ~beyond
         suspect = np.flatnonzero(ok & (_day_of_month(got) <= 3))
         if len(suspect):
             strict = pd.to_datetime(
@@ -102,19 +137,37 @@ def parse_dates(s: pd.Series) -> Parsed:
         idx = np.flatnonzero(todo)
         us = pc.strptime(text.take(pa.array(idx)), format="%m/%d/%Y", unit="s", error_is_null=True)
         month_first[idx] = us.is_valid().to_numpy(zero_copy_only=False)
-    return Parsed(out, missing, todo, by_format, month_first)
+    reasons = {outside(valid): far} if far.any() else {}
+    return Parsed(out, missing, todo | far, by_format, month_first, reasons)
 
 
 def parse_numbers(s: pd.Series) -> Parsed:
-    """Parse numbers, tolerating currency signs, thousands separators and units (¥1,200元)."""
+    """Parse numbers, tolerating currency signs, thousands separators and units (¥1,200元).
+
+    inf, -inf and NaN written as a value are invalid (reason NOT_FINITE): one of them would make
+    every sum, mean and threshold over the column infinite or undefined."""
     missing = _blank(s)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         values = s.astype("float64")
-        return Parsed(values, missing, np.zeros(len(s), bool))
+        infinite = ~missing & np.isinf(values.to_numpy())  # NaN is missing here
+        return Parsed(
+            values.where(~infinite),
+            missing,
+            infinite,
+            reasons={NOT_FINITE: infinite} if infinite.any() else {},
+        )
     text = clean_text(s).str.replace(_NUMBER_NOISE, "", regex=True)
     values = pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
-    invalid = ~missing & (values.isna().to_numpy() | ~np.isfinite(values.fillna(0).to_numpy()))
-    return Parsed(values.where(~invalid), missing, invalid)
+    number = values.to_numpy()
+    nan_text = text.str.contains(_NAN_TEXT, regex=True).fillna(False).to_numpy(bool)
+    not_finite = ~missing & (np.isinf(number) | nan_text)
+    invalid = ~missing & (np.isnan(number) | not_finite)
+    return Parsed(
+        values.where(~invalid),
+        missing,
+        invalid,
+        reasons={NOT_FINITE: not_finite} if not_finite.any() else {},
+    )
 
 
 def parse_bools(s: pd.Series) -> Parsed:

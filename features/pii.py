@@ -8,13 +8,16 @@ hashing is vectorised (pandas' keyed SipHash), no per-row Python.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import secrets
+from pathlib import Path
 
 import pandas as pd
 
 from core import catalog, paths
+from core.errors import ConfigError
 from features.vector import regex_replace
 
 
@@ -23,10 +26,46 @@ def _key() -> str:
     if not secret:
         key_file = paths.home() / catalog.PII_KEY
         if not key_file.exists():
-            key_file.write_text(secrets.token_hex(32))
+            _create_key(key_file)
+        elif key_file.stat().st_mode & 0o077:  # made by an older custseg: 0666 & umask
             key_file.chmod(0o600)
         secret = key_file.read_text().strip()
+        if not secret:
+            raise ConfigError(
+                f"{key_file} is empty: restore the key (hashes made with another key do not "
+                "match) or set CUSTSEG_PII_KEY"
+            )
     return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()[:16]
+
+
+def _create_key(key_file: Path) -> None:
+    """A new random key, readable by its owner only from the moment it exists.
+
+    It is written to a temporary file created 0600 (os.open, O_CREAT | O_EXCL: no window with
+    the umask's permissions) and hard-linked into place, so nobody reads it half written, and of
+    two processes creating it at once the second's link fails and both use the first's key.
+    Where the file system has no hard links, the key file itself is created exclusively.
+    """
+
+    def write_new(path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        write_new(tmp)
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass  # another process was first: its key is the key
+        except OSError:  # no hard links here
+            with contextlib.suppress(FileExistsError):
+                write_new(key_file)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def normalize_phone(s: pd.Series) -> pd.Series:

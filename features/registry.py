@@ -119,9 +119,83 @@ ATTRIBUTES = [  # from the customer table: any of them may be unknown
 CORE = core()
 
 
-def category_feature(category: str) -> Feature:
+CATEGORY_PREFIX = "category_share__"
+_HEX = frozenset("0123456789ABCDEFabcdef")
+_ESCAPE = re.compile(r"_([0-9A-Fa-f]{2})")
+
+
+def _escape(ch: str) -> str:
+    return "".join(f"_{b:02X}" for b in ch.encode())
+
+
+def _plain(value: str) -> str:
+    """Letters and digits (any script) kept, every other character as `_XX` per UTF-8 byte;
+    `_` itself kept, unless two hex digits follow it (then it would read as an escape)."""
+    out = []
+    for i, ch in enumerate(value):
+        hex_next = len(value) > i + 2 and {value[i + 1], value[i + 2]} <= _HEX
+        out.append(ch if ch.isalnum() or (ch == "_" and not hex_next) else _escape(ch))
+    return "".join(out)
+
+
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _strict(value: str) -> str:
+    """Only a-z and 0-9 kept, everything else escaped: for names that differ in case alone."""
+    return "".join(ch if ch in _LOWER else _escape(ch) for ch in value)
+
+
+def category_columns(categories) -> dict[str, str]:
+    """Category value -> the name of its share column, `category_share__<value>` spelt in safe
+    characters only (letters and digits of any script, `_`): a data value may hold anything
+    (`Books, Music "x"`), and LightGBM refuses JSON characters in a feature name, Spark dots.
+
+    Names are deterministic and unique for a set of values, also when letter case is ignored
+    (DuckDB and Spark read `X` and `x` as one column), and say their value back
+    (`category_value`): other characters are written `_XX` per UTF-8 byte, like %XX in a URL
+    (`Books, Music` -> `Books_2C_20Music`); a value already safe keeps its name. Values whose
+    names would differ in letter case alone are spelt in lower-case letters and escapes only.
+    """
+    values = list(dict.fromkeys(categories))
+    names = {v: _plain(v) for v in values}
+    while True:
+        groups: dict[str, list[str]] = {}
+        for v in values:
+            groups.setdefault(names[v].casefold(), []).append(v)
+        clash = [v for group in groups.values() if len(group) > 1 for v in group]
+        if not clash:
+            break
+        for v in clash:  # strict names never clash: each round leaves fewer plain ones
+            names[v] = _strict(v)
+    return {v: CATEGORY_PREFIX + names[v] for v in values}
+
+
+def category_value(column: str) -> str:
+    """The category value a share column (`category_columns`) stands for."""
+    name = column.removeprefix(CATEGORY_PREFIX)
+    out, i = bytearray(), 0
+    while i < len(name):
+        m = _ESCAPE.match(name, i)
+        if m:
+            out.append(int(m.group(1), 16))
+            i = m.end()
+        else:
+            out += name[i].encode()
+            i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def category_values(columns) -> list[str]:
+    """The category values of the share columns among `columns`, in their order (what a feature
+    table was built with: `build_features(..., categories=category_values(table.columns))`)."""
+    return [category_value(c) for c in columns if c.startswith(CATEGORY_PREFIX)]
+
+
+def category_feature(category: str, column: str | None = None) -> Feature:
+    """The share feature of one category value (`column`: its name among the set's)."""
     return Feature(
-        f"category_share__{category}",
+        column or category_columns([category])[category],
         f"share of spend in category {category}",
         "share",
         optional=True,  # no spend at all (zero-amount orders): no share
@@ -131,13 +205,10 @@ def category_feature(category: str) -> Feature:
 
 def describe(names: list[str]) -> list[Feature]:
     """Registry entries for the columns of a feature table, in registry order (behaviour,
-    then category shares in the order given, then attributes)."""
+    then category shares in the order given, then attributes). A category share's description
+    names its category value as the data spell it."""
     windows = tuple(sorted({int(m.group(1)) for n in names if (m := _WINDOWED.match(n))}))
-    cats = [
-        category_feature(n.removeprefix("category_share__"))
-        for n in names
-        if n.startswith("category_share__")
-    ]
+    cats = [category_feature(category_value(n), n) for n in names if n.startswith(CATEGORY_PREFIX)]
     present = set(names)
     return [f for f in core(windows) + cats + ATTRIBUTES if f.name in present]
 

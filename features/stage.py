@@ -60,14 +60,16 @@ def clean_log(
     out: Path,
 ) -> tuple[CleanResult, dict[str, Path]]:
     """`custseg clean`: read, clean, write the clean tables and the audit to `out`."""
+    from core.outputs import check_output, moved, staged
     from features.cleaning import clean
 
+    out = check_output(out, [transactions, customers])
     tx, cust = read_inputs(transactions, customers, mapping, cfg.max_invalid_share)
     with stage("cleaning"):
         result = clean(tx, cust, cfg)
-    with stage("writing outputs"):
-        paths = result.write(out)
-    return result, paths
+    with stage("writing outputs"), staged(out) as tmp:
+        paths = result.write(tmp)
+    return result, moved(paths, tmp, out)
 
 
 @dataclass

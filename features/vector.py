@@ -126,3 +126,47 @@ class Keys:
 
     def series(self) -> pd.Series:
         return pd.Series(self.values.array.take(self.codes, allow_fill=True), index=self.index)
+
+
+# A text cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection": =HYPERLINK(...), +cmd|..., @SUM(...), and after a tab or carriage
+# return); a leading single quote makes it plain text there.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[=+\\-@\\t\\r]"
+
+
+def spreadsheet_cell(text: str) -> str:
+    """One text cell made inert: `'` before a formula's first character."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _inert(s: pd.Series) -> pd.Series:
+    """A column with its formula-like text cells quoted; numbers, flags and dates as they are."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        if pd.api.types.infer_dtype(cats, skipna=True) != "string":
+            return s
+        return s.cat.rename_categories(_inert(pd.Series(cats, dtype=object)).tolist())
+    if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)) or s.empty:
+        return s
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":
+        # mixed cells: only the text ones are text in the file (a number stays a number)
+        return s.map(lambda v: spreadsheet_cell(v) if isinstance(v, str) else v)
+    text = to_arrow(s)
+    hit = pc.match_substring_regex(text, _FORMULA_START).fill_null(False)
+    if not pc.any(hit).as_py():
+        return s
+    quote, empty = pa.scalar("'", pa.large_string()), pa.scalar("", pa.large_string())
+    quoted = pc.if_else(hit, pc.binary_join_element_wise(quote, text, empty), text)
+    return pd.Series(pd.arrays.ArrowStringArray(quoted.cast(pa.string())), index=s.index)
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` for a CSV file people open in a spreadsheet (scores.csv, profiles.csv): every text
+    cell (and header) that a spreadsheet would run as a formula starts with `'`. Numeric columns
+    are never quoted: a negative number stays a number."""
+    out = df.copy()
+    for i in range(out.shape[1]):
+        out.isetitem(i, _inert(out.iloc[:, i]))
+    out.columns = [spreadsheet_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out

@@ -21,6 +21,7 @@ Evidently is imported inside functions: importing it takes ~10 s.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from core import catalog
-from core.errors import InputError
+from core.errors import CustsegError, InputError
 
 ALL_MISSING = "all missing"
 _TINY = 1e-300  # floor for scores in the severity log: p-values underflow to 0.0
@@ -101,15 +102,69 @@ class DriftResult:
         }
 
     def save_html(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write Evidently's self-contained report per group as drift_<group>.html."""
+        """Write Evidently's self-contained report per group as drift_<group>.html, its embedded
+        data made unable to end its script (see `inert_page`): column names and category values
+        come from the data, and the pages are opened by analysts and logged to MLflow."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {}
+        pages = {}
         for group, snapshot in self._reports.items():
-            paths[group] = out / catalog.drift_page(group)
             with np.errstate(divide="ignore", invalid="ignore"):
-                snapshot.save_html(str(paths[group]))
+                pages[group] = inert_page(snapshot.get_html_str(as_iframe=False), group)
+        paths = {}
+        for group, page in pages.items():  # all checked before any is written
+            paths[group] = out / catalog.drift_page(group)
+            paths[group].write_text(page, "utf-8")
         return paths
+
+
+# Evidently 0.7 (evidently.legacy.utils.dashboard.file_html_template) embeds a page's data in its
+# first inline script as two lines, `var <id> = <JSON>;` and `var additional_graphs_<id> = <JSON>;`.
+# json.dumps writes no line break, so these lines are the data whatever the data holds, even a
+# value that ends the script early in the page as Evidently writes it.
+_DATA_SCRIPT = re.compile(
+    r"<script>\n(?P<head>[ \t]*var (?P<id>metric_\w+) = )(?P<info>[^\n]*);\n"
+    r"(?P<mid>[ \t]*var additional_graphs_(?P=id) = )(?P<graphs>[^\n]*);\n</script>"
+)
+# the page's other inline scripts: `var global = globalThis`, Evidently's library and the call
+# that draws the dashboard; none holds data
+_SCRIPTS = 4
+
+
+def inert_page(page: str, group: str = "report") -> str:
+    """Evidently's HTML `page` with the JSON of its data script escaped for a script (`<`, `>`,
+    `&` as \\u escapes: `</script>` and `<!--` cannot occur, the dashboard reads the same
+    strings), then checked: exactly Evidently's scripts, no event handler, script URL or frame.
+    A page of another layout raises a CustsegError rather than being written unchecked."""
+    from core.html import scan, script_json
+
+    found = _DATA_SCRIPT.search(page)
+    problem = None if found else "no data script where Evidently 0.7 writes it"
+    if found:
+        data = (
+            f"\n{found['head']}{script_json(found['info'])};\n"
+            f"{found['mid']}{script_json(found['graphs'])};\n"
+        )
+        page = f"{page[: found.start()]}<script>{data}</script>{page[found.end() :]}"
+        checked = scan(page)
+        scripts = checked.scripts
+        problem = "; ".join(checked.problems(scripts_allowed=True)) or None
+        if problem is None and (
+            len(scripts) != _SCRIPTS
+            or scripts[0]["text"] != data
+            or any(s["attrs"] for s in scripts)
+            or f'"root_{found["id"]}"' not in scripts[-1]["text"]
+        ):
+            problem = f"{len(scripts)} scripts, expected {_SCRIPTS} with the data first"
+    if problem:
+        from importlib.metadata import version
+
+        raise CustsegError(
+            f"drift: Evidently {version('evidently')}'s page for {catalog.drift_page(group)} "
+            f"is not laid out as custseg expects ({problem}); not written, as its data could run "
+            "as script"
+        )
+    return page
 
 
 def detect_drift(

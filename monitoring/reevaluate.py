@@ -161,6 +161,11 @@ def reevaluate(
         if winners
         else {}
     )
+    if logged:  # the winners join the served set in one step
+        from core.registry import publish
+
+        run = mlflow.active_run()
+        publish(client, segstage.promotions(logged), run.info.run_id, snapshot["definition_hash"])
     for name, out in logged.items():
         v = verdicts[name]
         v.version = str(out["version"])

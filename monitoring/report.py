@@ -191,6 +191,8 @@ def _links(reports: dict) -> list[tuple[str, str]]:
         parts = urlsplit(href)
         if parts.scheme or parts.netloc or href.startswith(("/", "\\")):
             href = PurePosixPath(href.replace("\\", "/")).name  # written next to this page
+        if urlsplit(href).scheme:  # a name like "javascript:x" stays a file name, not a URL
+            href = f"./{href}"
         out.append((str(group), href))
     return out
 

@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from core.catalog import CHAMPION, predictor_name, scheme_of
+from core.catalog import CHAMPION, scheme_of
 from core.errors import CustsegError
 from features import registry
 
@@ -118,24 +118,14 @@ class ModelSet:
 
 
 def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
-    """Registered custseg model name -> the version its champion alias points at (cheap: the
-    service's watch calls it every few seconds)."""
+    """Registered model name -> version of the model set this project serves (cheap: the
+    service's watch calls it every few seconds; one set moves as one, see core.registry)."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     from core import paths
+    from core.registry import served
 
-    client = mlflow.MlflowClient(tracking_uri or paths.tracking_uri())
-    versions = {}
-    for rm in client.search_registered_models():
-        name = rm.name
-        if not (scheme_of(name) or name in {predictor_name(t) for t in TARGETS}):
-            continue
-        try:
-            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
-        except MlflowException:
-            continue  # registered, never promoted
-    return versions
+    return served(mlflow.MlflowClient(tracking_uri or paths.tracking_uri()))
 
 
 def load_champions(tracking_uri: str | None = None) -> ModelSet:

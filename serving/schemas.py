@@ -157,10 +157,16 @@ def validated(rows: object, adapter: TypeAdapter, name: str, limit: int) -> pd.D
     return pd.DataFrame([r.model_dump() for r in _validate(rows, adapter, name, limit)])
 
 
-def transactions_frame(rows: object, limit: int, as_of: date) -> pd.DataFrame:
-    """Validated raw transactions as the clean-transaction columns the features read. Orders
-    after `as_of` and a repeated order_id are refused (the batch job would drop them: silently
-    here they would move the answer away from it)."""
+def transactions_frame(
+    rows: object, limit: int, as_of: date, customer_limit: int | None = None
+) -> pd.DataFrame:
+    """Validated raw transactions as the clean-transaction columns the features read: at most
+    `limit` rows, of at most `customer_limit` distinct customers (counted before the rows are
+    validated). Orders after `as_of` and a repeated order_id are refused (the batch job would
+    drop them: silently here they would move the answer away from it)."""
+    _check_batch(rows, "transactions", limit)
+    if customer_limit is not None:
+        _check_customers(rows, customer_limit)
     frame = validated(rows, TRANSACTIONS, "transactions", limit)
     late = frame.index[frame["order_date"] > as_of]
     if len(late):
@@ -224,6 +230,21 @@ def _check_batch(rows: object, name: str, limit: int) -> None:
         raise BadRequest(f"{name}: the batch is empty; send at least one row")
     if len(rows) > limit:
         raise BadRequest(f"{name}: {len(rows):,} rows, over the limit of {limit:,} per request")
+
+
+def _check_customers(rows: list, limit: int) -> None:
+    """The batch limit applies to customers, not order rows: count distinct customer ids (text
+    ones; any other value is refused by validation next)."""
+    ids = {
+        r.get("customer_id")
+        for r in rows
+        if isinstance(r, dict) and isinstance(r.get("customer_id"), str)
+    }
+    if len(ids) > limit:
+        raise BadRequest(
+            f"transactions: orders of {len(ids):,} customers, over the limit of {limit:,} "
+            "customers per request; split the request by customer"
+        )
 
 
 class PredictRequest(BaseModel):

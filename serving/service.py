@@ -3,8 +3,10 @@
     bentoml serve serving.service:Custseg --port 3000      (or `custseg serve`)
 
 Loads every registered champion at start (segmenters, repurchase and churn predictors) from the
-MLflow store (`MLFLOW_TRACKING_URI`, else custseg's local SQLite store). Set `CUSTSEG_API_KEY`
-to require the header `x-api-key` on every endpoint but the health checks.
+MLflow store (`MLFLOW_TRACKING_URI`, else custseg's local SQLite store). Every request but the
+health checks passes `serving.guard.RequestGuard` before BentoML reads its body: Host allow-list
+(`CUSTSEG_ALLOWED_HOSTS`), API key (`CUSTSEG_API_KEY`, header `x-api-key`), same-origin and
+`application/json` posts only, body size (`CUSTSEG_MAX_BODY_BYTES`, 16 MiB).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from serving.guard import API_KEY_HEADER, GuardConfig, RequestGuard, key_matches
 from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
     Answer,
@@ -31,15 +34,16 @@ from serving.schemas import (
     transactions_frame,
 )
 
+# customers per request (/predict rows; distinct customers of /score_transactions' orders)
 MAX_BATCH = int(os.environ.get("CUSTSEG_MAX_BATCH", "5000"))
-MAX_TRANSACTIONS = 50 * MAX_BATCH
+MAX_TRANSACTIONS = 50 * MAX_BATCH  # order rows per /score_transactions request
 # one process per core: a request is CPU-bound Python, so threads in one process do not scale
 WORKERS = int(os.environ.get("CUSTSEG_WORKERS", "2"))
 # each worker process holds its own model set: it polls the registry's champion aliases this
 # often and swaps in a new set when one moved (0: never; /reload still works, per worker)
 WATCH_SECONDS = float(os.environ.get("CUSTSEG_WATCH_SECONDS", "10"))
 logger = logging.getLogger("custseg.serving")
-API_KEY_HEADER = "x-api-key"
+GUARD = GuardConfig.from_env()
 
 meta_app = FastAPI(title="custseg metadata")
 
@@ -77,7 +81,7 @@ def metadata(request: Request):
 @bentoml.asgi_app(meta_app, path="/")
 class Custseg:
     def __init__(self) -> None:
-        self.api_key = os.environ.get("CUSTSEG_API_KEY") or None
+        self.api_key = GUARD.api_key
         self._lock = threading.Lock()
         self.models: ModelSet = load_champions()
         meta_app.state.service = self
@@ -103,7 +107,8 @@ class Custseg:
                 logger.warning("champion watch: %s; still serving %s", exc, self.models.versions)
 
     def authorised(self, key: str | None) -> bool:
-        return self.api_key is None or key == self.api_key
+        """The key check again (the guard made it before the body was read): constant time."""
+        return key_matches(self.api_key, key)
 
     def _check(self, ctx: bentoml.Context) -> None:
         if not self.authorised(ctx.request.headers.get(API_KEY_HEADER)):
@@ -134,7 +139,7 @@ class Custseg:
             raise Conflict(models.online_problem or "raw transactions are not supported")
         try:
             cutoff = as_of_date(request.as_of)
-            tx = transactions_frame(request.transactions, MAX_TRANSACTIONS, cutoff)
+            tx = transactions_frame(request.transactions, MAX_TRANSACTIONS, cutoff, MAX_BATCH)
             cust = customers_frame(request.customers, MAX_BATCH, set(tx["customer_id"]))
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
@@ -159,6 +164,10 @@ class Custseg:
         workers follow at their next registry watch (CUSTSEG_WATCH_SECONDS)."""
         self._check(ctx)
         return {"versions": self._swap().versions}
+
+
+# outermost of the service's own middleware: before BentoML's request parsing and the API
+Custseg.add_asgi_middleware(RequestGuard, config=GUARD)
 
 
 def answer(payload: dict) -> Response:

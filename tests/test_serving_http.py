@@ -361,3 +361,296 @@ def test_bentoml_build_makes_a_bento_that_serves(server, trained):
         status, answer = call(base, "/predict", body, key=None)
         assert status == 200
         assert answer["customers"] == call(server, "/predict", body)[1]["customers"]
+
+
+# --- the request guard (serving/guard.py): refusals before BentoML reads or parses a body ---
+
+
+def send(
+    base: str,
+    path: str,
+    body: bytes | None = b"{}",
+    headers: dict | None = None,
+    method: str = "POST",
+    key: str | None = "s3cret",
+    chunks: list[bytes] | None = None,
+) -> tuple[int, str]:
+    """One request with exactly these headers (http.client: urllib adds its own): JSON content
+    type and the key unless overridden; `chunks` are sent with chunked transfer encoding."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    head = {"content-type": "application/json", **({"x-api-key": key} if key else {})}
+    head |= headers or {}
+    head = {k: v for k, v in head.items() if v is not None}
+    try:
+        if chunks is not None:
+            conn.request(method, path, iter(chunks), head, encode_chunked=True)
+        else:
+            conn.request(method, path, body, head)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_a_huge_body_is_refused_from_its_length_without_being_read(server):
+    """98 MB announced, not one byte sent: 413 at once (the old service waited for the body,
+    then parsed it); without the key, 401 first."""
+    import http.client
+    import time
+    from urllib.parse import urlsplit
+
+    def announce(key: str | None) -> tuple[int, str, float]:
+        url = urlsplit(server)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        t = time.monotonic()
+        conn.putrequest("POST", "/predict")
+        conn.putheader("content-type", "application/json")
+        conn.putheader("content-length", str(98_000_000))
+        if key:
+            conn.putheader("x-api-key", key)
+        conn.endheaders()
+        r = conn.getresponse()
+        status, text = r.status, r.read().decode()
+        conn.close()
+        return status, text, time.monotonic() - t
+
+    status, text, took = announce("s3cret")
+    assert status == 413 and "over the limit of 16,777,216 bytes" in text, text
+    assert took < 5
+    status, text, took = announce(None)
+    assert status == 401 and "x-api-key" in text and took < 5, text
+
+
+def test_a_chunked_body_is_counted_while_it_is_read(server):
+    status, text = send(server, "/predict", chunks=[b"[" + b" " * (1 << 20)] * 17)
+    assert status == 413 and "over the limit" in text, text
+
+
+def test_a_bad_body_without_the_key_gets_401_not_400(server):
+    for key in (None, "wrong"):
+        for body in (b"{not json", json.dumps({"customers": "x", "extra": 1}).encode()):
+            status, text = send(server, "/predict", body, key=key)
+            assert status == 401 and "pydantic" not in text and "customers" not in text, text
+
+
+def test_other_hosts_origins_and_content_types_are_refused(server):
+    """DNS rebinding (a foreign Host), cross-site posts (a foreign Origin) and posts that need
+    no CORS preflight (text/plain, forms) never reach an endpoint, even with the key."""
+    assert send(server, "/reload", headers={"host": "attacker.example"})[0] == 400
+    assert send(server, "/metadata", None, {"host": "attacker.example:80"}, "GET")[0] == 400
+    assert send(server, "/readyz", None, {"host": "attacker.example"}, "GET")[0] == 200
+    cross = {"origin": "http://attacker.example"}
+    status, text = send(server, "/reload", headers=cross)
+    assert status == 403 and "cross-origin" in text, text
+    assert send(server, "/reload", headers={"origin": "null"})[0] == 403
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None):
+        status, text = send(server, "/reload", headers={"content-type": kind})
+        assert status == 415 and "application/json" in text, (kind, text)
+    port = server.rsplit(":", 1)[1]
+    same = {"origin": f"http://127.0.0.1:{port}", "content-type": "application/json; charset=utf-8"}
+    assert send(server, "/reload", headers=same)[0] == 200
+    assert send(server, "/reload", headers={"host": f"localhost:{port}"})[0] == 200
+
+
+def test_the_batch_limit_counts_customers_not_order_rows(server, trained):
+    """CUSTSEG_MAX_BATCH=50 here: the orders of 51 customers are refused (rows are capped
+    separately, at 50 x the batch limit)."""
+    _, out = trained
+    ids = list(pd.read_csv(out / "scores.csv", dtype={"customer_id": str})["customer_id"][:51])
+    as_of = (
+        pd.read_parquet(out / "features.parquet").attrs.get("as_of")
+        or json.loads((out / "audit.json").read_text())["config"]["reference_date"]
+    )
+    orders = raw_orders(trained, ids)["transactions"]  # orders only: no customer rows to count
+    assert len(orders) <= 50 * 50
+    status, text = call(server, "/score_transactions", {"as_of": as_of, "transactions": orders})
+    assert status == 400 and "orders of 51 customers, over the limit of 50 customers" in text
+    fewer = [t for t in orders if t["customer_id"] != ids[-1]]
+    status, answer = call(server, "/score_transactions", {"as_of": as_of, "transactions": fewer})
+    assert status == 200 and len(answer["customers"]) == 50, answer
+
+
+def test_the_key_never_reaches_the_server_log(server, trained):
+    import time
+
+    home, _ = trained
+    batch = rows(server, trained, 1)
+    assert call(server, "/predict", {"customers": batch})[0] == 200
+    assert call(server, "/predict", {"customers": [{"x": 1}]})[0] == 400
+    assert send(server, "/predict", b"{}", key="guess-0f-the-k3y")[0] == 401
+    assert send(server, "/predict", b"{}", {"content-type": "text/plain"})[0] == 415
+    time.sleep(0.5)  # the worker flushes its log lines
+    log = (home / "server.log").read_text()
+    assert "refused POST /predict: 401" in log
+    assert "s3cret" not in log and "guess-0f-the-k3y" not in log
+
+
+@pytest.fixture(scope="module")
+def open_server(trained):
+    """A second server with no key (the default) and a 4 KiB body limit, one worker."""
+    home, _ = trained
+    port = free_port()
+    env = serve_env(
+        home, CUSTSEG_MAX_BODY_BYTES="4096", CUSTSEG_WORKERS="1", CUSTSEG_WATCH_SECONDS="0"
+    )
+    env.pop("CUSTSEG_API_KEY", None)
+    env.pop("CUSTSEG_ALLOWED_HOSTS", None)
+    base = f"http://127.0.0.1:{port}"
+    with running(["serve", "--port", str(port)], env, base + "/readyz", home / "open.log"):
+        yield base
+
+
+def test_without_a_key_a_cross_site_reload_is_still_refused(open_server):
+    """The issue's case: no key set, a page on attacker.example posts text/plain to /reload
+    (no CORS preflight), directly or through DNS rebinding."""
+    plain = {"content-type": "text/plain", "origin": "http://attacker.example"}
+    rebound = plain | {"host": "attacker.example"}
+    assert send(open_server, "/reload", b"x", rebound, key=None)[0] == 400
+    assert send(open_server, "/reload", b"x", plain, key=None)[0] == 403
+    assert send(open_server, "/reload", b"x", {"content-type": "text/plain"}, key=None)[0] == 415
+    assert send(open_server, "/reload", b"{}", key=None)[0] == 200  # a local JSON post
+
+
+def test_the_body_limit_is_configurable(open_server, trained):
+    one = rows(open_server, trained, 1)
+    body = json.dumps({"customers": one}).encode()
+    assert len(body) < 4096
+    assert send(open_server, "/predict", body, key=None)[0] == 200
+    status, text = send(open_server, "/predict", body + b" " * 4096, key=None)
+    assert status == 413 and "over the limit of 4,096 bytes" in text, text
+    status, text = send(open_server, "/predict", chunks=[body, b" " * 4096], key=None)
+    assert status == 413, text
+    assert send(open_server, "/predict", chunks=[body[:10], body[10:]], key=None)[0] == 200
+
+
+# --- the guard in-process: which requests reach the app, and how much of them was read ---
+
+
+def guarded(config, path="/predict", method="POST", headers=None, chunks=(b"{}",), server=None):
+    """Run RequestGuard(config) on one request against an app that records what reached it:
+    (status, body sent back, receive() calls made by the guard, the body the app read)."""
+    import asyncio
+
+    from serving.guard import RequestGuard
+
+    head = {"host": "127.0.0.1:3000", "content-type": "application/json"} | (headers or {})
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in head.items() if v is not None],
+        "server": server or ("127.0.0.1", 3000),
+    }
+    pending = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    calls, reached, sent = [0], [], []
+
+    async def receive():
+        calls[0] += 1
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send_(message):
+        sent.append(message)
+
+    async def app(scope, receive, send):
+        message = await receive()
+        reached.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    asyncio.run(RequestGuard(app, config)(scope, receive, send_))
+    status = sent[0]["status"]
+    return status, sent[1]["body"].decode(), calls[0], reached[0] if reached else None
+
+
+def test_guard_refuses_before_reading_the_body():
+    from serving.guard import GuardConfig
+
+    config = GuardConfig(api_key="k", max_body_bytes=100)
+    key = {"x-api-key": "k"}
+    cases = [
+        ({"host": "attacker.example"} | key, 400),
+        ({}, 401),
+        ({"x-api-key": "K"}, 401),
+        ({"x-api-key": "k "}, 401),
+        ({"origin": "http://attacker.example"} | key, 403),
+        ({"content-type": "text/plain"} | key, 415),
+        ({"content-type": None} | key, 415),
+        ({"content-length": "101"} | key, 413),
+        ({"content-length": "1e3"} | key, 400),
+    ]
+    for headers, want in cases:
+        status, body, reads, reached = guarded(config, headers=headers)
+        assert (status, reads, reached) == (want, 0, None), (headers, body)
+    assert guarded(config, headers=key, chunks=(b"{}",) * 60)[:3] == (413, ANY_BODY, 51)
+    status, _, reads, reached = guarded(config, headers=key, chunks=(b"[1,", b"2]"))
+    assert (status, reads, reached) == (200, 2, b"[1,2]")  # the whole body, replayed at once
+
+
+class _Any:
+    def __eq__(self, other):
+        return True
+
+
+ANY_BODY = _Any()
+
+
+def test_guard_leaves_health_checks_open_and_reads_hosts():
+    from serving.guard import GuardConfig, host_name
+
+    config = GuardConfig(api_key="k")
+    for path in ("/healthz", "/readyz", "/livez", "/metrics"):
+        assert guarded(config, path, "GET", {"host": "attacker.example"})[0] == 200
+    open_ = GuardConfig()
+    for host in ("localhost:3000", "LOCALHOST.", "127.0.0.1", "[::1]:3000", "10.1.2.3:3000"):
+        assert guarded(open_, headers={"host": host}, server=("10.1.2.3", 3000))[0] == 200, host
+    assert guarded(open_, headers={"host": "10.9.9.9"}, server=("10.1.2.3", 3000))[0] == 400
+    assert guarded(open_, headers={"host": None})[0] == 400
+    named = GuardConfig.from_env({"CUSTSEG_ALLOWED_HOSTS": "svc.example, [::1]:80"})
+    assert named.allowed_hosts == {"svc.example", "::1"}
+    assert guarded(named, headers={"host": "svc.example:3000"})[0] == 200
+    assert guarded(named, headers={"host": "127.0.0.1:3000"})[0] == 400  # the list replaces
+    star = GuardConfig.from_env({"CUSTSEG_ALLOWED_HOSTS": "*"})
+    assert guarded(star, headers={"host": "anything.example"})[0] == 200
+    assert host_name("Example.COM:8080") == "example.com" and host_name("::1") == "::1"
+
+
+def test_guard_settings_from_the_environment():
+    from serving.guard import DEFAULT_MAX_BODY_BYTES, GuardConfig
+
+    config = GuardConfig.from_env({"CUSTSEG_API_KEY": "s3cret"})
+    assert config.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 16 * 1024 * 1024
+    assert config.allowed_hosts is None and "s3cret" not in repr(config)
+    assert GuardConfig.from_env({"CUSTSEG_API_KEY": ""}).api_key is None
+    assert GuardConfig.from_env({"CUSTSEG_MAX_BODY_BYTES": "1024"}).max_body_bytes == 1024
+    for bad in ("0", "-5", "16MB"):
+        with pytest.raises(ValueError, match="CUSTSEG_MAX_BODY_BYTES"):
+            GuardConfig.from_env({"CUSTSEG_MAX_BODY_BYTES": bad})
+
+
+def test_the_key_is_compared_in_constant_time(monkeypatch):
+    """hmac.compare_digest on equal-length digests: no early exit on the first wrong byte nor
+    on a wrong length."""
+    import hmac
+
+    from serving import guard
+
+    seen, compare = [], hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((len(a), len(b)))
+        return compare(a, b)
+
+    monkeypatch.setattr(guard.hmac, "compare_digest", spy)
+    assert guard.key_matches("s3cret", b"s3cret") and guard.key_matches("s3cret", "s3cret")
+    assert not guard.key_matches("s3cret", b"s3cre") and not guard.key_matches("s3cret", b"")
+    assert not guard.key_matches("s3cret", b"x" * 1000)
+    assert not guard.key_matches("s3cret", None) and guard.key_matches(None, None)
+    assert seen and all(a == b == 32 for a, b in seen)
+    assert guard.key_matches("clé", "clé".encode())  # a non-ASCII key, as UTF-8 bytes

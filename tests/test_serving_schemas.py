@@ -36,3 +36,21 @@ def test_a_valid_row_passes():
 def test_values_outside_a_feature_range_are_refused(change, message):
     with pytest.raises(ValidationError, match=message):
         ROWS.validate_python([{**OK, **change}])
+
+
+def test_the_transaction_batch_limit_counts_customers():
+    """CUSTSEG_MAX_BATCH limits customers, also when they come as order rows; the row cap is
+    separate (and larger)."""
+    from datetime import date
+
+    from serving.schemas import BadRequest, transactions_frame
+
+    def order(i: int, customer: str) -> dict:
+        return {"customer_id": customer, "order_date": "2026-01-02", "amount": 10.0 + i}
+
+    many = [order(i, f"C{i % 6}") for i in range(30)]  # 30 rows of 6 customers
+    assert len(transactions_frame(many, 30, date(2026, 6, 30), customer_limit=6)) == 30
+    with pytest.raises(BadRequest, match="orders of 6 customers, over the limit of 5 customers"):
+        transactions_frame(many, 30, date(2026, 6, 30), customer_limit=5)
+    with pytest.raises(BadRequest, match="30 rows, over the limit of 29"):
+        transactions_frame(many, 29, date(2026, 6, 30), customer_limit=6)

@@ -12,6 +12,7 @@ from pathlib import Path
 from core import catalog
 from core import tracking as mlflow_setup
 from core.errors import InputError
+from core.outputs import check_output, moved, staged
 from core.progress import note
 from features.cleaning import CleaningConfig
 from features.definitions import FeatureConfig
@@ -62,6 +63,8 @@ class RunResult:
     registered: dict = field(default_factory=dict)  # target -> {version, promoted, decision}
     run_id: str | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    model_set: str | None = None  # the served set's new version, None when nothing was promoted
+    dropped: list[str] = field(default_factory=list)  # served before, fitted on other features
 
 
 def check(
@@ -92,27 +95,30 @@ def run(
     """The main job: clean, build features as of the cutoff, fit every segmentation scheme and
     both predictors, log and register them (promoting winners), score every customer."""
     configs, scheme_file = check(configs, schemes, track)
-    out = out or catalog.run_dir()
+    out = check_output(out or catalog.run_dir(), [inputs.transactions, inputs.customers])
     feats = _features(inputs, configs, as_of)
-    paths, snapshot = write_clean_and_features(feats, out)
-    fitted, skipped_schemes = segment.fit(feats.table, scheme_file, trials)
-    paths |= segment.write(out, feats.table, fitted)
-    result = RunResult(feats, snapshot, fitted, skipped_schemes, *_predict(feats, configs))
-    if track:
-        with mlflow_setup.run(track.experiment, "run", track.uri) as active:
-            from features.tracking import log_clean_and_features
+    with staged(out) as tmp:  # a failed or killed run leaves the previous outputs as they were
+        paths, snapshot = write_clean_and_features(feats, tmp)
+        fitted, skipped_schemes = segment.fit(feats.table, scheme_file, trials)
+        paths |= segment.write(tmp, feats.table, fitted)
+        result = RunResult(feats, snapshot, fitted, skipped_schemes, *_predict(feats, configs))
+        if track:
+            with mlflow_setup.run(track.experiment, "run", track.uri) as active:
+                from features.tracking import log_clean_and_features
 
-            log_clean_and_features(feats.result.audit, snapshot, paths)
-            result.segmenters = segment.log(fitted, feats.table, scheme_file, snapshot, True)
-            result.registered = predict.log_targets(
-                result.predictions, snapshot, configs.prediction
-            )
-            result.run_id = active.info.run_id
-    else:
-        predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
-    result.paths = paths | _scores(out, result)
-    if result.run_id:
-        _log_outputs(result, track)
+                log_clean_and_features(feats.result.audit, snapshot, paths)
+                result.segmenters = segment.log(fitted, feats.table, scheme_file, snapshot)
+                result.registered = predict.log_targets(
+                    result.predictions, snapshot, configs.prediction
+                )
+                result.run_id = active.info.run_id
+        else:
+            predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+        result.paths = paths | _scores(tmp, result)
+        if result.run_id:
+            _log_outputs(result, track)
+            _promote(result)  # the one step that changes what is served
+    result.paths = moved(result.paths, tmp, out)
     return result
 
 
@@ -130,7 +136,8 @@ def train(
     scored. `snapshot` (a feature snapshot of this log) is scored instead of a table built
     here, and sets the cutoff."""
     configs, _ = check(configs, None, track)
-    out = out or catalog.train_dir()
+    sources = [inputs.transactions, inputs.customers, snapshot]
+    out = check_output(out or catalog.train_dir(), sources)
     table = None
     if snapshot is not None:
         table, as_of = _snapshot_table(snapshot, as_of)
@@ -138,20 +145,23 @@ def train(
     if table is not None:
         feats = replace(feats, table=_same_definitions(table, feats.table, snapshot))
     result = RunResult(feats, {}, [], {}, *_predict(feats, configs))
-    if track:
-        from features.snapshot import snapshot_meta
+    with staged(out) as tmp:
+        if track:
+            from features.snapshot import snapshot_meta
 
-        result.snapshot = snapshot_meta(feats.table)
-        with mlflow_setup.run(track.experiment, "train", track.uri) as active:
-            result.registered = predict.log_targets(
-                result.predictions, result.snapshot, configs.prediction
-            )
-            result.run_id = active.info.run_id
-    else:
-        predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
-    result.paths = _scores(out, result)
-    if result.run_id:
-        _log_outputs(result, track)
+            result.snapshot = snapshot_meta(feats.table)
+            with mlflow_setup.run(track.experiment, "train", track.uri) as active:
+                result.registered = predict.log_targets(
+                    result.predictions, result.snapshot, configs.prediction
+                )
+                result.run_id = active.info.run_id
+        else:
+            predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+        result.paths = _scores(tmp, result)
+        if result.run_id:
+            _log_outputs(result, track)
+            _promote(result)
+    result.paths = moved(result.paths, tmp, out)
     return result
 
 
@@ -194,6 +204,18 @@ def _scores(out: Path, r: RunResult) -> dict[str, Path]:
         r.skipped,
         r.notes,
         r.run_id,
+    )
+
+
+def _promote(r: RunResult) -> None:
+    """Serve this run's winners, all in one step (`core.registry.publish`)."""
+    import mlflow
+
+    from core.registry import publish
+
+    promotions = segment.promotions(r.segmenters) | predict.promotions(r.registered)
+    r.model_set, r.dropped = publish(
+        mlflow.MlflowClient(), promotions, r.run_id, r.snapshot.get("definition_hash")
     )
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from core import catalog
 from core.progress import stage
+from features.vector import spreadsheet_safe
 from training.prediction.windows import TARGETS
 
 
@@ -44,7 +45,10 @@ def write_scores(
     out.mkdir(parents=True, exist_ok=True)
     with stage("scoring customers + report"):
         paths = {"scores": out / catalog.SCORES, "report": out / catalog.RUN_REPORT}
-        score_table(features, fitted, predictions).to_csv(paths["scores"], index=False)
+        # customer ids and segment names are text from the data and the scheme file: a cell
+        # such as =HYPERLINK(...) must reach spreadsheet users as text, not as a formula
+        table = spreadsheet_safe(score_table(features, fitted, predictions))
+        table.to_csv(paths["scores"], index=False)
         write_report(
             paths["report"],
             as_of=str(as_of),

@@ -37,3 +37,7 @@ def main() -> None:
     except CustsegError as exc:
         typer.echo(f"custseg: error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # a full disk, a folder without permission: the machine's, not ours
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"custseg: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(2)

@@ -75,8 +75,11 @@ def sample(
     )
     with stage(f"generating {customers:,} customers"):
         data = generate(cfg)
+    from core.outputs import check_output
+
+    out = check_output(out or catalog.sample_dir(), [])
     with stage("writing"):
-        paths = write(data, out or catalog.sample_dir(), fmt)
+        paths = write(data, out, fmt)
     console.print(
         f"{len(data['customers']):,} customer rows, {len(data['transactions']):,} "
         f"transactions -> {paths['transactions'].parent}"
@@ -132,11 +135,12 @@ def features(
     and features use only data on or before --as-of, so the table does not change when later
     data is added. The Parquet file records the as-of date and the definition hash.
     """
+    from core.outputs import check_output, staged_file
     from core.progress import console
     from features.snapshot import write_snapshot
     from features.stage import features_from_clean, features_from_log
 
-    out = out or catalog.features_file()
+    out = check_output(out or catalog.features_file(), [transactions, customers], folder=False)
     if out.suffix.lower() != ".parquet":
         raise CustsegError(f"--out {out}: the snapshot is a Parquet file; name it *.parquet")
     if cleaned and column:
@@ -157,7 +161,8 @@ def features(
             cutoff,
             engine,
         ).table
-    meta = write_snapshot(table, out)
+    with staged_file(out) as tmp:
+        meta = write_snapshot(table, tmp)
     console.print(
         f"{len(table):,} customers x {len(table.columns) - 1} features as of {meta['as_of']} "
         f"(definition {meta['definition_hash']}, engine {meta['engine']}) -> {out}"

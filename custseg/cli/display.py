@@ -79,6 +79,21 @@ def predictors(predictions: dict, registered: dict) -> None:
             console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
 
 
+def model_set(version: str | None, dropped: list[str]) -> None:
+    """What is served now: the model set this command published (in one step), if any."""
+    from core import catalog
+
+    if dropped:
+        warn(
+            f"{', '.join(dropped)} were served but fitted on other feature definitions (another "
+            "data set or configuration): no longer served; use --project to keep data sets apart"
+        )
+    if version:
+        console.print(f"served now: {catalog.model_set_name()} v{version} (promoted as one set)")
+    else:
+        console.print("what is served did not change")
+
+
 def monitoring(m, data: dict, cfg) -> None:
     from rich.table import Table
 

@@ -16,6 +16,7 @@ from custseg.cli.options import (
     ConfigOpt,
     CustomersOpt,
     ExperimentOpt,
+    ProjectOpt,
     SchemesOpt,
     TrackingOpt,
     TrackOpt,
@@ -97,6 +98,7 @@ def run(
         int, typer.Option(help="Customers to generate when no --transactions is given.")
     ] = 25_000,
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     track: TrackOpt = True,
 ) -> None:
@@ -143,6 +145,8 @@ def run(
     console.print(f"segments: {r.paths['segments']}; profiles: {r.paths['profiles']}")
     display.segmenters(r.segmenters)
     display.predictors(r.predictions, r.registered)
+    if r.run_id:
+        display.model_set(r.model_set, r.dropped)
     _print_outputs(r, experiment)
 
 
@@ -172,6 +176,7 @@ def train(
     study_storage: StudyStorageOpt = None,
     study_name: StudyNameOpt = None,
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     track: TrackOpt = True,
 ) -> None:
@@ -202,6 +207,8 @@ def train(
         track=tracking(track, experiment, tracking_uri),
     )
     display.predictors(r.predictions, r.registered)
+    if r.run_id:
+        display.model_set(r.model_set, r.dropped)
     _print_outputs(r, experiment)
 
 

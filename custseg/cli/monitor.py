@@ -13,6 +13,7 @@ from custseg.cli.options import (
     ColumnOpt,
     CustomersOpt,
     ExperimentOpt,
+    ProjectOpt,
     SchemesOpt,
     TrackingOpt,
     TransactionsOpt,
@@ -60,6 +61,7 @@ def monitor(
     ] = None,
     column: ColumnOpt = None,
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
 ) -> None:
     """Compare new data with the reference the serving champions were fitted on: Evidently

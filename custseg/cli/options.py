@@ -3,6 +3,7 @@ take (dates, column maps, config objects)."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -112,6 +113,26 @@ TrackOpt = Annotated[
     bool, typer.Option(help="Log to MLflow and register the models (and promote winners).")
 ]
 DEFAULT_EXPERIMENT = catalog.EXPERIMENT
+
+
+def _use_project(value: str | None) -> str | None:
+    """--project sets the project for this process and the servers it starts (environment)."""
+    if value is not None:
+        os.environ[catalog.PROJECT_ENV] = value
+        catalog.project()  # a bad name is a ConfigError now
+    return value
+
+
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="Project: the prefix of the registered models, so that two data sets in one "
+        "MLflow store never mix. Default: CUSTSEG_PROJECT, else custseg.",
+        callback=_use_project,
+        show_default=False,
+    ),
+]
 
 
 def out_option(help: str, folder: bool = True):

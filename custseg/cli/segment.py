@@ -12,6 +12,7 @@ from core.errors import CustsegError
 from custseg.cli.options import (
     DEFAULT_EXPERIMENT,
     ExperimentOpt,
+    ProjectOpt,
     SchemesOpt,
     TrackingOpt,
     TrialsOpt,
@@ -40,6 +41,7 @@ def fit(
     trials: TrialsOpt = None,
     out: SegmentsOut = None,
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     promote: Annotated[
         bool,
@@ -71,6 +73,7 @@ def fit(
     console.print(f"segments: {done.paths['segments']}; profiles: {done.paths['profiles']}")
     if done.run_id:
         display.segmenters(done.logged)
+        display.model_set(done.model_set, done.dropped)
         console.print(f"MLflow run {done.run_id}: `custseg segment compare` to compare")
 
 
@@ -78,6 +81,7 @@ def fit(
 def compare(
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
     all_runs: Annotated[
         bool, typer.Option("--all", help="Every scheme run, not only the latest fit.")
     ] = False,

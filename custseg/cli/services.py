@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 
-from custseg.cli.options import TrackingOpt
+from custseg.cli.options import ProjectOpt, TrackingOpt
 
 
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
 ) -> None:
     """Serve the registered champions over HTTP (BentoML): POST /predict with customers'
     feature rows -> segment per scheme and repurchase / churn probabilities; GET /metadata

@@ -10,7 +10,7 @@ Nothing is lost silently: every input row is either kept or dropped with a rule,
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -99,6 +99,8 @@ def _rule_rows(audit: Audit, cfg: CleaningConfig) -> list[dict]:
                 "by_column": {k: int(v) for k, v in by_col.items() if k},
                 "policy": cfg.policy(rule),
                 "why": RULES[rule].why,
+                # "column: reason" -> rows, for rules that say why per row (unreadable_value)
+                "reasons": dict(audit.reasons.get((table, rule, action), {})),
             }
         )
     return rows
@@ -179,7 +181,7 @@ def clean(
         merged["to_complete"] = n_complete
     rules = _rule_rows(audit, cfg)
     warnings += _sweeping_rules(rules, audit.input_rows)
-    cfg_dict = {k: (str(v) if k == "reference_date" else v) for k, v in asdict(cfg).items()}
+    cfg_dict = {k: (str(v) if isinstance(v, date) else v) for k, v in asdict(cfg).items()}
     cfg_dict["reference_date"] = str(cfg.today)
     cfg_dict["policies"] = {r: cfg.policy(r) for r in RULES}
     report = {

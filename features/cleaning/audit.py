@@ -1,8 +1,9 @@
 """The audit trail: every dropped, changed or flagged row, counted per rule and logged per row.
 
 Stages call `drop`, `change` and `flag` with a boolean mask over the rows still alive; the audit
-logs those rows (source row number, customer id, rule, column, old and new value) and keeps the
-counts that prove `input rows = kept + dropped`. Personal data never reaches the log: callers
+logs those rows (source row number, customer id, rule, column, old and new value, and the reason
+where a rule has several, e.g. why a value was unreadable) and keeps the counts that prove
+`input rows = kept + dropped`. Personal data never reaches the log: callers
 pass only non-personal columns, and values are masked as a last guard.
 """
 
@@ -25,6 +26,7 @@ LOG_COLUMNS = (
     "column",
     "old_value",
     "new_value",
+    "reason",  # why, beyond the rule (unreadable_value: "not a date", "outside ...", ...)
 )
 
 
@@ -46,6 +48,10 @@ class Audit:
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )  # (table, rule, action) -> column -> rows
     input_rows: dict[str, int] = field(default_factory=dict)
+    # (table, rule, action) -> "column: reason" -> rows (rules that give a reason per row)
+    reasons: dict[tuple[str, str, str], dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
     reformatted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     notes: list[str] = field(default_factory=list)
     _log: list[pd.DataFrame] = field(default_factory=list)
@@ -60,6 +66,7 @@ class Audit:
         column: str | None,
         old: object = None,
         new: object = None,
+        reason: object = None,
     ) -> None:
         mask = np.asarray(mask, dtype=bool)
         rows = df[mask]
@@ -70,6 +77,11 @@ class Audit:
 
         def values(v: object) -> object:
             return pd.Series(v)[mask] if isinstance(v, (pd.Series, np.ndarray)) else v
+
+        why = _as_text(values(reason), n, None) if reason is not None else _as_text(None, n, None)
+        if reason is not None:
+            for text, count in why.value_counts().items():
+                self.reasons[(table, rule, action)][f"{column}: {text}"] += int(count)
 
         self._log.append(
             pd.DataFrame(
@@ -84,6 +96,7 @@ class Audit:
                     "column": pd.Series([column] * n, dtype="string[pyarrow]"),
                     "old_value": _as_text(values(old), n, column),
                     "new_value": _as_text(values(new), n, column),
+                    "reason": why,
                 }
             )
         )
@@ -92,9 +105,11 @@ class Audit:
         """Make a rule appear in the report even when it touched no row."""
         self.counts[(table, rule, action)]  # noqa: B018 - defaultdict access creates the entry
 
-    def record_drop(self, df, mask, table: str, rule: str, column=None, old=None, new=None) -> None:
+    def record_drop(
+        self, df, mask, table: str, rule: str, column=None, old=None, new=None, reason=None
+    ) -> None:
         """Log the masked rows as dropped with this reason (the caller removes them)."""
-        self._record("drop", df, mask, table, rule, column, old, new)
+        self._record("drop", df, mask, table, rule, column, old, new, reason)
 
     def drop(
         self, df, mask, table: str, rule: str, column=None, old=None, new=None
@@ -103,9 +118,9 @@ class Audit:
         self._record("drop", df, mask, table, rule, column, old, new)
         return df[~np.asarray(mask, dtype=bool)]
 
-    def change(self, df, mask, table: str, rule: str, column: str, old, new) -> None:
+    def change(self, df, mask, table: str, rule: str, column: str, old, new, reason=None) -> None:
         """Log a value change of the masked rows (the caller writes the new value)."""
-        self._record("change", df, mask, table, rule, column, old, new)
+        self._record("change", df, mask, table, rule, column, old, new, reason)
 
     def flag(self, df, mask, table: str, rule: str, column=None, old=None) -> None:
         """Log the masked rows as kept but flagged."""

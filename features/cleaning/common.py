@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from features.cleaning.audit import Audit
 from features.cleaning.config import CleaningConfig
-from features.contract import TypedTable
+from features.contract import SCHEMAS, TypedTable
+from features.parsing import outside
 from features.regions import normalize_regions
 from features.vector import coalesce
 
@@ -21,10 +24,15 @@ class LiveRows:
         self.alive = np.ones(len(df), bool)
 
     def drop(
-        self, mask, rule: str, column: str | None = None, old: pd.Series | None = None
+        self,
+        mask,
+        rule: str,
+        column: str | None = None,
+        old: pd.Series | None = None,
+        reason: pd.Series | None = None,
     ) -> None:
         hit = np.asarray(mask, bool) & self.alive
-        self.audit.record_drop(self.df, hit, self.table, rule, column, old)
+        self.audit.record_drop(self.df, hit, self.table, rule, column, old, reason=reason)
         self.alive &= ~hit
 
     def apply(
@@ -42,20 +50,51 @@ class LiveRows:
         return self.df[self.alive].reset_index(drop=True)
 
 
+def _dates_outside(rows: LiveRows, t: TypedTable) -> TypedTable:
+    """`t` with the dates outside cleaning.min_date..max_date also unreadable (the contract
+    checked its own range, by default the same), their values made missing in `rows.df`."""
+    valid = (rows.cfg.min_date, rows.cfg.max_date)
+    lo, hi = (pd.Timestamp(d) for d in valid)
+    invalid, raw, reasons = dict(t.invalid), dict(t.raw), dict(t.reasons)
+    for col in (c.name for c in SCHEMAS[t.name].columns if c.kind == "date"):
+        if col not in rows.df:
+            continue
+        values = rows.df[col]
+        far = (values.notna() & ((values < lo) | (values > hi))).to_numpy(bool)
+        if not far.any():
+            continue
+        text = values[far].dt.strftime("%Y-%m-%d").astype("string")
+        invalid[col] = invalid.get(col, np.zeros(len(values), bool)) | far
+        raw[col] = pd.concat([raw[col], text]) if col in raw else text
+        why = pd.Series(outside(valid), index=text.index, dtype="string")
+        reasons[col] = pd.concat([reasons[col], why]) if col in reasons else why
+        rows.df.loc[far, col] = pd.NaT
+    return replace(t, invalid=invalid, raw=raw, reasons=reasons)
+
+
 def drop_unreadable(rows: LiveRows, t: TypedTable, required: tuple[str, ...]) -> None:
     """Rows whose required field could not be read are dropped; other fields become missing.
 
     The contract already set those values to missing; here each one is logged with its source
-    text. Call it before any row is reordered (masks are by source row).
+    text and its reason (not a date, outside the date range, not a finite number, ...), and the
+    audit notes count them per column and reason. Dates outside cleaning.min_date..max_date
+    count as unreadable too. Call it before any row is reordered (masks are by source row).
     """
+    t = _dates_outside(rows, t)
     for column, mask in t.invalid.items():
         raw = t.raw[column].reindex(rows.df.index)
+        why = t.reasons[column].reindex(rows.df.index) if column in t.reasons else None
+        hit = mask & rows.alive
         if column in required:
-            rows.drop(mask, "unreadable_value", column, raw)
+            rows.drop(hit, "unreadable_value", column, raw, why)
         else:
-            rows.audit.change(
-                rows.df, mask & rows.alive, rows.table, "unreadable_value", column, raw, None
-            )
+            rows.audit.change(rows.df, hit, rows.table, "unreadable_value", column, raw, None, why)
+        if why is not None:
+            outcome = "rows dropped" if column in required else "values made missing"
+            for reason, n in why[hit].value_counts().items():
+                rows.audit.notes.append(
+                    f"{rows.table}.{column}: {n:,} unreadable value(s) [{reason}]: {outcome}"
+                )
     rows.audit.touch(rows.table, "unreadable_value", "drop")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from core.errors import ConfigError, check_keys
+from features.parsing import DATE_RANGE, TIMESTAMP_RANGE
 
 Policy = Literal["drop", "cap", "flag", "null"]
 
@@ -35,8 +36,9 @@ RULES: dict[str, Rule] = {
             "unreadable_value",
             "both",
             ("drop", "null"),
-            "a date, number or flag that cannot be read: required fields drop the row, others "
-            "become missing",
+            "a date, number or flag that cannot be read, a date outside min_date..max_date or a "
+            "number that is not finite (inf, NaN): required fields drop the row, others become "
+            "missing",
         ),
         Rule(
             "test_account",
@@ -130,6 +132,9 @@ class CleaningConfig:
     test_id_pattern: str = r"(?i)^test"
     profile_key_fields: tuple[str, ...] = ("signup_date", "age", "gender", "region", "industry")
     reference_date: date | None = None  # "future" means after this; default: today
+    # dates outside are unreadable values (a year 9999 or 0001 is a placeholder, not a date)
+    min_date: date = DATE_RANGE[0]
+    max_date: date = DATE_RANGE[1]
     policies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,6 +144,20 @@ class CleaningConfig:
                 raise ConfigError(f"cleaning.{name} = {value!r}: not a number")
             if not math.isfinite(value):
                 raise ConfigError(f"cleaning.{name} = {value!r}: must be a finite number")
+        lo, hi = TIMESTAMP_RANGE
+        for name in ("min_date", "max_date"):
+            value = getattr(self, name)
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise ConfigError(f"cleaning.{name} = {value!r}: a date, YYYY-MM-DD")
+            if not lo <= value <= hi:
+                raise ConfigError(
+                    f"cleaning.{name} = {value}: must lie within {lo}..{hi} (what a timestamp "
+                    "holds)"
+                )
+        if self.min_date >= self.max_date:
+            raise ConfigError(
+                f"cleaning.min_date = {self.min_date} must be before max_date = {self.max_date}"
+            )
         if self.min_age >= self.max_age:
             raise ConfigError(
                 f"cleaning.min_age = {self.min_age!r} must be below max_age = {self.max_age!r}"
@@ -193,13 +212,12 @@ class CleaningConfig:
                     f"cleaning.profile_key_fields = {keys!r}: a list of customer field names"
                 )
             data["profile_key_fields"] = tuple(keys)
-        if isinstance(data.get("reference_date"), str):
-            try:
-                data["reference_date"] = date.fromisoformat(data["reference_date"])
-            except ValueError:
-                raise ConfigError(
-                    f"cleaning.reference_date = {data['reference_date']!r}: not YYYY-MM-DD"
-                ) from None
+        for key in ("reference_date", "min_date", "max_date"):
+            if isinstance(data.get(key), str):
+                try:
+                    data[key] = date.fromisoformat(data[key])
+                except ValueError:
+                    raise ConfigError(f"cleaning.{key} = {data[key]!r}: not YYYY-MM-DD") from None
         try:
             return cls(**data)
         except TypeError as exc:

@@ -139,6 +139,13 @@ def log_targets(results: dict[str, TargetResult], snapshot: dict, cfg: Predictio
     return logged
 
 
+def promotions(logged: dict[str, dict]) -> dict[str, str]:
+    """Registered name -> version of the logged targets that passed the gate."""
+    from core.catalog import predictor_name
+
+    return {predictor_name(t): str(v["version"]) for t, v in logged.items() if v["promoted"]}
+
+
 def summary_line(target: str, r: TargetResult) -> str:
     """One line: the model against the best baseline on the held-out window."""
     auc = max(m["roc_auc"] for m in r.baselines.values())

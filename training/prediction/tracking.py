@@ -8,7 +8,7 @@ import json
 import math
 
 from core import catalog
-from core.catalog import CHAMPION, predictor_name
+from core.catalog import predictor_name
 from training.prediction import plots
 from training.prediction.promotion import Decision, decide
 from training.prediction.train import TargetResult
@@ -17,15 +17,14 @@ from training.prediction.train import TargetResult
 def champion(target: str):
     """(Predictor, version) of the current champion, or (None, None)."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(predictor_name(target), CHAMPION)
-    except MlflowException:
+    from core.registry import served
+
+    version = served(mlflow.MlflowClient()).get(predictor_name(target))
+    if version is None:
         return None, None
-    model = mlflow.pyfunc.load_model(f"models:/{predictor_name(target)}@{CHAMPION}")
-    return model.unwrap_python_model().predictor, str(version.version)
+    model = mlflow.pyfunc.load_model(f"models:/{predictor_name(target)}/{version}")
+    return model.unwrap_python_model().predictor, version
 
 
 def log_target(
@@ -128,9 +127,6 @@ def log_target(
             )
             out["version"] = number
             mlflow.set_tag("custseg.model_version", str(number))
-            if decision.promote:
-                client.set_registered_model_alias(
-                    predictor_name(result.target), CHAMPION, str(number)
-                )
-                out["promoted"] = True
+            # to be served: the caller promotes the whole set at once (core.registry.publish)
+            out["promoted"] = decision.promote
     return out

@@ -70,7 +70,10 @@ def write(out: Path, features: pd.DataFrame, fitted: list[FittedScheme]) -> dict
     out.mkdir(parents=True, exist_ok=True)
     paths = {"segments": out / catalog.SEGMENTS, "profiles": out / catalog.PROFILES}
     assignments(features, fitted).to_parquet(paths["segments"], index=False)
-    profiles(fitted).to_csv(paths["profiles"], index=False)
+    # segment names and strategies come from the scheme file: no cell may run as a formula
+    from features.vector import spreadsheet_safe
+
+    spreadsheet_safe(profiles(fitted)).to_csv(paths["profiles"], index=False)
     return paths
 
 
@@ -79,7 +82,7 @@ def log(
     features,
     scheme_file: SchemeFile,
     snapshot: dict,
-    promote: bool,
+    promote: bool = True,
     reference_run: str | None = None,
 ) -> dict[str, dict]:
     """Log every scheme as a child of the active MLflow run (quietly: MLflow's own chatter about
@@ -104,6 +107,13 @@ def log(
     return out
 
 
+def promotions(logged: dict[str, dict]) -> dict[str, str]:
+    """Registered name -> version of the logged schemes that are to be served."""
+    from core.catalog import segmenter_name
+
+    return {segmenter_name(s): str(v["version"]) for s, v in logged.items() if v["champion"]}
+
+
 @dataclass
 class SnapshotFit:
     """What `fit_snapshot` did: the fitted schemes, those skipped (with why), the files
@@ -114,6 +124,8 @@ class SnapshotFit:
     paths: dict[str, Path]
     run_id: str | None = None
     logged: dict = field(default_factory=dict)
+    model_set: str | None = None  # the served set's new version (None: nothing promoted)
+    dropped: list[str] = field(default_factory=list)
 
 
 def fit_snapshot(
@@ -128,9 +140,11 @@ def fit_snapshot(
     `out` and (tracked) logged as one `segment` run with a child run per scheme."""
     from core import tracking
     from core.errors import InputError
+    from core.outputs import check_output, moved, staged
     from features.snapshot import read_snapshot
     from training.segmentation.base import require_columns
 
+    out = check_output(out, [snapshot])
     table, meta = read_snapshot(snapshot)
     scheme_file = load_schemes(schemes)
     if track:
@@ -139,7 +153,9 @@ def fit_snapshot(
     if table.empty:
         raise InputError(f"{snapshot}: the snapshot has no customers")
     fitted, skipped = fit(table, scheme_file, trials)
-    done = SnapshotFit(fitted, skipped, write(out, table, fitted))
+    with staged(out) as tmp:
+        paths = write(tmp, table, fitted)
+    done = SnapshotFit(fitted, skipped, moved(paths, tmp, out))
     if track:
         import mlflow
 
@@ -150,4 +166,12 @@ def fit_snapshot(
             mlflow.log_params({"schemes": scheme_file.path, "features": str(snapshot)})
             done.logged = log(fitted, table, scheme_file, meta, promote)
             done.run_id = active.info.run_id
+            from core.registry import publish
+
+            done.model_set, done.dropped = publish(
+                mlflow.MlflowClient(),
+                promotions(done.logged),
+                done.run_id,
+                meta.get("definition_hash"),
+            )
     return done

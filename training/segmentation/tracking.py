@@ -8,14 +8,13 @@ trials of a clustering scheme are grandchild runs. Each segmenter is registered 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from core import catalog
-from core.catalog import CHAMPION, REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, segmenter_name
+from core.catalog import REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, segmenter_name
 from core.tracking import (
     example_rows,
     flatten,
@@ -82,6 +81,7 @@ def log_scheme(
             {
                 "custseg.stage": "segmentation",
                 "custseg.scheme": scheme.name,
+                "custseg.project": catalog.project(),
                 "custseg.kind": scheme.kind,
                 "custseg.serve": str(scheme.serve).lower(),
                 "features.as_of": str(snapshot.get("as_of")),
@@ -129,11 +129,8 @@ def log_scheme(
                 description=f"custseg segmenter for scheme {scheme.name}",
                 tags={"scheme": scheme.name, "kind": scheme.kind},
             )
-            if promote and scheme.serve:
-                client.set_registered_model_alias(
-                    segmenter_name(scheme.name), CHAMPION, str(out["version"])
-                )
-                out["champion"] = True
+            # to be served: the caller promotes the whole set at once (core.registry.publish)
+            out["champion"] = promote and scheme.serve
             mlflow.set_tag("custseg.model_version", str(out["version"]))
     return out
 
@@ -165,10 +162,22 @@ def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.Data
         return pd.DataFrame()
     runs = mlflow.search_runs(
         [exp.experiment_id],
-        filter_string="tags.`custseg.stage` = 'segmentation'",
+        filter_string="tags.`custseg.stage` = 'segmentation' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=limit if all_runs else 500,
     )
+    if runs.empty:
+        return runs
+    # fits that did not finish (killed, failed, still running) are not fits to compare
+    unfinished = mlflow.search_runs(
+        [exp.experiment_id], filter_string="attributes.status != 'FINISHED'", output_format="list"
+    )
+    runs = runs[~runs["tags.mlflow.parentRunId"].isin({r.info.run_id for r in unfinished})]
+    project = runs.get("tags.custseg.project", pd.Series(None, index=runs.index))
+    mine = project == catalog.project()
+    if catalog.project() == catalog.PROJECT:  # runs from before projects were tagged
+        mine |= project.isna()
+    runs = runs[mine]
     if runs.empty:
         return runs
     if not all_runs:
@@ -193,14 +202,10 @@ def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.Data
 
 
 def _champions(schemes: set[str]) -> dict[str, str]:
-    """scheme -> version number holding the alias champion (schemes without one left out)."""
+    """scheme -> version number served (schemes without one left out)."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    client, out = mlflow.MlflowClient(), {}
-    for scheme in schemes:
-        with contextlib.suppress(MlflowException):  # no champion yet
-            out[scheme] = str(
-                client.get_model_version_by_alias(segmenter_name(scheme), CHAMPION).version
-            )
-    return out
+    from core.registry import served
+
+    members = served(mlflow.MlflowClient())
+    return {s: members[segmenter_name(s)] for s in schemes if segmenter_name(s) in members}
