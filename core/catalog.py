@@ -103,6 +103,7 @@ CHAMPION = "champion"  # the registry alias of what is served, for every custseg
 PROJECT = "custseg"  # default project: the prefix of every registered model name
 PROJECT_ENV = "CUSTSEG_PROJECT"  # `--project` sets it; the service reads it
 PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,47}")
+PROJECT_RULE = "letters, digits, '_' and '.', starting with a letter or digit, at most 48"
 
 
 def project() -> str:
@@ -110,10 +111,7 @@ def project() -> str:
     two data sets in one MLflow store never share a registered model."""
     name = os.environ.get(PROJECT_ENV) or PROJECT
     if not PROJECT_NAME.fullmatch(name):
-        raise ConfigError(
-            f"project {name!r}: letters, digits, '_' and '.', starting with a letter or digit, "
-            "at most 48 characters"
-        )
+        raise ConfigError(f"{PROJECT_ENV} {name!r}: {PROJECT_RULE}")
     return name
 
 

@@ -48,12 +48,13 @@ def check_output(
             source.is_relative_to(target) if folder else target.is_relative_to(source)
         )
         if clash:
+            elsewhere = "another folder" if folder else "another file"
             raise CustsegError(
-                f"{option} {out}: it would overwrite the input {given}; write the outputs to "
-                "another folder"
-                if folder
-                else "another file"
+                f"{option} {out}: it would overwrite the input {given}; write to {elsewhere}"
             )
+    above = next(p for p in (target, *target.parents) if p.exists())
+    if above != target and not above.is_dir():
+        raise CustsegError(f"{option} {out}: {above} is a file, not a folder")
     if target.exists() and folder != target.is_dir():
         kind = "a file" if folder else "a folder"
         raise CustsegError(f"{option} {out}: is {kind}; give a {'folder' if folder else 'file'}")

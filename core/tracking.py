@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,17 +99,25 @@ def end_killed_runs(experiment: str) -> list[str]:
 
 def flatten(prefix: str, value: object) -> dict[str, object]:
     """{"a": {"b": 1}} -> {"prefix.a.b": 1}, for params and metrics. Lists of tables are keyed
-    by their `key` entry (or position): segments = [{key = "x", ...}] -> "segments.x.*"."""
+    by their `key` entry (or position): segments = [{key = "x", ...}] -> "segments.x.*". Keys
+    keep only the characters MLflow accepts (a segment key from a scheme file may hold any)."""
+    return {MLFLOW_UNSAFE.sub("_", k): v for k, v in _flatten(prefix, value).items()}
+
+
+MLFLOW_UNSAFE = re.compile(r"[^\w./ :-]")  # MLflow's param and metric names: \w . / space : -
+
+
+def _flatten(prefix: str, value: object) -> dict[str, object]:
     if isinstance(value, dict):
         out: dict[str, object] = {}
         for k, v in value.items():
-            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+            out.update(_flatten(f"{prefix}.{k}" if prefix else str(k), v))
         return out
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         out = {}
         for i, v in enumerate(value):
             name = v.get("key", i)
-            out.update(flatten(f"{prefix}.{name}", {k: x for k, x in v.items() if k != "key"}))
+            out.update(_flatten(f"{prefix}.{name}", {k: x for k, x in v.items() if k != "key"}))
         return out
     return {prefix: value}
 

@@ -23,14 +23,19 @@ from features.definitions import FeatureConfig
 
 
 def read_inputs(
-    transactions: Path, customers: Path | None, mapping: dict, max_invalid: float
+    transactions: Path, customers: Path | None, mapping: dict, cfg: CleaningConfig
 ) -> tuple[TypedTable, TypedTable | None]:
-    """Both input files under the data contract (a clear InputError when they break it)."""
+    """Both input files under the data contract (a clear InputError when they break it), with
+    the cleaning config's share of unreadable values and its range of plausible dates."""
     from features.contract import CUSTOMERS, TRANSACTIONS, read_table
 
+    limits = {
+        "max_invalid_share": cfg.max_invalid_share,
+        "date_range": (cfg.min_date, cfg.max_date),
+    }
     with stage("reading input"):
-        tx = read_table(transactions, TRANSACTIONS, mapping, max_invalid)
-        cust = read_table(customers, CUSTOMERS, mapping, max_invalid) if customers else None
+        tx = read_table(transactions, TRANSACTIONS, mapping, **limits)
+        cust = read_table(customers, CUSTOMERS, mapping, **limits) if customers else None
     return tx, cust
 
 
@@ -64,7 +69,7 @@ def clean_log(
     from features.cleaning import clean
 
     out = check_output(out, [transactions, customers])
-    tx, cust = read_inputs(transactions, customers, mapping, cfg.max_invalid_share)
+    tx, cust = read_inputs(transactions, customers, mapping, cfg)
     with stage("cleaning"):
         result = clean(tx, cust, cfg)
     with stage("writing outputs"), staged(out) as tmp:
@@ -101,7 +106,7 @@ def features_from_log(
     from features.pipeline import features_as_of, last_order_date
 
     engine = engine or DEFAULT_ENGINE
-    tx, cust = read_inputs(transactions, customers, mapping, cleaning.max_invalid_share)
+    tx, cust = read_inputs(transactions, customers, mapping, cleaning)
     last = last_order_date(tx)
     cutoff = resolve_cutoff(as_of, last, transactions)
     with stage(f"cleaning + features as of {cutoff} ({engine})"):

@@ -166,8 +166,7 @@ def online_features(columns: list[str], hashes: dict):
     from features.definitions import FeatureConfig
     from features.online import OnlineFeatures
 
-    prefix = "category_share__"
-    categories = list(dict.fromkeys(c[len(prefix) :] for c in columns if c.startswith(prefix)))
+    categories = list(dict.fromkeys(registry.category_values(columns)))
     cfg = FeatureConfig()
     wanted = {h for h in hashes.values() if h}
     ours = definition_hash(cfg, categories)

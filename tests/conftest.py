@@ -33,6 +33,7 @@ def _state_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("custseg-home")
     monkeypatch.setenv("CUSTSEG_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("CUSTSEG_PROJECT", raising=False)  # --project sets it in-process
     return home
 
 

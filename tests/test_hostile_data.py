@@ -466,3 +466,30 @@ def test_the_main_job_runs_through_hostile_values(sample_dir, tmp_path):
     scores = pd.read_csv(r.paths["scores"])
     assert ("'" + odd) in set(scores["customer_id"])
     assert scores["repurchase_probability"].between(0, 1).all()
+
+
+def test_mlflow_param_names_from_scheme_text_are_accepted():
+    """A segment key from a scheme file becomes part of a param name: MLflow refuses `"`, `<`."""
+    import re
+
+    from core.tracking import flatten
+
+    params = flatten("segments", [{"key": '">x<svg onload=1>', "name": "a"}, {"key": "ok"}])
+    assert all(re.fullmatch(r"[\w./ :-]+", k) for k in params), params
+    assert "segments.ok" not in params and len(params) == 1
+
+
+def test_a_dollar_in_a_segment_name_does_not_stop_the_plots():
+    """matplotlib reads `$...$` as mathtext: `cost $\\foo$` raised while drawing the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from training.segmentation.plots import segment_label
+
+    fig, ax = plt.subplots()
+    ax.set_yticks([0], [segment_label(r"cost $\foo$ club", "会员")])
+    fig.canvas.draw()  # raised ValueError before
+    assert ax.get_yticklabels()[0].get_text().startswith(r"cost \$\foo\$")
+    plt.close(fig)

@@ -213,9 +213,12 @@ def served_versions(server, trained, name: str, want: str, timeout: float = 60) 
 
 
 def test_reload_picks_up_a_new_champion(server, trained):
-    """Every worker swaps in a moved champion by itself (registry watch); /reload does it at
-    once in the worker that takes the call. Answers never mix versions of one model."""
+    """Every worker swaps in a newly published model set by itself (registry watch); /reload
+    does it at once in the worker that takes the call. Answers never mix versions of one model.
+    Moving one model's own champion alias changes nothing served: the set is what counts."""
     import mlflow
+
+    from core.registry import publish, served
 
     home, _ = trained
     uri = f"sqlite:///{home / 'mlflow.db'}"
@@ -224,10 +227,13 @@ def test_reload_picks_up_a_new_champion(server, trained):
     name = "custseg-segmenter-rfm_rules"
     v1 = client.get_model_version(name, "1")
     v2 = client.create_model_version(name, v1.source, run_id=v1.run_id, model_id=v1.model_id)
-    client.set_registered_model_alias(name, "champion", str(v2.version))
+    client.set_registered_model_alias(name, "champion", str(v2.version))  # not the set: ignored
+    assert set(served_versions(server, trained, name, "1", timeout=5)) == {"1"}
+    publish(client, {name: str(v2.version)}, v1.run_id, None)
+    assert served(client)[name] == str(v2.version)
     assert set(served_versions(server, trained, name, str(v2.version))) == {str(v2.version)}
 
-    client.set_registered_model_alias(name, "champion", "1")
+    publish(client, {name: "1"}, v1.run_id, None)
     status, body = call(server, "/reload", {})
     assert status == 200 and body["versions"][name] == "1"
     assert set(served_versions(server, trained, name, "1")) == {"1"}

@@ -118,8 +118,9 @@ DEFAULT_EXPERIMENT = catalog.EXPERIMENT
 def _use_project(value: str | None) -> str | None:
     """--project sets the project for this process and the servers it starts (environment)."""
     if value is not None:
+        if not catalog.PROJECT_NAME.fullmatch(value):
+            raise CustsegError(f"--project {value!r}: {catalog.PROJECT_RULE}")
         os.environ[catalog.PROJECT_ENV] = value
-        catalog.project()  # a bad name is a ConfigError now
     return value
 
 

@@ -118,7 +118,10 @@ def elbow(table: pd.DataFrame, chosen_k: int):
 
 
 def _label(name: str) -> str:
-    return name if len(name) <= 48 else name[:45] + "..."
+    """A segment name as plot text: at most 48 characters, and `$` shown as itself (matplotlib
+    reads text between two `$` as mathtext, and a name like `cost $\\x$` would not draw)."""
+    name = name if len(name) <= 48 else name[:45] + "..."
+    return name.replace("$", r"\$")
 
 
 def figures(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray) -> dict[str, object]:
