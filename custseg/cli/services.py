@@ -22,7 +22,9 @@ def serve(
     feature rows -> segment per scheme and repurchase / churn probabilities; GET /metadata
     (models, versions, feature schema); /healthz, /readyz; POST /reload picks up new champions.
 
-    Set CUSTSEG_API_KEY to require the header `x-api-key`; CUSTSEG_MAX_BATCH caps a batch (5000).
+    Set CUSTSEG_API_KEY to require the header `x-api-key`; CUSTSEG_MAX_BATCH caps a batch (5000
+    customers); CUSTSEG_MAX_BODY_BYTES caps a body (16 MiB); CUSTSEG_ALLOWED_HOSTS lists the
+    Host names it answers (default: this machine).
     """
     from core import paths
 
