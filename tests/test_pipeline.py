@@ -49,7 +49,8 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     assert (catalog.train_dir() / catalog.RUN_REPORT).stat().st_size > 0
     client = mlflow.MlflowClient(paths.tracking_uri())
     registered = {m.name for m in client.search_registered_models()}
-    assert registered == {catalog.predictor_name("repurchase"), catalog.predictor_name("churn")}
+    predictors = {catalog.predictor_name("repurchase"), catalog.predictor_name("churn")}
+    assert registered == predictors | {catalog.model_set_name()}  # no segmenter: the predictors
     assert "ROC-AUC" in err and "registered v1" in err
     runs = mlflow.search_runs(experiment_names=[catalog.EXPERIMENT], output_format="list")
     assert any(r.info.run_name == "train" for r in runs)

@@ -20,7 +20,9 @@ from tests.conftest import run_job
 
 
 def _client():
-    mlflow.set_tracking_uri(paths.tracking_uri())
+    from core.tracking import use
+
+    use(catalog.EXPERIMENT)  # this test's store and experiment (MLflow keeps both globally)
     return mlflow.MlflowClient()
 
 
