@@ -144,6 +144,8 @@ def test_a_run_killed_at_any_stage_leaves_the_previous_set_served(sample_dir, tm
         assert line.startswith(marker), f"the run ended before {marker!r}"
         assert served(client) == before, marker  # the service would still answer with these
         assert {p.name: p.read_bytes() for p in out.iterdir()} == files, marker
+    compare = run_job(home, "segment", "compare")  # a killed fit is no fit to compare
+    assert compare.returncode == 0 and "as of 2026-02-28" in compare.stdout, compare.stdout[:500]
 
     proc = run_job(home, *job, "--as-of", "2026-03-31")
     assert proc.returncode == 0, proc.stderr[-3000:]
