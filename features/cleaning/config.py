@@ -66,7 +66,16 @@ RULES: dict[str, Rule] = {
             "nonpositive_amount",
             "transactions",
             ("drop", "flag"),
-            "amount <= 0 that is not a refund of an earlier order (same order_id)",
+            "amount <= 0 that is not a refund: a refund reverses an earlier purchase of the same "
+            "customer (same order_id, or an order_id matching cancel_id_pattern after a purchase) "
+            "within what was paid",
+        ),
+        Rule(
+            "non_product_line",
+            "transactions",
+            ("drop", "flag"),
+            "a line that sells no product (postage, fees, bank charges, manual adjustments): "
+            "its product or category matches non_product_pattern",
         ),
         Rule(
             "extreme_amount",
@@ -119,6 +128,19 @@ _NUMBERS = (
 )
 
 
+def _check_pattern(name: str, value: object, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ConfigError(f"cleaning.{name} = {value!r}: a regular expression text")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigError(
+            f"cleaning.{name} = {value!r}: not a valid regular expression ({exc})"
+        ) from None
+
+
 @dataclass(frozen=True)
 class CleaningConfig:
     """Thresholds and per-rule policies. Defaults follow the seed documents (5%, 30%, 10x)."""
@@ -130,6 +152,12 @@ class CleaningConfig:
     min_age: float = 1
     max_age: float = 120
     test_id_pattern: str = r"(?i)^test"
+    # order ids of cancellation invoices (e.g. "^C" for C536379): their negative lines refund
+    # earlier purchases of the customer; None: only refunds repeating their order's id
+    cancel_id_pattern: str | None = None
+    # product codes or categories of lines that sell no product (e.g. "^(POST|DOT|M|BANK
+    # CHARGES)$"); None: every line is a product
+    non_product_pattern: str | None = None
     profile_key_fields: tuple[str, ...] = ("signup_date", "age", "gender", "region", "industry")
     reference_date: date | None = None  # "future" means after this; default: today
     # dates outside are unreadable values (a year 9999 or 0001 is a placeholder, not a date)
@@ -162,17 +190,8 @@ class CleaningConfig:
             raise ConfigError(
                 f"cleaning.min_age = {self.min_age!r} must be below max_age = {self.max_age!r}"
             )
-        if not isinstance(self.test_id_pattern, str):
-            raise ConfigError(
-                f"cleaning.test_id_pattern = {self.test_id_pattern!r}: a regular expression text"
-            )
-        try:
-            re.compile(self.test_id_pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"cleaning.test_id_pattern = {self.test_id_pattern!r}: not a valid regular "
-                f"expression ({exc})"
-            ) from None
+        for name in ("test_id_pattern", "cancel_id_pattern", "non_product_pattern"):
+            _check_pattern(name, getattr(self, name), optional=name != "test_id_pattern")
         if not isinstance(self.policies, dict):
             raise ConfigError(
                 f"cleaning.policies = {self.policies!r}: a table of rule = policy, e.g. "

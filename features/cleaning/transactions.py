@@ -4,6 +4,8 @@ extreme amounts, orders before signup, unknown customers, channel and region spe
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -35,12 +37,56 @@ _CHANNELS = {
 }
 
 
-def refund_mask(df: pd.DataFrame, alive: np.ndarray | None = None) -> np.ndarray:
-    """Negative amounts that refund an earlier-or-same-day order of the same customer (same
-    order_id) and, together with earlier refunds of it, do not exceed what was paid."""
+def refund_mask(
+    df: pd.DataFrame, alive: np.ndarray | None = None, cancel_pattern: str | None = None
+) -> np.ndarray:
+    """Negative amounts that refund an earlier purchase of the same customer within what was
+    paid: the same order_id (a refund repeating its order's id), or, with `cancel_pattern`, an
+    order_id of a cancellation invoice (C536379) after the customer's purchases."""
     if "order_id" not in df:
         return np.zeros(len(df), bool)
     alive = np.ones(len(df), bool) if alive is None else alive
+    out = _same_order_refunds(df, alive)
+    if cancel_pattern:
+        out |= _cancellations(df, alive & ~out, cancel_pattern)
+    return out
+
+
+def _cancellations(df: pd.DataFrame, alive: np.ndarray, pattern: str) -> np.ndarray:
+    """Negative lines on cancellation invoices whose customer had paid, up to their date, at
+    least the running total of such lines (a cancellation of nothing is no refund)."""
+    ids = df["order_id"]
+    neg = (df["amount"] < 0).to_numpy() & _matches(ids, pattern)
+    neg &= alive
+    out = np.zeros(len(df), bool)
+    if not neg.any():
+        return out
+    who = df.loc[neg, "customer_id"].astype(str)
+    buy = (df["amount"] > 0).to_numpy() & alive & isin(df["customer_id"], who.unique())
+    paid = (
+        df.loc[buy, ["customer_id", "order_date", "amount"]]
+        .astype({"customer_id": str})
+        .groupby(["customer_id", "order_date"], observed=True)["amount"]
+        .sum()
+        .groupby(level=0)
+        .cumsum()
+        .rename("paid")
+        .reset_index()
+        .sort_values("order_date", kind="stable")
+    )
+    refunds = df.loc[neg, ["order_date", "amount"]].assign(customer_id=who)
+    refunds = refunds.sort_values("order_date", kind="stable")
+    refunds["refunded"] = -refunds.groupby("customer_id")["amount"].cumsum()
+    refunds["row"] = refunds.index
+    m = pd.merge_asof(refunds, paid, on="order_date", by="customer_id", direction="backward")
+    ok = m["paid"].notna() & (m["refunded"] <= m["paid"] + 1e-9)
+    out[df.index.get_indexer(m.loc[ok.to_numpy(), "row"])] = True
+    return out
+
+
+def _same_order_refunds(df: pd.DataFrame, alive: np.ndarray) -> np.ndarray:
+    """Negative lines repeating the order_id of an earlier-or-same-day order of the customer,
+    together with earlier refunds of it within what was paid."""
     neg = (df["amount"] < 0).to_numpy() & df["order_id"].notna().to_numpy() & alive
     if not neg.any():
         return neg
@@ -58,6 +104,22 @@ def refund_mask(df: pd.DataFrame, alive: np.ndarray | None = None) -> np.ndarray
     out = np.zeros(len(df), bool)
     out[df.index.get_indexer(m.index[ok.to_numpy()])] = True
     return out
+
+
+def _non_product(df: pd.DataFrame, pattern: str | None) -> np.ndarray:
+    """Lines whose product or category matches `pattern` (postage, fees, adjustments)."""
+    hit = np.zeros(len(df), bool)
+    for col in ("product", "category"):
+        if pattern and col in df:
+            hit |= _matches(df[col], pattern)
+    return hit
+
+
+def _matches(values: pd.Series, pattern: str) -> np.ndarray:
+    """Values matching a user's regular expression (its groups, if any, are just grouping)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "This pattern is interpreted", UserWarning)
+        return values.astype("string[pyarrow]").str.contains(pattern).fillna(False).to_numpy(bool)
 
 
 def _duplicate_rows(df: pd.DataFrame, alive: np.ndarray) -> np.ndarray:
@@ -109,10 +171,12 @@ def clean_transactions(
     else:
         audit.touch(T, "duplicate_customer", "change")
 
+    rows.apply(_non_product(df, cfg.non_product_pattern), "non_product_line", "product")
+
     today = pd.Timestamp(cfg.today)
     rows.apply((df["order_date"] > today).to_numpy(), "future_date", "order_date", df["order_date"])
 
-    refund = refund_mask(df, rows.alive)
+    refund = refund_mask(df, rows.alive, cfg.cancel_id_pattern)
     rows.apply(
         (df["amount"] <= 0).to_numpy() & ~refund, "nonpositive_amount", "amount", df["amount"]
     )
