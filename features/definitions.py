@@ -10,7 +10,10 @@ Input columns: customer_id, day, amount, is_refund, online (int8 1/0/missing: a 
 column through the gap window, measurably cheaper than a float), category (optional),
 as_of (the cutoff as a day number: a column, not a constant, so a query can be built once and
 run on new data and new cutoffs, as the online path does), customer_key (optional: an integer
-standing for customer_id, which the gap window then partitions by; see `KEY`).
+standing for customer_id, which the gap window then partitions by; see `KEY`), order_total
+(optional: with order ids a row is an order LINE, and this column holds each order's total on
+its first line, null on the others; order counts, order values and the online share then count
+orders, spend and category shares sum lines).
 Categories arrive as integer codes (any type works: the definitions only compare them).
 """
 
@@ -29,6 +32,7 @@ c = nw.col
 # sorts integers about twice as fast as text. The output then carries it, so the caller can
 # check it was one-to-one on the customers (`features.build`); grouping stays by customer_id.
 KEY = "customer_key"
+ORDER_TOTAL = "order_total"  # with order lines: an order's total on its first line, else null
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def customer_features(
     # gap to the customer's previous order: 0 for a second order on the same day, so the
     # positive gaps are exactly the gaps between distinct order days (one window, no extra
     # group-by over customer-days). The window carries only the columns used after it.
-    carried = ["customer_id", KEY, "day", "amount", "online", "category", "as_of"]
+    carried = ["customer_id", KEY, "day", "amount", "online", "category", "as_of", ORDER_TOTAL]
     orders = (
         tx.filter(~c("is_refund"))
         .select(*[n for n in carried if n in names])
@@ -107,28 +111,41 @@ def customer_features(
     spans = sorted({*cfg.windows, t, 2 * t})
     hidden = [f"{kind}_{s}d" for s in spans if s not in cfg.windows for kind in ("orders", "spend")]
 
+    # order lines (an order_total column: the order's total on its first line) count and
+    # value orders; without it every row is an order
+    lines = ORDER_TOTAL in names
+    is_order = ~c(ORDER_TOTAL).is_null() if lines else None
+    value = c(ORDER_TOTAL) if lines else c("amount")
+
+    def orders_where(cond: nw.Expr | None = None) -> nw.Expr:
+        if cond is None:
+            return _count_if(is_order) if lines else nw.len()
+        return _count_if(cond & is_order) if lines else _count_if(cond)
+
     order_aggs = [
         c("as_of").max().alias("as_of"),
-        nw.len().alias("frequency_orders"),
+        orders_where().alias("frequency_orders"),
         _count_if(new_day).alias("frequency_days"),
         c("day").max().alias("last_day"),
         c("day").min().alias("first_day"),
         day_gap.mean().alias("interpurchase_mean_days"),
         day_gap.std(ddof=1).alias("interpurchase_std_days"),
         c("amount").sum().alias("monetary"),
-        c("amount").max().alias("max_order_value"),
-        c("online").mean().alias("online_share"),
+        value.max().alias("max_order_value"),
+        (nw.when(is_order).then(c("online")) if lines else c("online"))
+        .mean()
+        .alias("online_share"),
     ]
     for s in spans:
         cond = c("age") < s
         order_aggs += [
-            _count_if(cond).alias(f"orders_{s}d"),
+            orders_where(cond).alias(f"orders_{s}d"),
             _sum_if(cond, c("amount")).alias(f"spend_{s}d"),
         ]
         if s in cfg.windows:
             order_aggs += [
                 _count_if(cond & new_day).alias(f"order_days_{s}d"),
-                nw.when(cond).then(c("amount")).max().alias(f"max_order_value_{s}d"),
+                nw.when(cond).then(value).max().alias(f"max_order_value_{s}d"),
             ]
     # share columns are named from data values: safe characters only, unique (registry)
     share = registry.category_columns(categories)
@@ -142,7 +159,7 @@ def customer_features(
     refunds = (
         tx.filter(c("is_refund"))
         .group_by("customer_id")
-        .agg(nw.len().alias("refunds"), (-c("amount")).sum().alias("refund_amount"))
+        .agg(orders_where().alias("refunds"), (-c("amount")).sum().alias("refund_amount"))
     )
     out = per_customer.join(refunds, on="customer_id", how="left")
     recency = c("as_of") - c("last_day")

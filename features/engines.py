@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import CustsegError
-from features.definitions import KEY
+from features.definitions import KEY, ORDER_TOTAL
 from features.vector import to_arrow, to_numpy
 from features.vector import to_pandas as arrow_to_pandas
 
@@ -96,7 +96,29 @@ def prepare_transactions(
         )
         cols["category"] = pc.index_in(values, value_set=dictionary).fill_null(-1).cast(pa.int32())
     cols["as_of"] = np.full(len(tx), as_of, np.int32)
+    if "order_id" in tx:
+        cols[ORDER_TOTAL] = order_totals(cols["customer_id"], tx["order_id"], cols)
     return PreparedTransactions(pa.table(cols), dictionary)
+
+
+def order_totals(customer_id: pa.Array, order_id: pd.Series, cols: dict) -> pa.Array:
+    """With order ids, a row is an order line: each order (lines of one customer and order id,
+    refund lines apart from purchase lines) gets its total on its first line and null on the
+    others, so the definitions count and value orders, not lines (one Arrow hash group-by)."""
+    n = len(order_id)
+    t = pa.table(
+        {
+            "c": customer_id,
+            "o": to_arrow(order_id),
+            "r": pa.array(cols["is_refund"]),
+            "a": pa.array(cols["amount"]),
+            "i": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
+    g = t.group_by(["c", "o", "r"], use_threads=True).aggregate([("a", "sum"), ("i", "min")])
+    total = np.full(n, np.nan)
+    total[g["i_min"].to_numpy()] = g["a_sum"].to_numpy()
+    return pa.array(total, pa.float64(), from_pandas=True)  # NaN -> null
 
 
 def prepare_customers(customers: pd.DataFrame) -> pa.Table:
@@ -176,6 +198,10 @@ def prepare_scanned(tx: nw.LazyFrame, as_of: int) -> nw.LazyFrame:
         cols.append(c("category").cast(nw.String))
     if KEY in names:
         cols.append(c(KEY))
+    if "order_id" in names and "source_row" in names:  # order lines: as `order_totals` does
+        order = ["customer_id", "order_id", "is_refund"]
+        first = c("source_row") == c("source_row").min().over(*order)
+        cols.append(nw.when(first).then(c("amount").sum().over(*order)).alias(ORDER_TOTAL))
     return tx.select(*cols)
 
 

@@ -21,7 +21,7 @@ from polars.io.plugins import register_io_source
 
 from features import definitions
 from features.build import as_day, column_types
-from features.definitions import FeatureConfig
+from features.definitions import ORDER_TOTAL, FeatureConfig
 from features.engines import prepare_customers, prepare_transactions, typed_pandas
 
 TX_SCHEMA = pl.Schema(
@@ -33,6 +33,7 @@ TX_SCHEMA = pl.Schema(
         "online": pl.Int8,
         "category": pl.Int32,
         "as_of": pl.Int32,
+        ORDER_TOTAL: pl.Float64,  # orders without order ids: each row is an order, its amount
     }
 )
 _NO_OPT = pl.QueryOptFlags.none()
@@ -87,7 +88,10 @@ class OnlineFeatures:
         tx = prepare_transactions(transactions, as_of_day := as_day(as_of), self.categories)
         cust = _complete(prepare_customers(customers) if customers is not None else None)
         with self._lock:
-            self._inputs["tx"] = pl.from_arrow(tx.table).cast(TX_SCHEMA)
+            table = tx.table
+            if ORDER_TOTAL not in table.column_names:
+                table = table.append_column(ORDER_TOTAL, table["amount"])
+            self._inputs["tx"] = pl.from_arrow(table).select(TX_SCHEMA.names()).cast(TX_SCHEMA)
             self._inputs["customers"] = cust
             # the plan is small and fixed: skip re-optimising it, run the in-memory engine
             result = self._query.collect(engine="in-memory", optimizations=_NO_OPT)
