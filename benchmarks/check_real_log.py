@@ -1,0 +1,136 @@
+"""Real-data check: raw UCI Online Retail through `custseg run`, read right.
+
+    python benchmarks/check_real_log.py ../shared/data/online_retail.parquet
+    python benchmarks/check_real_log.py online_retail.xlsx --as-of 2011-08-31
+
+Only `--column` mappings and a config file with the two patterns (cancellation invoices,
+non-product lines) are given, as a user would. Runs the main job in a fresh process with its
+own state folder, then checks its outputs against the raw file with plain pandas and asserts:
+orders per customer = distinct non-cancelled invoices with a product line that sold something;
+refunds = the kept cancellation lines, all matched to earlier purchases; input rows = kept +
+dropped for every table. Prints the wall time of each stage and the job's peak memory.
+Not a test: the data lives outside the repository (tests must pass on a fresh clone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = {  # custseg's name = Online Retail's
+    "customer_id": "CustomerID",
+    "order_date": "InvoiceDate",
+    "order_id": "InvoiceNo",
+    "product": "StockCode",
+    "category": "Description",
+    "quantity": "Quantity",
+    "unit_price": "UnitPrice",
+    "region": "Country",
+}
+CANCEL = "^C"
+NON_PRODUCT = r"^(POST|DOT|M|C2|D|S|B|PADS|CRUK|BANK CHARGES|AMAZONFEE|gift_0001_\d+)$"
+CONFIG = f"""[cleaning]
+cancel_id_pattern = "{CANCEL}"
+non_product_pattern = '{NON_PRODUCT}'
+"""
+STAGE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
+
+
+def run_job(log: Path, out: Path, as_of: str | None, trials: int) -> tuple[str, float, float]:
+    home = out.parent / "home"
+    config = out.parent / "retail.toml"
+    config.write_text(CONFIG)
+    cmd = [sys.executable, "-m", "custseg", "run", "-t", str(log), "--config", str(config)]
+    for target, source in COLUMNS.items():
+        cmd += ["--column", f"{target}={source}"]
+    cmd += ["--out", str(out), "--trials", str(trials), *(["--as-of", as_of] if as_of else [])]
+    env = {**os.environ, "CUSTSEG_HOME": str(home), "COLUMNS": "200"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"custseg run failed:\n{proc.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return proc.stderr, wall, peak
+
+
+def raw_log(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() == ".xlsx":
+        return pd.read_excel(path, engine="calamine", dtype={"InvoiceNo": str, "StockCode": str})
+    return pd.read_parquet(path)
+
+
+def expected(raw: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:
+    """Orders per customer from the raw lines, and the cancellation lines, with plain pandas."""
+    raw = raw[raw["CustomerID"].notna() & (raw["InvoiceDate"].dt.normalize() <= as_of)].copy()
+    raw["customer_id"] = raw["CustomerID"].astype("int64").astype(str)
+    raw["amount"] = raw["Quantity"] * raw["UnitPrice"]
+    invoice = raw["InvoiceNo"].astype(str)
+    product = ~raw["StockCode"].astype(str).str.fullmatch(NON_PRODUCT[1:-1])
+    sold = ~invoice.str.match(CANCEL) & (raw["amount"] > 0) & product
+    orders = raw[sold].groupby("customer_id")["InvoiceNo"].nunique()
+    cancellations = raw[invoice.str.match(CANCEL) & (raw["amount"] < 0) & product]
+    return orders, cancellations
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("log", type=Path, help="online_retail.parquet or .xlsx (raw, as published)")
+    ap.add_argument("--as-of", default=None, help="cutoff (default: the last order date)")
+    ap.add_argument("--trials", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="custseg-real-") as tmp:
+        out = Path(tmp) / "out"
+        stderr, wall, peak = run_job(args.log.resolve(), out, args.as_of, args.trials)
+        audit = json.loads((out / "audit.json").read_text())
+        features = pd.read_parquet(out / "features.parquet").set_index("customer_id")
+        clean = pd.read_parquet(out / "transactions.parquet")
+    as_of = pd.Timestamp(audit["config"]["reference_date"])
+    print(f"custseg run on {args.log.name}, as of {as_of.date()}")
+    for line in stderr.splitlines():
+        if m := STAGE.match(line.strip()):
+            print(f"  {m.group(1):44} {float(m.group(2)):7.1f} s")
+    print(f"  {'total wall time (incl. imports)':44} {wall:7.1f} s   peak RSS {peak:,.0f} MB")
+
+    orders, cancellations = expected(raw_log(args.log), as_of)
+    got = features["frequency_orders"].reindex(orders.index)
+    wrong = (got != orders).sum()
+    print(
+        f"orders: {orders.sum():,} invoices of {len(orders):,} customers; "
+        f"the feature table differs on {wrong}"
+    )
+    refunds = clean[clean["is_refund"]]
+    cancelled_kept = clean["order_id"].astype(str).str.match(CANCEL) & (clean["amount"] < 0)
+    print(
+        f"refunds: {len(refunds):,} lines kept as refunds of {len(cancellations):,} cancellation "
+        f"lines ({cancelled_kept.sum():,} kept); refund amount "
+        f"{-refunds['amount'].sum():,.2f}; customers with refunds "
+        f"{(features['refund_amount'] > 0).sum():,}"
+    )
+    for name, t in audit["tables"].items():
+        print(
+            f"{name}: {t['input_rows']:,} in = {t['kept_rows']:,} kept + {t['dropped_rows']:,} "
+            f"dropped ({', '.join(f'{r} {n:,}' for r, n in t['dropped_by_rule'].items())})"
+        )
+    assert wrong == 0, got[got != orders].head(10)
+    assert cancelled_kept.sum() == len(refunds), "every kept cancellation line is a refund"
+    by_customer = (-refunds.groupby("customer_id")["amount"].sum()).reindex(features.index)
+    assert (by_customer.fillna(0).round(6) == features["refund_amount"].round(6)).all()
+    assert all(t["balanced"] for t in audit["tables"].values())
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
