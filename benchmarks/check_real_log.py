@@ -37,6 +37,12 @@ COLUMNS = {  # custseg's name = Online Retail's
     "unit_price": "UnitPrice",
     "region": "Country",
 }
+# Online Retail II (sheet "Year 2009-2010") names the same columns differently
+COLUMNS_II = COLUMNS | {
+    "customer_id": "Customer ID",
+    "order_id": "Invoice",
+    "unit_price": "Price",
+}
 CANCEL = "^C"
 NON_PRODUCT = r"^(POST|DOT|M|C2|D|S|B|PADS|CRUK|BANK CHARGES|AMAZONFEE|gift_0001_\d+)$"
 CONFIG = f"""[cleaning]
@@ -46,12 +52,14 @@ non_product_pattern = '{NON_PRODUCT}'
 STAGE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
 
 
-def run_job(log: Path, out: Path, as_of: str | None, trials: int) -> tuple[str, float, float]:
+def run_job(
+    log: Path, out: Path, as_of: str | None, trials: int, columns: dict
+) -> tuple[str, float, float]:
     home = out.parent / "home"
     config = out.parent / "retail.toml"
     config.write_text(CONFIG)
     cmd = [sys.executable, "-m", "custseg", "run", "-t", str(log), "--config", str(config)]
-    for target, source in COLUMNS.items():
+    for target, source in columns.items():
         cmd += ["--column", f"{target}={source}"]
     cmd += ["--out", str(out), "--trials", str(trials), *(["--as-of", as_of] if as_of else [])]
     env = {**os.environ, "CUSTSEG_HOME": str(home), "COLUMNS": "200"}
@@ -65,9 +73,27 @@ def run_job(log: Path, out: Path, as_of: str | None, trials: int) -> tuple[str, 
 
 
 def raw_log(path: Path) -> pd.DataFrame:
+    """The raw file with file 1's column names (file II's renamed)."""
     if path.suffix.lower() == ".xlsx":
-        return pd.read_excel(path, engine="calamine", dtype={"InvoiceNo": str, "StockCode": str})
-    return pd.read_parquet(path)
+        raw = pd.read_excel(path, engine="calamine", dtype=str)
+        raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"])
+        for col in ("Quantity", "UnitPrice", "Price", "CustomerID", "Customer ID"):
+            if col in raw:
+                raw[col] = pd.to_numeric(raw[col])
+    else:
+        raw = pd.read_parquet(path)
+    return raw.rename(columns={COLUMNS_II[k]: COLUMNS[k] for k in COLUMNS if k in COLUMNS_II})
+
+
+def columns_of(path: Path) -> dict:
+    """Which of the two files' column names `path` uses."""
+    import pyarrow.parquet as pq
+
+    if path.suffix.lower() == ".xlsx":
+        names = set(pd.read_excel(path, engine="calamine", nrows=0).columns)
+    else:
+        names = set(pq.read_schema(path).names)
+    return COLUMNS_II if "Invoice" in names else COLUMNS
 
 
 def expected(raw: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:
@@ -93,7 +119,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="custseg-real-") as tmp:
         out = Path(tmp) / "out"
-        stderr, wall, peak = run_job(args.log.resolve(), out, args.as_of, args.trials)
+        columns = columns_of(args.log)
+        stderr, wall, peak = run_job(args.log.resolve(), out, args.as_of, args.trials, columns)
         audit = json.loads((out / "audit.json").read_text())
         features = pd.read_parquet(out / "features.parquet").set_index("customer_id")
         clean = pd.read_parquet(out / "transactions.parquet")
