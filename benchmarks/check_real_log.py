@@ -75,11 +75,12 @@ def run_job(
 def raw_log(path: Path) -> pd.DataFrame:
     """The raw file with file 1's column names (file II's renamed)."""
     if path.suffix.lower() == ".xlsx":
-        raw = pd.read_excel(path, engine="calamine", dtype=str)
-        raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"])
-        for col in ("Quantity", "UnitPrice", "Price", "CustomerID", "Customer ID"):
-            if col in raw:
-                raw[col] = pd.to_numeric(raw[col])
+        import fastexcel
+
+        names = _excel_names(path)
+        text = {n: "string" for n in ("InvoiceNo", "Invoice", "StockCode") if n in names}
+        book = fastexcel.read_excel(str(path))
+        raw = book.load_sheet(0, dtypes=text, schema_sample_rows=None).to_pandas()
     else:
         raw = pd.read_parquet(path)
     return raw.rename(columns={COLUMNS_II[k]: COLUMNS[k] for k in COLUMNS if k in COLUMNS_II})
@@ -90,10 +91,18 @@ def columns_of(path: Path) -> dict:
     import pyarrow.parquet as pq
 
     if path.suffix.lower() == ".xlsx":
-        names = set(pd.read_excel(path, engine="calamine", nrows=0).columns)
+        names = _excel_names(path)
     else:
         names = set(pq.read_schema(path).names)
     return COLUMNS_II if "Invoice" in names else COLUMNS
+
+
+def _excel_names(path: Path) -> set[str]:
+    import fastexcel
+
+    return {
+        c.name for c in fastexcel.read_excel(str(path)).load_sheet(0, n_rows=1).available_columns()
+    }
 
 
 def expected(raw: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:

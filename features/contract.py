@@ -29,10 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import InputError
+from features.excel import OLD_EXCEL_SUFFIXES, XLSX_SUFFIXES, read_sheet
 from features.parsing import (
     DATE_RANGE,
     DAY_FIRST,
-    clean_text,
+    as_text,
+    normalise_ids,
     parse_bools,
     parse_dates,
     parse_numbers,
@@ -71,6 +73,7 @@ TRANSACTIONS = TableSchema(
         Column("amount", "number", True, "order amount; negative only for a refund of an order"),
         Column("order_id", "id", False, "order identifier; a refund repeats its order's id"),
         Column("quantity", "number", False, "items in the order"),
+        Column("unit_price", "number", False, "price of one item: amount = quantity x unit_price"),
         Column("product", "text", False, "product name or SKU"),
         Column("category", "text", False, "product category"),
         Column("channel", "text", False, "sales channel, normalised to online/offline"),
@@ -98,6 +101,9 @@ CUSTOMERS = TableSchema(
 )
 
 SCHEMAS = {s.name: s for s in (TRANSACTIONS, CUSTOMERS)}
+# Required columns a file may leave out when it has the columns they are computed from (a log
+# of order lines: amount = quantity x unit_price, computed by cleaning's first step).
+COMPUTED_FROM = {"amount": ("quantity", "unit_price")}
 # Columns with personal data that have no analytic use: dropped on read, never written anywhere.
 PII_DROP_COLUMNS = ("name", "customer_name", "full_name", "姓名", "address", "地址", "id_card")
 # Columns whose values must never be echoed in clear, even in an error message.
@@ -226,8 +232,14 @@ def _read_header(path: Path) -> list[str]:
     return [h.strip() for h in header]
 
 
-def _read_raw(path: Path, string_cols: set[str], nan_cols: set[str] = frozenset()) -> pd.DataFrame:
-    """Read CSV or Parquet; id/text columns as strings, the rest typed where clean.
+def _read_raw(
+    path: Path,
+    string_cols: set[str],
+    nan_cols: set[str] = frozenset(),
+    sheet: str | None = None,
+) -> pd.DataFrame:
+    """Read CSV, Parquet or one sheet of an .xlsx workbook (the first, or `sheet`); id/text
+    columns as strings (floats that are whole numbers without ".0"), the rest typed where clean.
 
     A float column of `nan_cols` (required numbers) holding NaN as a value (Parquet has it apart
     from null; CSV readers take "NaN" for empty) comes as text, so the NaN is an unreadable
@@ -235,11 +247,21 @@ def _read_raw(path: Path, string_cols: set[str], nan_cols: set[str] = frozenset(
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory; give the path of a .csv or .parquet file")
+        raise InputError(f"{path}: is a directory; give the path of a .csv, .parquet or .xlsx file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith((".parquet", ".pq")):
+    if sheet is not None and not suffixes.endswith(XLSX_SUFFIXES):
+        raise InputError(f"{path}: sheet {sheet!r} given, but only an .xlsx workbook has sheets")
+    if suffixes.endswith(XLSX_SUFFIXES):
+        table = read_sheet(path, sheet, string_cols)
+        names = table.column_names
+    elif suffixes.endswith(OLD_EXCEL_SUFFIXES):
+        raise InputError(
+            f"{path}: an old-format Excel workbook (.xls), which custseg does not read; open it "
+            "in Excel or LibreOffice and save it as .xlsx (or as CSV UTF-8)"
+        )
+    elif suffixes.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq
 
         try:
@@ -267,17 +289,21 @@ def _read_raw(path: Path, string_cols: set[str], nan_cols: set[str] = frozenset(
             raise InputError(f"{path}: cannot be read as CSV: {msg}") from None
         names = table.column_names
     else:
-        raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
+        raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz, .parquet or .xlsx")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InputError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
     if table.num_rows == 0:
         raise InputError(f"{path}: the file has a header but no data rows")
-    for name in names:  # ids and text stay strings whatever Parquet stored
+    for name in names:  # ids and text stay strings whatever Parquet stored (17850.0 -> "17850")
         kind = table.schema.field(name).type
-        text = name in string_cols and not pa.types.is_string(kind)
-        nan = name in nan_cols and pa.types.is_floating(kind)
-        if text or (nan and pc.any(pc.is_nan(table[name])).as_py()):
+        if name in string_cols and not pa.types.is_string(kind):
+            table = table.set_column(names.index(name), name, as_text(table[name]))
+        elif (
+            name in nan_cols
+            and pa.types.is_floating(kind)
+            and pc.any(pc.is_nan(table[name])).as_py()
+        ):
             table = table.set_column(names.index(name), name, table[name].cast(pa.string()))
     return arrow_to_pandas(table)
 
@@ -295,20 +321,22 @@ def read_table(
     column_map: Mapping[str, Mapping[str, str]] | None = None,
     max_invalid_share: float = 0.2,
     date_range: tuple[date, date] = DATE_RANGE,
+    sheet: str | None = None,
 ) -> TypedTable:
     """Read one input file under `schema`; raise InputError naming file, column and rows.
 
     Row numbers in messages count data rows from 1 (the header is not a row). A typed column
     whose share of unreadable values exceeds `max_invalid_share` is a contract error (the column
     is not what the contract says); below that, bad values are left to cleaning. Dates outside
-    `date_range` are unreadable values.
+    `date_range` are unreadable values. An .xlsx workbook is read from its first sheet, or from
+    `sheet` (InputError naming the sheets there are when it has none of that name).
     """
     path = Path(path)
     source_of = _source_names(schema, column_map)
     string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
     nan_cols = {source_of[c.name] for c in schema.columns if c.kind == "number" and c.required}
     return type_table(
-        _read_raw(path, string_cols, nan_cols),
+        _read_raw(path, string_cols, nan_cols, sheet),
         schema,
         str(path),
         column_map,
@@ -351,9 +379,16 @@ def type_table(
             raise InputError(
                 f"{path}: both {target!r} and {source!r} (mapped to {target!r}) are present"
             )
+    parts = {c: [p for p in COMPUTED_FROM.get(c, ()) if p in source_of] for c in schema.required}
     missing = [c for c in schema.required if c not in present]
+    missing = [c for c in missing if not (parts[c] and all(p in present for p in parts[c]))]
     if missing:
-        hint = ", ".join(f"{c} (looked for {source_of[c]!r})" for c in missing)
+        hint = ", ".join(
+            f"{c} (looked for {source_of[c]!r}"
+            + (f", or for {' and '.join(repr(source_of[p]) for p in parts[c])}" if parts[c] else "")
+            + ")"
+            for c in missing
+        )
         raise InputError(
             f"{path}: missing required column(s) {hint}; found: {', '.join(map(str, df.columns))}."
             " Map other names with --column TARGET=SOURCE"
@@ -368,8 +403,8 @@ def type_table(
         if col.name not in df.columns:
             continue
         raw = df[col.name]
-        if col.kind in ("id", "text"):
-            df[col.name] = clean_text(raw)
+        if col.kind in ("id", "text"):  # 17850.0 exported from Excel / pandas -> "17850"
+            df[col.name] = normalise_ids(raw)
             continue
         personal = is_personal(col.name) or is_personal(present[col.name])
         parsed = parse_dates(raw, date_range) if col.kind == "date" else _PARSERS[col.kind](raw)

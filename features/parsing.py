@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.vector import to_arrow
+from features.vector import regex_replace, to_arrow
 
 DAY_FIRST = "%d/%m/%Y"  # the one day-first format: month-first dates are checked against it
 # Tried in order on what is still unparsed; the first is the fast path for clean data.
@@ -42,6 +42,8 @@ DATE_RANGE = (date(1900, 1, 1), date(2200, 12, 31))
 TIMESTAMP_RANGE = (date(1677, 9, 22), date(2262, 4, 11))
 NOT_FINITE = "not a finite number (inf, -inf or NaN)"
 _NAN_TEXT = re.compile(r"(?i)^[+-]?nan$")
+# an id exported as a float and then written as text: 17850.0
+_WHOLE_FLOAT_TEXT = r"^[+-]?\d+\.0+$"
 
 
 def outside(valid: tuple[date, date]) -> str:
@@ -74,6 +76,36 @@ def clean_text(s: pd.Series) -> pd.Series:
     """Strip white space; empty strings become missing."""
     out = s.astype("string[pyarrow]").str.strip()
     return out.mask(out == "")
+
+
+def as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Arrow values as strings; a float that is a whole number without its ".0" (17850.0 ->
+    "17850": an id that went through Excel or pandas as a float), NaN missing."""
+    if not pa.types.is_floating(values.type):
+        return values.cast(pa.string())
+    null = pa.scalar(None, values.type)
+    values = pc.if_else(pc.is_nan(values), null, values)
+    whole = pc.and_(pc.equal(pc.floor(values), values), pc.less(pc.abs(values), 2.0**63))
+    digits = pc.cast(pc.cast(pc.if_else(whole, values, null), pa.int64()), pa.string())
+    return pc.if_else(whole, digits, values.cast(pa.string()))
+
+
+def normalise_ids(s: pd.Series) -> pd.Series:
+    """An id or text column as clean text (`clean_text`), ids exported as floats read back: a
+    float column's whole numbers without ".0" (NaN missing), and text "17850.0" without ".0"
+    when EVERY value present is a whole number written so (a float column saved as text). One
+    other value ("1.0a", "A7") and the column is left as it is: its ids are text."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        arr = as_text(pa.array(s, from_pandas=True))
+        s = pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index, name=s.name)
+    text = clean_text(s)
+    present = text.notna().to_numpy(bool)
+    if not present.any() or not re.fullmatch(_WHOLE_FLOAT_TEXT, text.iloc[present.argmax()]):
+        return text  # the common case, decided by one value
+    whole = pc.match_substring_regex(to_arrow(text), _WHOLE_FLOAT_TEXT)
+    if pc.all(whole).as_py():  # nulls skipped
+        text = regex_replace(text, r"\.0+$", "").rename(s.name)
+    return text
 
 
 def _day_of_month(values: np.ndarray) -> np.ndarray:

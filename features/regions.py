@@ -1,4 +1,5 @@
-"""Normalise Chinese regions to "省-市" with short names (广东-深圳, 北京-北京).
+"""Normalise Chinese regions to "省-市" with short names (广东-深圳, 北京-北京), and tell place
+names outside China ("United Kingdom", "EIRE") from spellings of nothing (火星, N1-X9).
 
 Accepts the usual spellings: 广东省深圳市, 广东 深圳, 粤-深圳, 深圳市南山区, 京, 北京市朝阳区.
 Work is done once per distinct value, then mapped back, so cost grows with the number of
@@ -9,14 +10,24 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
 _SEPARATORS = re.compile(r"[\s\-—–_/|,，·、]+")
 _CITY_TAIL = re.compile(r"(市|地区|盟|自治州).*$")
+# Chinese characters (CJK ideographs and their extensions): a Chinese spelling, never foreign
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+# besides letters, what a place name may hold: Côte d'Ivoire, St. Lucia, Bosnia & Herzegovina
+_NAME_MARKS = frozenset(" .'’-&(),/")
+# words that name no place: the value is missing, not a country
+_PLACEHOLDERS = frozenset(
+    {"unspecified", "not specified", "unknown", "n/a", "na", "none", "null", "nan", "undefined"}
+)
 
 
 def _stems(text: str) -> list[str]:
@@ -129,3 +140,25 @@ def normalize_regions(s: pd.Series) -> pd.DataFrame:
     region = out["province"].str.cat(out["city"], sep="-", na_rep="")
     region = region.str.rstrip("-").mask(out["province"].isna())
     return pd.DataFrame({"region": region, "province": out["province"], "city": out["city"]})
+
+
+def is_foreign_name(text: str) -> bool:
+    """Whether a spelling reads as a place outside China: letters of any script but Chinese
+    characters (United Kingdom, EIRE, Côte d'Ivoire, Россия), at least two, no digits, not a
+    placeholder such as "Unspecified". Call it on values `normalize_one` did not recognise: a
+    pinyin spelling of a Chinese place (Guangdong) also reads as foreign."""
+    text = unicodedata.normalize("NFC", text.strip())
+    return (
+        sum(ch.isalpha() for ch in text) >= 2
+        and all(ch.isalpha() or ch in _NAME_MARKS for ch in text)
+        and not _CJK.search(text)
+        and text.casefold() not in _PLACEHOLDERS
+    )
+
+
+def foreign_names(s: pd.Series) -> np.ndarray:
+    """`is_foreign_name` of each value (missing: False), worked out once per distinct value."""
+    text = s.astype("string[pyarrow]")
+    uniques = text.dropna().unique()
+    foreign = pd.Series([is_foreign_name(str(u)) for u in uniques], pd.Index(uniques), bool)
+    return foreign.reindex(text.to_numpy(), fill_value=False).to_numpy(bool)

@@ -23,20 +23,30 @@ from features.definitions import FeatureConfig
 
 
 def read_inputs(
-    transactions: Path, customers: Path | None, mapping: dict, cfg: CleaningConfig
+    transactions: Path,
+    customers: Path | None,
+    mapping: dict,
+    cfg: CleaningConfig,
+    sheet: str | None = None,
 ) -> tuple[TypedTable, TypedTable | None]:
     """Both input files under the data contract (a clear InputError when they break it), with
-    the cleaning config's share of unreadable values and its range of plausible dates."""
+    the cleaning config's share of unreadable values and its range of plausible dates; `sheet`
+    names the sheet of the Excel files among them (default: the first)."""
     from features.contract import CUSTOMERS, TRANSACTIONS, read_table
 
-    limits = {
-        "max_invalid_share": cfg.max_invalid_share,
-        "date_range": (cfg.min_date, cfg.max_date),
-    }
+    def read(path: Path, schema):
+        excel = sheet if Path(path).suffix.lower() in EXCEL else None
+        return read_table(
+            path, schema, mapping, cfg.max_invalid_share, (cfg.min_date, cfg.max_date), excel
+        )
+
     with stage("reading input"):
-        tx = read_table(transactions, TRANSACTIONS, mapping, **limits)
-        cust = read_table(customers, CUSTOMERS, mapping, **limits) if customers else None
+        tx = read(transactions, TRANSACTIONS)
+        cust = read(customers, CUSTOMERS) if customers else None
     return tx, cust
+
+
+EXCEL = (".xlsx", ".xlsm")
 
 
 def resolve_cutoff(as_of: date | None, last: date, source: object) -> date:
@@ -63,13 +73,14 @@ def clean_log(
     mapping: dict,
     cfg: CleaningConfig,
     out: Path,
+    sheet: str | None = None,
 ) -> tuple[CleanResult, dict[str, Path]]:
     """`custseg clean`: read, clean, write the clean tables and the audit to `out`."""
     from core.outputs import check_output, moved, staged
     from features.cleaning import clean
 
     out = check_output(out, [transactions, customers])
-    tx, cust = read_inputs(transactions, customers, mapping, cfg)
+    tx, cust = read_inputs(transactions, customers, mapping, cfg, sheet)
     with stage("cleaning"):
         result = clean(tx, cust, cfg)
     with stage("writing outputs"), staged(out) as tmp:
@@ -99,6 +110,7 @@ def features_from_log(
     features_cfg: FeatureConfig,
     as_of: date | None = None,
     engine: str | None = None,
+    sheet: str | None = None,
 ) -> FeatureRun:
     """Read, clean and build features as of a cutoff (default: the last order date) on
     `engine` (default: the embedded default engine)."""
@@ -106,7 +118,7 @@ def features_from_log(
     from features.pipeline import features_as_of, last_order_date
 
     engine = engine or DEFAULT_ENGINE
-    tx, cust = read_inputs(transactions, customers, mapping, cleaning)
+    tx, cust = read_inputs(transactions, customers, mapping, cleaning, sheet)
     last = last_order_date(tx)
     cutoff = resolve_cutoff(as_of, last, transactions)
     with stage(f"cleaning + features as of {cutoff} ({engine})"):

@@ -56,7 +56,9 @@ def monitor(
             models = load_champions(uri)
             references = champion_references(models.versions, uri)
         cleaning = configs.cleaning
-        tx, cust = read_inputs(inputs.transactions, inputs.customers, inputs.mapping, cleaning)
+        tx, cust = read_inputs(
+            inputs.transactions, inputs.customers, inputs.mapping, cleaning, inputs.sheet
+        )
         cutoff = resolve_cutoff(as_of, last_order_date(tx), inputs.transactions)
         m = measure(tx, cust, cutoff, models, references, cleaning, configs.features, health)
         out = out or catalog.monitoring_dir(cutoff)

@@ -90,7 +90,7 @@ def test_missing_file(tmp_path, capsys):
 
 
 def test_unsupported_file_type(tmp_path, capsys):
-    path = write(tmp_path, GOOD, "tx.xlsx")
+    path = write(tmp_path, GOOD, "tx.ods")
     code, _, err = run_cli(["clean", "-t", str(path), "-o", str(tmp_path / "o")], capsys)
     assert code == 2 and "unsupported file type" in err
 

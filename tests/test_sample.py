@@ -1,14 +1,17 @@
 """Generated data: deterministic, realistic enough, and its injected dirt is exactly what the
-audit finds (row for row, not just in count)."""
+audit finds (row for row, not just in count). Rows are order lines; refunds repeat their order's
+id or come on cancellation invoices (C...), cleaned with the sample's own cancel_id_pattern."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.sample import GROUPS, SampleConfig, generate
+from custseg.sample import CANCEL_ID_PATTERN, GROUPS, SampleConfig, generate
 
 # injected dirt -> (rule, action, column) the cleaning audit must report for exactly those rows
 EXPECTED = {
@@ -22,6 +25,35 @@ EXPECTED = {
     "duplicate_row": ("duplicate_transaction", "drop", None),
     "test_account": ("test_account", "drop", None),
 }
+
+
+@pytest.fixture(scope="module")
+def cleaned(sample_dir, tmp_path_factory):
+    """The sample cleaned as `custseg run` cleans it: defaults plus the sample's convention for
+    cancellation invoices (cancel_id_pattern); returns (result, out_dir). Overrides conftest's."""
+    from features.cleaning import CleaningConfig, clean
+    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+
+    out = tmp_path_factory.mktemp("clean-sample")
+    result = clean(
+        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
+        read_table(sample_dir / "customers.csv", CUSTOMERS),
+        CleaningConfig(cancel_id_pattern=CANCEL_ID_PATTERN),
+    )
+    result.write(out)
+    return result, out
+
+
+def _lines(sample_dir) -> pd.DataFrame:
+    """Every row of the generated log with its truth (source_row is the row number; `day` the
+    true order date)."""
+    raw = pd.read_csv(
+        sample_dir / "transactions.csv",
+        dtype={"order_id": str, "customer_id": str, "product": str, "order_date": str},
+    )
+    truth = pd.read_parquet(sample_dir / "truth" / "transactions.parquet")
+    assert (truth["source_row"].to_numpy() == np.arange(len(raw))).all()  # one row per row
+    return raw.join(truth.drop(columns="source_row").rename(columns={"order_date": "day"}))
 
 
 def _rows(changes, table, rule, action, column=None):
@@ -51,7 +83,9 @@ def test_latent_groups_and_behaviour(sample_dir):
         assert shares[g.name] == pytest.approx(g.share, abs=0.03)
     assert real.loc[real["latent_group"] == "dormant", "churn_date"].notna().all()
     tx = pd.read_parquet(sample_dir / "truth" / "transactions.parquet")
-    per_customer = tx[tx["dirt"] == ""].groupby("true_customer_id").size()
+    lines = _lines(sample_dir)
+    clean = lines[lines["dirt"] == ""]
+    per_customer = clean.groupby("true_customer_id")["order_id"].nunique()  # orders, not lines
     group_of = real.drop_duplicates("true_customer_id").set_index("true_customer_id")[
         "latent_group"
     ]
@@ -166,3 +200,61 @@ def test_html_report_is_readable(cleaned):
         "example rows",
     ):
         assert needle in html
+
+
+def test_orders_have_lines_that_add_up_to_the_order(sample_dir):
+    lines = _lines(sample_dir)
+    clean = lines[lines["dirt"] == ""]
+    orders = clean.groupby("order_id").agg(
+        lines=("amount", "size"),
+        cents=("amount", lambda a: round(a.sum() * 100)),
+        order_cents=("order_amount", lambda a: round(a.iloc[0] * 100)),
+        products=("product", "nunique"),
+        customers=("customer_id", "nunique"),
+        days=("day", "nunique"),
+        dates=("order_date", "nunique"),  # one export writes one order's date one way
+    )
+    multi = orders[orders["lines"] > 1]
+    assert 0.1 < len(multi) / len(orders) < 0.3 and set(multi["lines"]) == {2, 3, 4}
+    assert (orders["cents"] == orders["order_cents"]).all()  # to the cent, every order
+    assert (clean["amount"] > 0).all()
+    assert (orders["products"] == orders["lines"]).all()  # a product a line: no false copies
+    assert (orders[["customers", "days", "dates"]] == 1).all().all()
+    # an order's lines are adjacent in the log
+    first, last = (clean.reset_index().groupby("order_id")["index"].agg(f) for f in ("min", "max"))
+    assert ((last - first + 1) == orders["lines"]).all()
+
+
+def test_refunds_repeat_their_order_or_come_on_cancellation_invoices(sample_dir):
+    lines = _lines(sample_dir)
+    cancel = lines["order_id"].str.startswith("C")
+    refund = lines["dirt"] == "refund"
+    assert refund[cancel].all() and (lines.loc[cancel, "amount"] < 0).all()
+    assert 0.3 < cancel.sum() / refund.sum() < 0.7  # a mix of both kinds
+    orders = set(lines.loc[lines["dirt"] == "", "order_id"])
+    assert lines.loc[refund & ~cancel, "order_id"].isin(orders).all()
+    assert not lines.loc[cancel, "order_id"].isin(orders).any()
+    summary = json.loads((sample_dir / "truth" / "summary.json").read_text())
+    assert summary["transactions"]["cancellation_invoices"] == cancel.sum()
+
+
+def test_cancellations_are_refunds_and_features_count_orders(cleaned, sample_dir):
+    from features.build import build_features
+
+    result, _ = cleaned
+    lines = _lines(sample_dir)
+    cancellations = set(lines.index[lines["order_id"].str.startswith("C")])  # source rows
+    tx = result.transactions
+    kept_cancel = tx[tx["order_id"].str.startswith("C")]
+    # every cancellation line (its customer bought before) is kept as a refund, none dropped
+    assert set(kept_cancel["source_row"]) == cancellations and kept_cancel["is_refund"].all()
+    assert tx.loc[tx["is_refund"], "amount"].lt(0).all()
+
+    as_of = date(2026, 3, 31)
+    features = build_features(tx, result.customers, as_of).set_index("customer_id")
+    orders = tx[~tx["is_refund"] & (tx["order_date"] <= pd.Timestamp(as_of))]
+    expected = orders.groupby("customer_id", observed=True)["order_id"].nunique()
+    assert len(expected) > 2000
+    assert (features["frequency_orders"].reindex(expected.index) == expected).all()
+    per_line = orders.groupby("customer_id", observed=True).size()
+    assert (expected < per_line).sum() > 100  # many customers have more lines than orders

@@ -31,6 +31,7 @@ class Inputs:
     transactions: Path
     customers: Path | None = None
     mapping: dict = field(default_factory=dict)  # target -> source column (--column)
+    sheet: str | None = None  # the sheet of Excel inputs (default: the first)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def _features(inputs: Inputs, configs: Configs, as_of: date | None) -> FeatureRu
         configs.cleaning,
         configs.features,
         as_of,
+        sheet=inputs.sheet,
     )
 
 

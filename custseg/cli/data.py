@@ -16,6 +16,7 @@ from custseg.cli.options import (
     CustomersOpt,
     EngineOpt,
     ReferenceOpt,
+    SheetOpt,
     TransactionsOpt,
     column_map,
     configs,
@@ -91,6 +92,7 @@ def clean(
     out: CleanOut = None,
     customers: CustomersOpt = None,
     column: ColumnOpt = None,
+    sheet: SheetOpt = None,
     config: ConfigOpt = None,
     reference_date: ReferenceOpt = None,
 ) -> None:
@@ -104,7 +106,7 @@ def clean(
 
     cfg = configs(config, parse_date(reference_date, "--reference-date")).cleaning
     result, paths = clean_log(
-        transactions, customers, column_map(column), cfg, out or catalog.clean_dir()
+        transactions, customers, column_map(column), cfg, out or catalog.clean_dir(), sheet
     )
     display.cleaning_summary(result.audit, paths)
 
@@ -116,6 +118,7 @@ def features(
     as_of: AsOfOpt = None,
     engine: EngineOpt = None,
     column: ColumnOpt = None,
+    sheet: SheetOpt = None,
     config: ConfigOpt = None,
     cleaned: Annotated[
         bool,
@@ -160,6 +163,7 @@ def features(
             cfg.features,
             cutoff,
             engine,
+            sheet,
         ).table
     with staged_file(out) as tmp:
         meta = write_snapshot(table, tmp)

@@ -18,6 +18,7 @@ from custseg.cli.options import (
     ExperimentOpt,
     ProjectOpt,
     SchemesOpt,
+    SheetOpt,
     TrackingOpt,
     TrackOpt,
     TransactionsOpt,
@@ -91,6 +92,7 @@ def run(
     ] = None,
     schemes: SchemesOpt = None,
     column: ColumnOpt = None,
+    sheet: SheetOpt = None,
     config: ConfigOpt = None,
     study_storage: StudyStorageOpt = None,
     study_name: StudyNameOpt = None,
@@ -124,9 +126,9 @@ def run(
     )
     where = tracking(track, experiment, tracking_uri)
     cfg, scheme_file = pipeline.check(cfg, schemes, where)  # typos fail before any work
-    inputs = pipeline.Inputs(transactions, customers, column_map(column))
+    inputs = pipeline.Inputs(transactions, customers, column_map(column), sheet)
     if transactions is None:
-        inputs = _sample_inputs(sample_customers)
+        inputs, cfg = _sample_inputs(sample_customers, cfg)
     r = pipeline.run(
         inputs,
         out,
@@ -172,6 +174,7 @@ def train(
         typer.Option("--trials", min=1, help="Optuna trials per target. [20]", show_default=False),
     ] = None,
     column: ColumnOpt = None,
+    sheet: SheetOpt = None,
     config: ConfigOpt = None,
     study_storage: StudyStorageOpt = None,
     study_name: StudyNameOpt = None,
@@ -199,7 +202,7 @@ def train(
         study_name=study_name,
     )
     r = pipeline.train(
-        pipeline.Inputs(transactions, customers, column_map(column)),
+        pipeline.Inputs(transactions, customers, column_map(column), sheet),
         out,
         as_of=parse_date(as_of, "--as-of"),
         snapshot=features,
@@ -212,15 +215,22 @@ def train(
     _print_outputs(r, experiment)
 
 
-def _sample_inputs(customers: int):
-    """Sample data in the state folder, for `custseg run` without a log (`make run`)."""
+def _sample_inputs(customers: int, cfg):
+    """Sample data in the state folder, for `custseg run` without a log (`make run`), and the
+    configs with the sample's convention: its cancellation invoices (order ids C...) refund
+    earlier purchases, unless the config file sets its own `cancel_id_pattern`."""
+    from dataclasses import replace
+
     from core.progress import stage
-    from custseg.sample import SampleConfig, generate, write
+    from custseg.sample import CANCEL_ID_PATTERN, SampleConfig, generate, write
     from training.pipeline import Inputs
 
     with stage(f"sample data ({customers:,} customers)"):
         files = write(generate(SampleConfig(customers=customers)), catalog.sample_dir())
-    return Inputs(files["transactions"], files["customers"])
+    if cfg.cleaning.cancel_id_pattern is None:
+        cleaning = replace(cfg.cleaning, cancel_id_pattern=CANCEL_ID_PATTERN)
+        cfg = replace(cfg, cleaning=cleaning)
+    return Inputs(files["transactions"], files["customers"]), cfg
 
 
 def _print_outputs(r, experiment: str) -> None:

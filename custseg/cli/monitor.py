@@ -15,6 +15,7 @@ from custseg.cli.options import (
     ExperimentOpt,
     ProjectOpt,
     SchemesOpt,
+    SheetOpt,
     TrackingOpt,
     TransactionsOpt,
     TrialsOpt,
@@ -60,6 +61,7 @@ def monitor(
         ),
     ] = None,
     column: ColumnOpt = None,
+    sheet: SheetOpt = None,
     tracking_uri: TrackingOpt = None,
     project: ProjectOpt = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
@@ -86,7 +88,7 @@ def monitor(
     scheme_file = load_schemes(schemes) if reevaluate else None  # a typo fails before the work
     cfg = configs(config)
     r = run_monitor(
-        Inputs(transactions, customers, column_map(column)),
+        Inputs(transactions, customers, column_map(column), sheet),
         as_of=parse_date(as_of, "--as-of"),
         out=out,
         health=health,

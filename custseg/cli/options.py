@@ -43,6 +43,14 @@ ColumnOpt = Annotated[
         show_default=False,
     ),
 ]
+SheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sheet",
+        help="Sheet of the Excel (.xlsx) inputs to read. Default: the first.",
+        show_default=False,
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

@@ -2,8 +2,11 @@
 
 Customers come from latent behaviour groups (loyal high value, new promising, occasional
 price-sensitive, dormant, one-off) with seasonality, gamma-distributed repurchase cycles and
-known churn dates, Chinese regions and industries. Dirt is injected at known rates into disjoint
-rows, and each injected row is recorded, so tests can check that cleaning finds exactly it.
+known churn dates, Chinese regions and industries. A row is an order line: a share of the orders
+has several lines sharing the order id. Dirt is injected at known rates into disjoint rows, and
+each injected row is recorded, so tests can check that cleaning finds exactly it. Refunds either
+repeat their order's id or come on cancellation invoices (order ids matching CANCEL_ID_PATTERN:
+clean them with `cancel_id_pattern` set to it, as `custseg run` on the sample does).
 Vectorised throughout (numpy + Arrow string kernels): 1M customers / ~10M orders in seconds.
 """
 
@@ -20,9 +23,19 @@ import pyarrow as pa
 
 from core import catalog
 from custseg.sample import customers, orders
+from custseg.sample.orders import CANCEL_ID_PATTERN
 from custseg.sample.population import CATEGORIES, DAY, GROUPS, SEASON, draw_orders, draw_population
 
-__all__ = ["CATEGORIES", "GROUPS", "SEASON", "DirtRates", "SampleConfig", "generate", "write"]
+__all__ = [
+    "CANCEL_ID_PATTERN",
+    "CATEGORIES",
+    "GROUPS",
+    "SEASON",
+    "DirtRates",
+    "SampleConfig",
+    "generate",
+    "write",
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ class DirtRates:
     t_outlier: float = 0.001
     t_unknown_customer: float = 0.001
     t_duplicate_row: float = 0.002
-    t_refund: float = 0.01
+    t_refund: float = 0.01  # negative lines refunding an order (see SampleConfig.cancel_share)
 
 
 @dataclass
@@ -56,6 +69,8 @@ class SampleConfig:
     end_date: date = date(2026, 6, 30)
     history_days: int = 3 * 365
     orders_scale: float = 1.0  # multiplies order intensity (about 8 orders per customer at 1.0)
+    multi_line_share: float = 0.2  # clean orders written as 2-4 lines (a product each)
+    cancel_share: float = 0.5  # refunds on a cancellation invoice (C...), not their order's id
     dirt: DirtRates = field(default_factory=DirtRates)
 
 
@@ -66,12 +81,14 @@ def generate(cfg: SampleConfig) -> dict:
     pop = draw_population(rng, cfg.customers, end, cfg.history_days)
     o = draw_orders(rng, pop, cfg.orders_scale)
     cust = customers.build(rng, pop, cfg.dirt, end - cfg.history_days * DAY, cfg.history_days)
-    transactions, truth_tx = orders.build(rng, o, cust, cfg.dirt, end)
+    transactions, truth_tx, counts = orders.build(
+        rng, o, cust, cfg.dirt, end, cfg.multi_line_share, cfg.cancel_share
+    )
     c_dirt, t_dirt = cust.truth["dirt"], truth_tx["dirt"]
     summary = {
         "config": {**asdict(cfg), "end_date": str(cfg.end_date)},
         "customers": {"real": cfg.customers, "rows": len(cust.frame)},
-        "transactions": {"rows": len(transactions)},
+        "transactions": {"rows": len(transactions), "orders": len(o.owner), **counts},
         "customer_dirt": c_dirt[c_dirt != ""].value_counts().to_dict(),
         "transaction_dirt": t_dirt[t_dirt != ""].value_counts().to_dict(),
         "base_mean_amount": round(o.base_mean, 2),

@@ -9,14 +9,23 @@ import pyarrow.compute as pc
 from features import regions
 
 
-def ids(prefix: str, numbers: np.ndarray, width: int = 7) -> pa.Array:
-    """`C0000042`-style identifiers."""
+def ids(prefix: str | pa.Array, numbers: np.ndarray, width: int = 7) -> pa.Array:
+    """`C0000042`-style identifiers; `prefix` may be an array (one prefix a row)."""
     digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
-def dates(days: np.ndarray, rng: np.random.Generator, shares=(0.7, 0.15, 0.1, 0.05)) -> pa.Array:
-    """Dates written the way exports mix them: 2024-01-05, 2024/01/05, 20240105, 2024年01月05日.
+DATE_SHARES = (0.7, 0.15, 0.1, 0.05)
+
+
+def dates(
+    days: np.ndarray,
+    rng: np.random.Generator,
+    shares=DATE_SHARES,
+    style: np.ndarray | None = None,
+) -> pa.Array:
+    """Dates written the way exports mix them: 2024-01-05, 2024/01/05, 20240105, 2024年01月05日
+    (`style` 0-3 a row, drawn by `shares` when not given: an order's lines share theirs).
 
     Built from the ISO text with plain string kernels (strftime is ~20x slower at 10M rows).
     """
@@ -28,7 +37,9 @@ def dates(days: np.ndarray, rng: np.random.Generator, shares=(0.7, 0.15, 0.1, 0.
         pc.replace_substring(iso, "-", ""),
         pc.binary_join_element_wise(year, "年", month, "月", day, "日", ""),
     )
-    which = pa.array(rng.choice(len(variants), len(days), p=shares).astype(np.int8))
+    if style is None:
+        style = rng.choice(len(variants), len(days), p=shares)
+    which = pa.array(np.asarray(style, np.int8))
     return pc.choose(which, *variants)
 
 

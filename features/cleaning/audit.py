@@ -54,6 +54,9 @@ class Audit:
     )
     reformatted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # for the report's warnings
+    # (table, rule, action) counted without a row log (`count`): no "swept the table" warning
+    summarized: set[tuple[str, str, str]] = field(default_factory=set)
     _log: list[pd.DataFrame] = field(default_factory=list)
 
     def _record(
@@ -100,6 +103,14 @@ class Audit:
                 }
             )
         )
+
+    def count(self, table: str, rule: str, action: str, column: str, n: int, reason: str) -> None:
+        """Count `n` rows under a rule without logging them one by one: a whole column read
+        another way (a country column) is one fact, said by the caller's warning, not n rows
+        of changes.parquet. The reason shows in the rule's row of the report."""
+        self.counts[(table, rule, action)][column] += n
+        self.reasons[(table, rule, action)][f"{column}: {reason}"] += n
+        self.summarized.add((table, rule, action))
 
     def touch(self, table: str, rule: str, action: str) -> None:
         """Make a rule appear in the report even when it touched no row."""

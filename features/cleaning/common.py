@@ -11,8 +11,10 @@ from features.cleaning.audit import Audit
 from features.cleaning.config import CleaningConfig
 from features.contract import SCHEMAS, TypedTable
 from features.parsing import outside
-from features.regions import normalize_regions
-from features.vector import coalesce
+from features.regions import foreign_names, normalize_regions
+
+# more than this share of a region column's values naming places outside China: a country column
+COUNTRY_COLUMN_SHARE = 0.5
 
 
 class LiveRows:
@@ -101,22 +103,53 @@ def drop_unreadable(rows: LiveRows, t: TypedTable, required: tuple[str, ...]) ->
 def normalize_region_column(
     df: pd.DataFrame, table: str, cfg: CleaningConfig, audit: Audit
 ) -> pd.DataFrame:
-    """region -> "省-市" plus province/city columns; unrecognised spellings per policy.
+    """region -> "省-市" plus province/city columns.
 
-    A new spelling of the same place is counted (audit "reformatted"), not logged per row.
+    A new spelling of the same place is counted (audit "reformatted"), not logged per row. A
+    place outside China (letters, no Chinese characters: "United Kingdom", "EIRE") is kept as
+    written, with province = the name and city empty (`region_foreign`, flagged per row); when
+    more than COUNTRY_COLUMN_SHARE of the values are such names the column is a country column:
+    one warning and a count, no row log. Anything else follows `region_unrecognized`.
     """
     raw = df["region"]
     norm = normalize_regions(raw)
-    unknown = (raw.notna() & norm["region"].isna()).to_numpy(bool)
+    text = raw.astype("string[pyarrow]").str.strip()
+    unrecognised = (raw.notna() & norm["region"].isna()).to_numpy(bool)
+    foreign = unrecognised & foreign_names(text)
+    unknown = unrecognised & ~foreign
     respelled = (raw.notna() & norm["region"].notna() & (raw != norm["region"])).fillna(False)
     audit.reformatted[f"{table}.region"] += int(respelled.sum())
+    region, province = norm["region"], norm["province"]
     if cfg.policy("region_unrecognized") == "null":
         audit.change(df, unknown, table, "region_unrecognized", "region", raw, None)
-        df["region"] = norm["region"]
     else:
         audit.flag(df, unknown, table, "region_unrecognized", "region", raw)
-        df["region"] = coalesce(norm["region"], raw)
+        region = region.mask(unknown, raw)
         df["flag_region_unrecognized"] = unknown
-    df["province"] = norm["province"]
+    if cfg.policy("region_foreign") == "null":
+        audit.change(df, foreign, table, "region_foreign", "region", raw, None)
+    else:
+        region, province = region.mask(foreign, text), province.mask(foreign, text)
+        _flag_foreign(df, foreign, text, table, audit)
+    df["region"] = region
+    df["province"] = province
     df["city"] = norm["city"]
     return df
+
+
+def _flag_foreign(
+    df: pd.DataFrame, foreign: np.ndarray, text: pd.Series, table: str, audit: Audit
+) -> None:
+    """Flag place names outside China per row, or, in a country column, count them once."""
+    n, n_present = int(foreign.sum()), int(text.notna().sum())
+    if not n or n <= COUNTRY_COLUMN_SHARE * n_present:
+        audit.flag(df, foreign, table, "region_foreign", "region", text)
+        df["flag_region_foreign"] = foreign
+        return
+    audit.count(table, "region_foreign", "flag", "region", n, "country column, not logged per row")
+    top = ", ".join(repr(v) for v in text[foreign].value_counts().index[:3])
+    audit.warnings.append(
+        f"{table}.region: {n:,} of {n_present:,} values ({n / n_present:.0%}) name places "
+        f"outside China (e.g. {top}): read as a country column, values kept as written "
+        "(province = the country, city empty), counted under region_foreign, not logged per row"
+    )

@@ -11,7 +11,7 @@ from typing import Literal
 from core.errors import ConfigError, check_keys
 from features.parsing import DATE_RANGE, TIMESTAMP_RANGE
 
-Policy = Literal["drop", "cap", "flag", "null"]
+Policy = Literal["drop", "cap", "flag", "null", "fill", "fix"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,20 @@ RULES: dict[str, Rule] = {
             "a date, number or flag that cannot be read, a date outside min_date..max_date or a "
             "number that is not finite (inf, NaN): required fields drop the row, others become "
             "missing",
+        ),
+        Rule(
+            "amount_computed",
+            "transactions",
+            ("fill",),
+            "amount empty, quantity and unit_price given: amount = quantity x unit_price (a log "
+            "without an amount column has it computed on every row, noted once, not logged)",
+        ),
+        Rule(
+            "amount_mismatch",
+            "transactions",
+            ("flag", "fix"),
+            "amount differs from quantity x unit_price by more than 0.01 + 1e-6 x |amount|: "
+            "flag keeps the given amount, fix replaces it by quantity x unit_price",
         ),
         Rule(
             "test_account",
@@ -100,7 +114,16 @@ RULES: dict[str, Rule] = {
             "region_unrecognized",
             "both",
             ("null", "flag"),
-            "region names no known province or city",
+            "region names no known province or city and no place outside China (火星, N1-X9, "
+            "Unspecified)",
+        ),
+        Rule(
+            "region_foreign",
+            "both",
+            ("flag", "null"),
+            "region names a place outside China (letters, no Chinese characters: United "
+            "Kingdom, EIRE): kept as written, province = the name, city empty; when most of the "
+            "column is such names it is a country column: one warning, counted, not logged per row",
         ),
         Rule(
             "gender_unrecognized",
