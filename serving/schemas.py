@@ -162,8 +162,9 @@ def transactions_frame(
 ) -> pd.DataFrame:
     """Validated raw transactions as the clean-transaction columns the features read: at most
     `limit` rows, of at most `customer_limit` distinct customers (counted before the rows are
-    validated). Orders after `as_of` and a repeated order_id are refused (the batch job would
-    drop them: silently here they would move the answer away from it)."""
+    validated). Rows sharing an order_id are lines of one order, as in the batch job. Orders
+    after `as_of` and exact copies of a row are refused (the batch job would drop them:
+    silently here they would move the answer away from it)."""
     _check_batch(rows, "transactions", limit)
     if customer_limit is not None:
         _check_customers(rows, customer_limit)
@@ -175,7 +176,7 @@ def transactions_frame(
             f"transactions[{i}].order_date: {frame.at[i, 'order_date']} is after as_of {as_of}"
             + (f" (and {len(late) - 1} more)" if len(late) > 1 else "")
         )
-    _refuse_repeats(frame["order_id"], "transactions", "order_id", "order")
+    _refuse_copies(frame)
     frame["order_date"] = pd.to_datetime(frame["order_date"])
     frame["amount"] = frame["amount"].where(~frame["is_refund"], -frame["amount"])
     return frame
@@ -196,6 +197,20 @@ def customers_frame(rows: object, limit: int, ordering: set[str]) -> pd.DataFram
             "in this request"
         )
     return frame
+
+
+def _refuse_copies(frame: pd.DataFrame) -> None:
+    """BadRequest naming the first row that copies an earlier one in every field."""
+    if len(frame) < 2 or frame["order_id"].isna().all():  # no ids: equal rows are two orders
+        return
+    copies = frame.index[frame.duplicated()]
+    if len(copies):
+        rows = pd.util.hash_pandas_object(frame, index=False)
+        first = rows.index[rows == rows[copies[0]]][0]
+        raise BadRequest(
+            f"transactions[{copies[0]}] repeats transactions[{first}] in every field; send each "
+            "order line once"
+        )
 
 
 def _refuse_repeats(values: pd.Series, name: str, field: str, what: str) -> None:

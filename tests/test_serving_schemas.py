@@ -54,3 +54,18 @@ def test_the_transaction_batch_limit_counts_customers():
         transactions_frame(many, 30, date(2026, 6, 30), customer_limit=5)
     with pytest.raises(BadRequest, match="30 rows, over the limit of 29"):
         transactions_frame(many, 29, date(2026, 6, 30), customer_limit=6)
+
+
+def test_lines_of_one_order_pass_and_exact_copies_are_refused():
+    from datetime import date
+
+    from serving.schemas import BadRequest, transactions_frame
+
+    line = {"customer_id": "A", "order_date": "2026-05-01", "amount": 10.0, "order_id": "O1"}
+    lines = [line, {**line, "amount": 4.5, "category": "toys"}]
+    frame = transactions_frame(lines, 100, date(2026, 6, 30))
+    assert frame["order_id"].tolist() == ["O1", "O1"]  # two lines of one order
+    with pytest.raises(BadRequest, match=r"transactions\[2\] repeats transactions\[0\] in every"):
+        transactions_frame([*lines, dict(line)], 100, date(2026, 6, 30))
+    two_orders = [{k: v for k, v in line.items() if k != "order_id"}] * 2  # no ids: two orders
+    assert len(transactions_frame(two_orders, 100, date(2026, 6, 30))) == 2
