@@ -12,16 +12,11 @@ RSS.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-STAGE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
+from harness import print_stages, timed_job
 
 
 def job(transactions: str, customers: str, out: str, trials: str) -> None:
@@ -61,22 +56,12 @@ def main() -> None:
             rows = sum(1 for _ in f) - 1
         cmd = [sys.executable, __file__, "--job", str(files["transactions"])]
         cmd += [str(files["customers"]), str(tmp / "out"), str(args.trials or 0)]
-        env = {**os.environ, "CUSTSEG_HOME": str(tmp / "home"), "COLUMNS": "200"}
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode:
-            sys.exit(f"custseg run failed:\n{proc.stderr[-3000:]}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        stderr, wall, peak = timed_job(cmd, tmp / "home")
     print(
         f"custseg run: {args.customers:,} customers, {rows:,} transaction rows "
         f"(trials {args.trials or 'default'})"
     )
-    for line in proc.stderr.splitlines():
-        m = STAGE.match(line.strip())
-        if m:
-            print(f"  {m.group(1):44} {float(m.group(2)):7.1f} s")
-    print(f"  {'total wall time (incl. imports)':44} {wall:7.1f} s   peak RSS {peak:,.0f} MB")
+    print_stages(stderr, wall, peak)
 
 
 if __name__ == "__main__":

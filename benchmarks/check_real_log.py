@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from harness import print_stages, timed_job
 
 COLUMNS = {  # custseg's name = Online Retail's
     "customer_id": "CustomerID",
@@ -49,7 +45,6 @@ CONFIG = f"""[cleaning]
 cancel_id_pattern = "{CANCEL}"
 non_product_pattern = '{NON_PRODUCT}'
 """
-STAGE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
 
 
 def run_job(
@@ -62,14 +57,7 @@ def run_job(
     for target, source in columns.items():
         cmd += ["--column", f"{target}={source}"]
     cmd += ["--out", str(out), "--trials", str(trials), *(["--as-of", as_of] if as_of else [])]
-    env = {**os.environ, "CUSTSEG_HOME": str(home), "COLUMNS": "200"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.exit(f"custseg run failed:\n{proc.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return proc.stderr, wall, peak
+    return timed_job(cmd, home)
 
 
 def raw_log(path: Path) -> pd.DataFrame:
@@ -135,10 +123,7 @@ def main() -> None:
         clean = pd.read_parquet(out / "transactions.parquet")
     as_of = pd.Timestamp(audit["config"]["reference_date"])
     print(f"custseg run on {args.log.name}, as of {as_of.date()}")
-    for line in stderr.splitlines():
-        if m := STAGE.match(line.strip()):
-            print(f"  {m.group(1):44} {float(m.group(2)):7.1f} s")
-    print(f"  {'total wall time (incl. imports)':44} {wall:7.1f} s   peak RSS {peak:,.0f} MB")
+    print_stages(stderr, wall, peak)
 
     orders, cancellations = expected(raw_log(args.log), as_of)
     got = features["frequency_orders"].reindex(orders.index)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
 
 
 def peak_rss_mb() -> float:
@@ -88,3 +92,26 @@ def main(script: str, doc: str, prepare, phases: dict, default_customers: int, r
         rounds=max(1, args.rounds),
         setup=1,
     )
+
+
+STAGE_LINE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")
+
+
+def timed_job(cmd: list[str], home: Path) -> tuple[str, float, float]:
+    """Run a custseg job in a fresh process with its own state folder: (its stderr, wall time,
+    peak RSS in MB); exits with the job's error when it fails."""
+    env = {**os.environ, "CUSTSEG_HOME": str(home), "COLUMNS": "200"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"the job failed:\n{proc.stderr[-3000:]}")
+    return proc.stderr, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def print_stages(stderr: str, wall: float, peak: float) -> None:
+    """Each stage's time as the job printed it (`✓ stage  1.2 s`), then the total."""
+    for line in stderr.splitlines():
+        if m := STAGE_LINE.match(line.strip()):
+            print(f"  {m.group(1):44} {float(m.group(2)):7.1f} s")
+    print(f"  {'total wall time (incl. imports)':44} {wall:7.1f} s   peak RSS {peak:,.0f} MB")
