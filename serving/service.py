@@ -21,6 +21,7 @@ import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from serving import budget  # first: thread counts are read when the libraries load
 from serving.guard import API_KEY_HEADER, GuardConfig, RequestGuard, key_matches
 from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
@@ -81,6 +82,7 @@ def metadata(request: Request):
 @bentoml.asgi_app(meta_app, path="/")
 class Custseg:
     def __init__(self) -> None:
+        self._threads = budget.limit_worker()
         self.api_key = GUARD.api_key
         self._lock = threading.Lock()
         self.models: ModelSet = load_champions()
