@@ -38,7 +38,7 @@ def check_output(
     """`out` resolved, or a CustsegError when it is an input, holds an input (a folder), sits
     beside one (a file: the same folder is fine, the same file is not) or is a system folder."""
     target = Path(out).expanduser().resolve()
-    if target == Path("/") or any(target == Path(s) or target.is_relative_to(s) for s in SYSTEM):
+    if target == Path("/") or any(target.is_relative_to(s) for s in SYSTEM):
         raise CustsegError(f"{option} {out}: a system folder; choose a folder of your own")
     for given in inputs:
         if given is None or not Path(given).exists():  # a missing input is the reader's error

@@ -18,10 +18,7 @@ HASH_TAG = "custseg.definition_hash"
 def served(client) -> dict[str, str]:
     """Registered name -> version of what is served in this project. A store from before model
     sets: each model's own champion alias."""
-    version = _current(client)
-    if version is None:
-        return _aliases(client)
-    return {k.removeprefix(MEMBER): v for k, v in version.tags.items() if k.startswith(MEMBER)}
+    return _members(client, _current(client))
 
 
 def publish(
@@ -34,7 +31,7 @@ def publish(
     from mlflow.exceptions import MlflowException
 
     current = _current(client)
-    members = served(client) if current is not None else _aliases(client)
+    members = _members(client, current)
     dropped: list[str] = []
     if definition_hash and current is not None and current.tags.get(HASH_TAG) != definition_hash:
         dropped = sorted(set(members) - set(promotions))
@@ -60,6 +57,13 @@ def publish(
     for member, v in promotions.items():
         client.set_registered_model_alias(member, catalog.CHAMPION, str(v))
     return str(version), dropped
+
+
+def _members(client, version) -> dict[str, str]:
+    """The members listed by a set version; without one, each model's own alias."""
+    if version is None:
+        return _aliases(client)
+    return {k.removeprefix(MEMBER): v for k, v in version.tags.items() if k.startswith(MEMBER)}
 
 
 def _current(client):

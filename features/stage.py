@@ -33,9 +33,10 @@ def read_inputs(
     the cleaning config's share of unreadable values and its range of plausible dates; `sheet`
     names the sheet of the Excel files among them (default: the first)."""
     from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+    from features.excel import XLSX_SUFFIXES
 
     def read(path: Path, schema):
-        excel = sheet if Path(path).suffix.lower() in EXCEL else None
+        excel = sheet if Path(path).suffix.lower() in XLSX_SUFFIXES else None
         return read_table(
             path, schema, mapping, cfg.max_invalid_share, (cfg.min_date, cfg.max_date), excel
         )
@@ -44,9 +45,6 @@ def read_inputs(
         tx = read(transactions, TRANSACTIONS)
         cust = read(customers, CUSTOMERS) if customers else None
     return tx, cust
-
-
-EXCEL = (".xlsx", ".xlsm")
 
 
 def resolve_cutoff(as_of: date | None, last: date, source: object) -> date:

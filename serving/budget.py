@@ -22,9 +22,17 @@ THREAD_VARIABLES = (
     "MKL_NUM_THREADS",
     "POLARS_MAX_THREADS",
 )
-if THREADS > 0:
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, str(THREADS))
+
+
+def set_environment() -> None:
+    """The thread variables (where not set already) for this process and those it starts:
+    `custseg serve` calls it before the workers exist; importing this module does it too."""
+    if THREADS > 0:
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, str(THREADS))
+
+
+set_environment()
 
 
 def limit_worker() -> object | None:

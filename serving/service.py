@@ -19,10 +19,10 @@ import time
 import bentoml
 import pydantic_core
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from serving import budget  # first: thread counts are read when the libraries load
-from serving.guard import API_KEY_HEADER, GuardConfig, RequestGuard, key_matches
+from serving.guard import GuardConfig, RequestGuard
 from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
     Answer,
@@ -72,10 +72,7 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrorsInO
 
 @meta_app.get("/metadata")
 def metadata(request: Request):
-    service = request.app.state.service
-    if not service.authorised(request.headers.get(API_KEY_HEADER)):
-        return JSONResponse({"error": "missing or wrong x-api-key"}, status_code=401)
-    return service.models.describe()
+    return request.app.state.service.models.describe()  # the guard checked the key
 
 
 @bentoml.service(name="custseg", workers=WORKERS, traffic={"timeout": 30})
@@ -83,7 +80,6 @@ def metadata(request: Request):
 class Custseg:
     def __init__(self) -> None:
         self._threads = budget.limit_worker()
-        self.api_key = GUARD.api_key
         self._lock = threading.Lock()
         self.models: ModelSet = load_champions()
         meta_app.state.service = self
@@ -108,19 +104,9 @@ class Custseg:
             except Exception as exc:  # registry unreachable or a bad model: keep the old set
                 logger.warning("champion watch: %s; still serving %s", exc, self.models.versions)
 
-    def authorised(self, key: str | None) -> bool:
-        """The key check again (the guard made it before the body was read): constant time."""
-        return key_matches(self.api_key, key)
-
-    def _check(self, ctx: bentoml.Context) -> None:
-        if not self.authorised(ctx.request.headers.get(API_KEY_HEADER)):
-            ctx.response.status_code = 401
-            raise Unauthorised("missing or wrong x-api-key header")
-
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:  # see answer
         """Feature rows of one or more customers -> segment per scheme, probabilities."""
-        self._check(ctx)
         models = self.models  # one model set for the whole request
         try:
             frame = feature_rows(request.customers, models, MAX_BATCH)
@@ -134,7 +120,6 @@ class Custseg:
     ) -> Answer:  # encoded by `answer`
         """Raw recent transactions (+ optional customer attributes) and an as-of date -> the
         /predict answer, with features computed by the same definitions as offline."""
-        self._check(ctx)
         models = self.models
         if models.online is None:
             ctx.response.status_code = 409
@@ -164,7 +149,6 @@ class Custseg:
     def reload(self, ctx: bentoml.Context) -> dict:
         """Load the current champions now in the worker that takes this call; the other
         workers follow at their next registry watch (CUSTSEG_WATCH_SECONDS)."""
-        self._check(ctx)
         return {"versions": self._swap().versions}
 
 
@@ -176,10 +160,6 @@ def answer(payload: dict) -> Response:
     """The JSON response, encoded in one call: BentoML's generic output path (a pydantic model
     dump, then the stdlib encoder) took most of a 500-customer request."""
     return Response(pydantic_core.to_json(payload), media_type="application/json")
-
-
-class Unauthorised(bentoml.exceptions.BentoMLException):
-    error_code = bentoml.exceptions.HTTPStatus.UNAUTHORIZED
 
 
 class Conflict(bentoml.exceptions.BentoMLException):

@@ -27,13 +27,11 @@ def serve(
     Host names it answers (default: this machine).
     """
     from core import paths
+    from serving import budget
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri or paths.tracking_uri()
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-    threads = os.environ.get("CUSTSEG_SERVING_THREADS", "1")  # see serving/budget.py
-    if threads != "0":
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, threads)
+    budget.set_environment()  # read by each library as it loads in the workers
     args = ["serve", "serving.service:Custseg", "--host", host, "--port", str(port)]
     typer.echo(
         f"serving the champions of {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}"
