@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 
 from core.catalog import CHAMPION, scheme_of
+from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
-
-TARGETS = ("repurchase", "churn")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from core import catalog
+from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.progress import stage
 from features.vector import spreadsheet_safe
-from training.prediction.windows import TARGETS
 
 
 def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.DataFrame:

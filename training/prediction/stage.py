@@ -8,10 +8,11 @@ from datetime import date
 
 import pandas as pd
 
+from core.catalog import PREDICTION_TARGETS as TARGETS
 from training.prediction import dataset
 from training.prediction.config import PredictionConfig
 from training.prediction.train import TargetResult, fit_target
-from training.prediction.windows import TARGETS, NoSignal, ShortHistory, plan
+from training.prediction.windows import NoSignal, ShortHistory, plan
 
 
 def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> tuple[list, dict[str, str]]:

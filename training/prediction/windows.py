@@ -14,8 +14,6 @@ from datetime import date, timedelta
 
 from training.prediction.config import PredictionConfig
 
-TARGETS = ("repurchase", "churn")
-
 
 @dataclass(frozen=True)
 class WindowPlan:
