@@ -67,8 +67,15 @@ def write_report(
         )
     models = []
     for target, r in predictions.items():
-        rows = [("LightGBM, calibrated (" + r.predictor.calibrator.method + ")", r.metrics, True)]
-        rows += [(BASELINE_LABELS.get(n, n), m, False) for n, m in r.baselines.items()]
+        _, label = r.scored_by()
+        rows = []
+        if r.metrics:
+            name = f"LightGBM, calibrated ({r.model.calibrator.method})"
+            rows.append((name, r.metrics, r.chosen == "lightgbm", None))
+        rows += [
+            (BASELINE_LABELS.get(n, n), m, r.chosen == n, r.comparison.get(n))
+            for n, m in r.baselines.items()
+        ]
         models.append(
             {
                 "target": target,
@@ -76,8 +83,11 @@ def write_report(
                 "rows": rows,
                 "sizes": r.sizes,
                 "decision": r.decision,
+                "chosen": rows[[row[2] for row in rows].index(True)][0] if rows else "BG/NBD",
+                "scored_by": label,
+                "refit": r.predictor.trained_on,
                 "drivers": r.drivers.head(10),
-                "plot": _png(pplots.calibration(r.curves, target)),
+                "plot": _png(pplots.calibration(r.curves, target)) if r.curves else None,
             }
         )
     env = Environment(

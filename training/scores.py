@@ -16,15 +16,20 @@ from features.vector import spreadsheet_safe
 
 
 def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.DataFrame:
-    """customer_id, <target>_probability per target (empty where it was skipped), then
-    segment_<scheme> per fitted scheme."""
+    """customer_id, then per target its probability and the model that gave it (the gate's
+    choice: a model the gate refused is never what scores), then segment_<scheme> per fitted
+    scheme. A target with no model at all (nobody to learn from) has empty columns."""
     from training.segmentation.stage import assignments
 
     scores = assignments(features, fitted)
-    for i, target in enumerate(TARGETS, start=1):
+    at = 1
+    for target in TARGETS:
         r = predictions.get(target)
-        p = r.predictor.predict_proba(features).round(6) if r else np.nan
-        scores.insert(i, f"{target}_probability", p)
+        model, label = r.scored_by() if r else (None, "")
+        p = model.predict_proba(features).round(6) if model else np.nan
+        scores.insert(at, f"{target}_probability", p)
+        scores.insert(at + 1, f"{target}_model", label)
+        at += 2
     return scores
 
 

@@ -31,7 +31,7 @@ def build(
     transactions,
     customers,
     clean_transactions: pd.DataFrame,
-    plans: list[WindowPlan],
+    cutoffs: list,
     cleaning,
     features_cfg,
     repurchase_days: int,
@@ -39,9 +39,9 @@ def build(
     step: Callable[[], None] | None = None,
     categories: list[str] | None = None,
 ) -> Backtest:
-    """Features at every cutoff of every plan (each built once) and the labels. `categories`
-    (the scoring table's) fixes the category-share columns so every cutoff has the same ones."""
-    cutoffs = sorted({d for p in plans for d in p.cutoffs})
+    """Features at every cutoff (each built once) and the labels. `categories` (the scoring
+    table's) fixes the category-share columns so every cutoff has the same ones."""
+    cutoffs = sorted(set(cutoffs))
     tables = {}
     for d in cutoffs:
         tables[d], _ = features_as_of(
@@ -59,14 +59,14 @@ def split(
     """(features, labels) for train (every training cutoff stacked), valid and test."""
     out = {}
     for name, cutoffs in (("train", plan.train), ("valid", (plan.valid,)), ("test", (plan.test,))):
-        frames = [_labelled(backtest, d, target) for d in cutoffs]
+        frames = [labelled(backtest, d, target) for d in cutoffs]
         x = pd.concat([f for f, _ in frames], ignore_index=True)
         y = np.concatenate([y for _, y in frames])
         out[name] = (x, y)
     return out
 
 
-def _labelled(backtest: Backtest, cutoff: date, target: str) -> tuple[pd.DataFrame, np.ndarray]:
+def labelled(backtest: Backtest, cutoff: date, target: str) -> tuple[pd.DataFrame, np.ndarray]:
     labels = backtest.labels[backtest.labels["cutoff"] == pd.Timestamp(cutoff)]
     table = backtest.features[cutoff].merge(
         labels[["customer_id", target]], on="customer_id", how="inner", validate="one_to_one"

@@ -107,3 +107,14 @@ def tune(x, y, xv, yv, cfg, study_name, trials, on_trial=None, init=None, init_v
     params = {**best.params, "bagging_freq": 1}
     final = train(params, *datasets(x, y, xv, yv, init, init_valid), cfg)
     return final, study, params
+
+
+def refit(params: dict, rounds: int, x, y, cfg, init=None):
+    """The tuned recipe (parameters and the early-stopped number of rounds) on more rows: the
+    freshest labelled window included, so no window is left to stop on."""
+    data = lgb.Dataset(x, y, init_score=init, params=DATASET_PARAMS)
+    return lgb.train(
+        {**BASE_PARAMS, **DATASET_PARAMS, "seed": cfg.seed, **params},
+        data,
+        num_boost_round=max(int(rounds), 1),
+    )

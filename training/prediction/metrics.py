@@ -52,3 +52,42 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10):
     return frame.groupby("bin").agg(
         predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")
     )
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    model: np.ndarray,
+    baseline: np.ndarray,
+    resamples: int = 200,
+    seed: int = 0,
+    max_rows: int = 20_000,
+) -> dict[str, tuple[float, float, float]]:
+    """Model minus baseline on the same customers, ROC-AUC and log loss: (difference, 2.5%,
+    97.5%) over `resamples` bootstrap draws of the customers. A difference whose interval
+    excludes 0 is more than the luck of this window. Windows above `max_rows` are subsampled
+    once (seeded): the interval then is a little wider than the full window's."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.column_stack([model, baseline]).astype(float), EPS, 1 - EPS)
+    if len(y) > max_rows:
+        keep = rng.choice(len(y), max_rows, replace=False)
+        y, p = y[keep], p[keep]
+    if len(np.unique(y)) < 2:
+        return {}
+    loss = -(y[:, None] * np.log(p) + (1 - y[:, None]) * np.log(1 - p))
+    draws = rng.integers(0, len(y), (resamples, len(y)))
+    auc, logloss = [], []
+    for rows in draws:  # one draw per iteration, vectorised inside
+        yy = y[rows]
+        if yy.min() == yy.max():
+            continue
+        auc.append(roc_auc_score(yy, p[rows, 0]) - roc_auc_score(yy, p[rows, 1]))
+        logloss.append(loss[rows, 0].mean() - loss[rows, 1].mean())
+    point = {
+        "roc_auc": roc_auc_score(y, p[:, 0]) - roc_auc_score(y, p[:, 1]),
+        "log_loss": loss[:, 0].mean() - loss[:, 1].mean(),
+    }
+    return {
+        name: (float(point[name]), *map(float, np.percentile(values, [2.5, 97.5])))
+        for name, values in (("roc_auc", auc), ("log_loss", logloss))
+    }

@@ -118,6 +118,8 @@ class Predictor:
     calibrator: Calibrator
     params: dict
     boost_from_prior: bool = True
+    trained_on: tuple = ()  # the labelled cutoffs the booster learned from
+    kind = "lightgbm"
 
     @property
     def columns(self) -> list[str]:

@@ -11,18 +11,27 @@ import pandas as pd
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from training.prediction import dataset
 from training.prediction.config import PredictionConfig
-from training.prediction.train import TargetResult, fit_target
-from training.prediction.windows import NoSignal, ShortHistory, plan
+from training.prediction.train import TargetResult, fit_target, fit_unsupervised
+from training.prediction.windows import (
+    UNSUPERVISED,
+    NoSignal,
+    ShortHistory,
+    WindowPlan,
+    plan,
+    unsupervised,
+)
 
 
-def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> tuple[list, dict[str, str]]:
-    out, skipped = [], {}
+def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> list[WindowPlan]:
+    """Every target's plan: labelled windows where the history allows, else BG/NBD alone."""
+    out = []
     for target in TARGETS:
         try:
             out.append(plan(target, as_of, first_order, cfg))
         except ShortHistory as exc:
-            skipped[target] = str(exc)
-    return out, skipped
+            why = f"{exc}; scored by BG/NBD, which needs no labels"
+            out.append(unsupervised(target, as_of, first_order, cfg, why))
+    return out
 
 
 def fit(
@@ -35,29 +44,31 @@ def fit(
     features_cfg,
     cfg: PredictionConfig,
 ) -> tuple[dict[str, TargetResult], dict[str, str], list[str]]:
-    """(results by target, skipped targets with the reason, notes on the windows)."""
+    """(results by target, skipped targets with the reason, notes on the windows). Every target
+    gets a model: labelled windows where the history allows, else BG/NBD without labels."""
     from core.progress import bar
 
     dates = clean_transactions["order_date"]
+    if not len(dates) or not len(scoring_features):
+        why = "no orders on or before the as-of date: nobody to score"
+        return {}, dict.fromkeys(TARGETS, why), []
     first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
     # labels need data up to the end of every label window: never past the last order
     anchor = min(as_of, last)
-    todo, skipped = plans(anchor, first, cfg)
+    todo = plans(anchor, first, cfg)
     notes = [n for p in todo for n in p.notes]
     if anchor < as_of:
         notes.append(
             f"the data ends on {last}, before the as-of date {as_of}: backtest windows end on "
             f"{last} (later days would read as 'no purchase'); customers are scored as of {as_of}"
         )
-    if not todo:
-        return {}, skipped, notes
     cutoffs = sorted({d for p in todo for d in p.cutoffs})
     with bar(f"features at {len(cutoffs)} backtest cutoffs", len(cutoffs)) as step:
         backtest = dataset.build(
             transactions,
             customers,
             clean_transactions,
-            todo,
+            cutoffs,
             cleaning,
             features_cfg,
             cfg.repurchase_days,
@@ -67,6 +78,9 @@ def fit(
         )
     results = {}
     for p in todo:
+        if p.mode == UNSUPERVISED:
+            results[p.target] = fit_unsupervised(p, backtest, scoring_features, cfg)
+            continue
         name = study_name(cfg, p, backtest)
         try:
             with bar(f"{p.target}: tuning LightGBM", cfg.trials) as step:
@@ -74,8 +88,11 @@ def fit(
                     p.target, p, backtest, scoring_features, cfg, name, on_trial=lambda t: step()
                 )
         except NoSignal as exc:
-            skipped[p.target] = str(exc)
-    return results, skipped, notes
+            why = f"{exc}; scored by BG/NBD, which needs no labels"
+            notes.append(why)
+            fallback = unsupervised(p.target, anchor, first, cfg, why)
+            results[p.target] = fit_unsupervised(fallback, backtest, scoring_features, cfg)
+    return results, {}, notes
 
 
 def study_name(cfg: PredictionConfig, p, backtest) -> str:
@@ -120,6 +137,7 @@ def decide_untracked(results: dict[str, TargetResult], gate_metric: str) -> None
     for r in results.values():
         d = decide(r, metric=gate_metric)
         r.decision = Decision(False, f"not registered (--no-track); {d.reason}", metric=d.metric)
+        r.served, r.served_label = r.predictor, f"{r.predictor.kind} (not registered)"
 
 
 def log_targets(results: dict[str, TargetResult], snapshot: dict, cfg: PredictionConfig) -> dict:
@@ -148,11 +166,16 @@ def promotions(logged: dict[str, dict]) -> dict[str, str]:
 
 
 def summary_line(target: str, r: TargetResult) -> str:
-    """One line: the model against the best baseline on the held-out window."""
-    auc = max(m["roc_auc"] for m in r.baselines.values())
-    loss = min(m["log_loss"] for m in r.baselines.values())
+    """One line: the chosen model against the others on the held-out window, and what scores."""
+    from training.prediction.promotion import standing
+
+    _, label = r.scored_by()
+    plan = r.plan
+    if not r.candidates or not r.test:
+        return f"{target}: scored by {label}, BG/NBD without labels (no held-out window)"
+    auc = r.candidates[r.chosen]["roc_auc"]
+    refit = ", ".join(map(str, r.predictor.trained_on))
     return (
-        f"{target} on the held-out window {r.plan.test}: log loss {r.metrics['log_loss']:.4f} "
-        f"(best baseline {loss:.4f}), ROC-AUC {r.metrics['roc_auc']:.3f} (best baseline "
-        f"{auc:.3f}), calibration {r.predictor.calibrator.method}"
+        f"{target} on the held-out window {plan.test}: {standing(r, 'log_loss')}; ROC-AUC "
+        f"{auc:.3f}; refitted on cutoffs {refit}; scored by {label}"
     )

@@ -10,7 +10,7 @@ import math
 from core import catalog
 from core.catalog import predictor_name
 from training.prediction import plots
-from training.prediction.promotion import Decision, decide
+from training.prediction.promotion import LABELS, Decision, decide
 from training.prediction.train import TargetResult
 
 
@@ -49,6 +49,8 @@ def log_target(
     current, version = champion(result.target) if register else (None, None)
     decision: Decision = decide(result, current, version, gate_metric, gate_margin)
     result.decision = decision
+    if current is not None and not decision.promote:  # a refused model never scores
+        result.served, result.served_label = current, f"{current.kind} v{version} (champion)"
     plan = result.plan
     with mlflow.start_run(run_name=f"predict-{result.target}", nested=True) as run:
         mlflow.set_tags(
@@ -56,6 +58,8 @@ def log_target(
                 "custseg.stage": "prediction",
                 "custseg.target": result.target,
                 "custseg.promoted": str(decision.promote).lower(),
+                "custseg.model_kind": result.predictor.kind,
+                "custseg.window_mode": plan.mode,
                 "custseg.decision": decision.reason[:5000],
                 "features.as_of": str(snapshot.get("as_of")),
                 "features.definition_hash": str(snapshot.get("definition_hash")),
@@ -64,11 +68,16 @@ def log_target(
         mlflow.log_params(
             {
                 "horizon_days": plan.horizon_days,
+                "window_mode": plan.mode,
                 "train_cutoffs": ",".join(map(str, plan.train)),
                 "valid_cutoff": str(plan.valid),
                 "test_cutoff": str(plan.test),
+                "chosen_model": result.chosen,
+                "refit_cutoffs": ",".join(map(str, result.predictor.trained_on)),
                 "calibration": result.predictor.calibrator.method,
-                **{f"lgbm.{k}": v for k, v in result.predictor.params.items()},
+                **{
+                    f"lgbm.{k}": v for k, v in (result.model.params if result.model else {}).items()
+                },
                 **{f"rows.{k}": v for k, v in result.sizes.items()},
             }
         )
@@ -78,19 +87,29 @@ def log_target(
             f"baseline.{b}.{k}": v for b, m in result.baselines.items() for k, v in m.items()
         }
         metrics |= {f"calibration.log_loss.{k}": v for k, v in result.calibration_losses.items()}
+        metrics |= {
+            f"vs.{b}.{m}.{part}": v
+            for b, diffs in result.comparison.items()
+            for m, values in diffs.items()
+            for part, v in zip(("diff", "ci_low", "ci_high"), values, strict=True)
+        }
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
-        mlflow.log_text(result.drivers.rename("mean_abs_contribution").to_csv(), catalog.DRIVERS)
+        if len(result.drivers):
+            drivers = result.drivers.rename("mean_abs_contribution")
+            mlflow.log_text(drivers.to_csv(), catalog.DRIVERS)
         trials = result.study.trials_dataframe() if result.study is not None else None
         if trials is not None:
             mlflow.log_text(trials.to_csv(index=False), catalog.TUNING_TRIALS)
-        xt, yt, fit = result.test
-        figures = {
-            "calibration.png": plots.calibration(result.curves, result.target),
-            "drivers.png": plots.drivers(result.drivers, result.target),
-            "gains.png": plots.gains(
-                yt, {"LightGBM": result.predictor.predict_proba(xt, fit)}, result.target
-            ),
-        }
+        figures = {}
+        if result.test:
+            xt, yt, fit = result.test
+            held_out = result.model or result.predictor
+            figures["calibration.png"] = plots.calibration(result.curves, result.target)
+            figures["gains.png"] = plots.gains(
+                yt, {LABELS[held_out.kind]: held_out.predict_proba(xt, fit)}, result.target
+            )
+        if len(result.drivers):
+            figures["drivers.png"] = plots.drivers(result.drivers, result.target)
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"{catalog.PLOTS}/{name}")
             plt.close(fig)
@@ -103,7 +122,7 @@ def log_target(
         mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), catalog.DECISION)
         if register:
             model = PredictorModel(result.predictor, snapshot)
-            example = example_rows(xt, result.predictor.columns)
+            example = example_rows(snapshot_rows(result), result.predictor.columns)
             info = mlflow.pyfunc.log_model(
                 name="predictor",
                 python_model=model,
@@ -112,6 +131,7 @@ def log_target(
                 pip_requirements=pip_requirements("lightgbm", "scikit-learn", "scipy"),
                 metadata={
                     "target": result.target,
+                    "model_kind": result.predictor.kind,
                     "horizon_days": plan.horizon_days,
                     **model.snapshot,
                 },
@@ -123,10 +143,18 @@ def log_target(
                 info,
                 run.info.run_id,
                 description=f"custseg {result.target} probability ({plan.horizon_days} days)",
-                tags={"target": result.target},
+                tags={"target": result.target, "model_kind": result.predictor.kind},
             )
             out["version"] = number
             mlflow.set_tag("custseg.model_version", str(number))
             # to be served: the caller promotes the whole set at once (core.registry.publish)
             out["promoted"] = decision.promote
+            if decision.promote:
+                result.served = result.predictor
+                result.served_label = f"{result.predictor.kind} v{number}"
     return out
+
+
+def snapshot_rows(result: TargetResult):
+    """Feature rows for the model's input example: the test window's, else the scoring ones."""
+    return result.test[0] if result.test else result.example
