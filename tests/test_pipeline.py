@@ -45,7 +45,19 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     code, _, err = run_cli(["train", *args, "--as-of", str(AS_OF), "--trials", "2"], capsys)
     assert code == 0, err
     scores = pd.read_csv(catalog.train_dir() / catalog.SCORES)
-    assert list(scores.columns) == ["customer_id", "repurchase_probability", "churn_probability"]
+    assert list(scores.columns) == [
+        "customer_id",
+        "repurchase_probability",
+        "repurchase_model",
+        "churn_probability",
+        "churn_model",
+    ]
+    # each target names the model that scored it: the registered, promoted version
+    assert (
+        scores["repurchase_model"]
+        .str.fullmatch(r"(lightgbm|recency_rule|logistic_rfm|bg_nbd) v1")
+        .all()
+    )
     assert (catalog.train_dir() / catalog.RUN_REPORT).stat().st_size > 0
     client = mlflow.MlflowClient(paths.tracking_uri())
     registered = {m.name for m in client.search_registered_models()}

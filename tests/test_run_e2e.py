@@ -83,12 +83,14 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
 
     # scores: one row per customer with an order on or before as-of
     scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str})
-    assert list(scores.columns[:3]) == [
+    assert list(scores.columns[:5]) == [
         "customer_id",
         "repurchase_probability",
+        "repurchase_model",
         "churn_probability",
+        "churn_model",
     ]
-    assert {f"segment_{s}" for s in schemes} == set(scores.columns[3:])
+    assert {f"segment_{s}" for s in schemes} == set(scores.columns[5:])
     assert len(scores) == len(features) and scores["customer_id"].is_unique
     for col in ("repurchase_probability", "churn_probability"):
         assert scores[col].between(0, 1).all(), col
@@ -115,8 +117,15 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
             "baseline.recency_rule.roc_auc",
             "baseline.logistic_rfm.roc_auc",
             "baseline.bg_nbd.roc_auc",
+            "vs.bg_nbd.roc_auc.ci_low",
+            "vs.logistic_rfm.log_loss.ci_high",
         ):
             assert m in r.data.metrics, (target, m)
+        kind = r.data.params["chosen_model"]
+        assert r.data.tags["custseg.model_kind"] == kind
+        # the model that scored is the chosen one, refitted on the freshest labels
+        assert (scores[f"{target}_model"] == f"{kind} v1").all() == promoted_tag(r)
+        assert r.data.params["test_cutoff"] in r.data.params["refit_cutoffs"]
         assert r.data.tags["custseg.decision"]
         plots = {a.path for a in client.list_artifacts(r.info.run_id, "plots")}
         assert {"plots/calibration.png", "plots/drivers.png", "plots/gains.png"} <= plots
@@ -133,6 +142,12 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "recency rule",
         "BG/NBD",
         "Top drivers",
+        "LightGBM − this, ROC-AUC [95% CI]",
+        "refitted on the labelled cutoffs",
         "data:image/png;base64",
     ):
         assert text in report, text
+
+
+def promoted_tag(run) -> bool:
+    return run.data.tags["custseg.promoted"] == "true"
