@@ -309,8 +309,10 @@ def test_score_transactions_matches_the_batch_job(server, trained):
         ),
         (lambda b: b["transactions"][0].update(amount=1e308), "transactions[0].amount: Input"),
         (
-            lambda b: b["transactions"].__setitem__(1, {**b["transactions"][0], "order_id": "O1"})
-            or b["transactions"][0].update(order_id="O1"),
+            lambda b: (
+                b["transactions"].__setitem__(1, {**b["transactions"][0], "order_id": "O1"})
+                or b["transactions"][0].update(order_id="O1")
+            ),
             "transactions[1] repeats transactions[0] in every field",
         ),
         (

@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.build import build_labels
 from features.pipeline import features_as_of
-from training.prediction.windows import WindowPlan
+from training.prediction.windows import OVERLAPPING, WindowPlan
 
 SPLITS = ("train", "valid", "test")
 
@@ -53,17 +53,41 @@ def build(
     return Backtest(tables, labels)
 
 
+VALID_SHARE = 0.3  # overlapping windows: the share of customers held out for validation
+
+
 def split(
     backtest: Backtest, plan: WindowPlan, target: str
 ) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
-    """(features, labels) for train (every training cutoff stacked), valid and test."""
-    out = {}
-    for name, cutoffs in (("train", plan.train), ("valid", (plan.valid,)), ("test", (plan.test,))):
-        frames = [labelled(backtest, d, target) for d in cutoffs]
-        x = pd.concat([f for f, _ in frames], ignore_index=True)
-        y = np.concatenate([y for _, y in frames])
-        out[name] = (x, y)
-    return out
+    """(features, labels) for train (every training cutoff stacked), valid and test.
+
+    With overlapping windows (a short log) a customer's labels at neighbouring cutoffs share
+    most of their days, so validating on the same customers would reward memorising them: the
+    validation window then holds a fixed share of customers out (by a hash of the id), and the
+    other customers train on every cutoff up to the validation one."""
+    if plan.mode != OVERLAPPING:
+        parts = {"train": plan.train, "valid": (plan.valid,), "test": (plan.test,)}
+        return {name: _stack(backtest, cutoffs, target) for name, cutoffs in parts.items()}
+    x, y = _stack(backtest, (*plan.train, plan.valid), target)
+    held = _held_out(x["customer_id"])
+    valid, keep = held.to_numpy(), (~held).to_numpy()
+    return {
+        "train": (x[keep].reset_index(drop=True), y[keep]),
+        "valid": (x[valid].reset_index(drop=True), y[valid]),
+        "test": _stack(backtest, (plan.test,), target),
+    }
+
+
+def _held_out(ids: pd.Series) -> pd.Series:
+    """The same customers every run and every cutoff: a stable hash of the id."""
+    digest = pd.util.hash_pandas_object(ids.astype(str), index=False)
+    return pd.Series((digest % 1000).to_numpy() < VALID_SHARE * 1000, index=ids.index)
+
+
+def _stack(backtest: Backtest, cutoffs, target: str) -> tuple[pd.DataFrame, np.ndarray]:
+    frames = [labelled(backtest, d, target) for d in cutoffs]
+    x = pd.concat([f for f, _ in frames], ignore_index=True)
+    return x, np.concatenate([y for _, y in frames])
 
 
 def labelled(backtest: Backtest, cutoff: date, target: str) -> tuple[pd.DataFrame, np.ndarray]:
