@@ -47,7 +47,7 @@ def test_a_short_log_overlaps_training_windows_but_never_the_test_window():
     overlapping ones. No label used to fit looks past the test cutoff."""
     cfg = PredictionConfig()
     p = plan("churn", AS_OF, date(2025, 9, 1), cfg)
-    assert p.mode == "overlapping" and "overlap the validation window" in p.notes[0]
+    assert p.mode == "overlapping" and "validated on customers held out" in p.notes[0]
     assert p.test == AS_OF - timedelta(days=90) and p.valid == p.test - timedelta(days=90)
     assert p.train and all(d < p.valid for d in p.train)
     gaps = {(b - a).days for a, b in zip(p.train, (*p.train[1:], p.valid), strict=True)}
@@ -55,6 +55,27 @@ def test_a_short_log_overlaps_training_windows_but_never_the_test_window():
     for d in (*p.train, p.valid):
         assert d + timedelta(days=p.horizon_days) <= p.test
     assert p.refit == (*p.train, p.valid, p.test)  # the freshest labels are used at the end
+
+
+def test_overlapping_windows_validate_on_customers_the_model_never_saw():
+    """Overlapping labels of one customer share most of their days: validation holds customers
+    out (the same ones at every cutoff) instead of a later window of the same customers."""
+    from training.prediction.dataset import Backtest, split
+
+    p = plan("churn", AS_OF, date(2025, 9, 1), PredictionConfig())
+    ids = [f"c{i}" for i in range(1000)]
+    features = {d: pd.DataFrame({"customer_id": ids, "x": range(1000)}) for d in p.cutoffs}
+    labels = pd.concat(
+        pd.DataFrame({"customer_id": ids, "cutoff": pd.Timestamp(d), "churn": np.arange(1000) % 2})
+        for d in p.cutoffs
+    )
+    data = split(Backtest(features, labels), p, "churn")
+    train, valid = (set(data[k][0]["customer_id"]) for k in ("train", "valid"))
+    assert not train & valid and 0.2 < len(valid) / 1000 < 0.4
+    fitted = {pd.Timestamp(d) for d in (*p.train, p.valid)}
+    assert set(data["train"][0]["cutoff"]) == set(data["valid"][0]["cutoff"]) == fitted
+    assert len(data["test"][0]) == 1000 and set(data["test"][0]["cutoff"]) == {pd.Timestamp(p.test)}
+    assert split(Backtest(features, labels), p, "churn")["valid"][0].equals(data["valid"][0])
 
 
 def test_a_log_too_short_for_labels_plans_bg_nbd_alone():

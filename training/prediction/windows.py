@@ -6,9 +6,10 @@ looks into the test period. Training cutoffs come before the validation cutoff:
 
 - `backtest` (enough history): h and more before it, `window_step_days` apart, so no training
   label looks into the validation period either;
-- `overlapping` (a short log): closer together (a step shorter than the horizon) and their
-  label windows overlap the validation period. Tuning is then a little optimistic; the test
-  window stays untouched, so the comparison with the baselines stays out of time and honest.
+- `overlapping` (a short log): closer together (a step shorter than the horizon), up to the
+  validation cutoff, their label windows overlapping. Validation then holds customers out
+  instead of a later window of the same customers (`dataset.split`); the test window stays
+  untouched, so the comparison with the baselines stays out of time and honest.
 
 Cutoffs without `min_history_days` of history are dropped; the plan says so in `notes`. When not
 even an overlapping window fits, `ShortHistory` says so: the target is scored by BG/NBD, which
@@ -92,9 +93,9 @@ def plan(target: str, as_of: date, first_order: date, cfg: PredictionConfig) -> 
     notes = []
     if mode == OVERLAPPING:
         notes.append(
-            f"{target}: history is short for separate {h}-day windows, so {len(train)} training "
-            f"cutoff(s) {step} days apart whose labels overlap the validation window (the test "
-            "window stays held out)"
+            f"{target}: history is short for separate {h}-day windows, so {len(train) + 1} "
+            f"cutoffs {step} days apart with overlapping labels, validated on customers held out "
+            "(the test window stays held out)"
         )
     elif len(train) < cfg.train_windows:
         notes.append(
