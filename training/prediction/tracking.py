@@ -60,6 +60,7 @@ def log_target(
                 "custseg.promoted": str(decision.promote).lower(),
                 "custseg.model_kind": result.predictor.kind,
                 "custseg.window_mode": plan.mode,
+                "custseg.window_notes": " | ".join(plan.notes)[:5000] or "-",
                 "custseg.decision": decision.reason[:5000],
                 "features.as_of": str(snapshot.get("as_of")),
                 "features.definition_hash": str(snapshot.get("definition_hash")),
