@@ -112,7 +112,60 @@ def test_a_model_the_gate_refuses_never_scores(sample_dir, tmp_path, capsys):
     serving = served(client)
     for target in TARGETS:
         name = catalog.predictor_name(target)
-        versions = {v.version for v in client.search_model_versions(f"name = '{name}'")}
+        versions = {str(v.version) for v in client.search_model_versions(f"name = '{name}'")}
         assert versions == {"1", "2"}, (target, versions)
         assert serving[name] == "1"
-        assert client.get_registered_model(name).aliases[catalog.CHAMPION] == "1"
+        assert str(client.get_registered_model(name).aliases[catalog.CHAMPION]) == "1"
+
+
+@pytest.mark.slow
+def test_the_champion_scores_a_later_log_when_the_gate_refuses_the_new_model(
+    sample_dir, tmp_path, capsys
+):
+    """The same with runs one horizon apart (both horizons 30 days), so that the champion never
+    saw the new test window's labels and the gate really compares: refused by the margin, the
+    new model is registered but never scores; the champion scores today's features."""
+    import mlflow
+
+    from core import catalog, paths
+    from core.registry import served
+    from features.snapshot import read_snapshot
+
+    args = ["-t", str(sample_dir / "transactions.csv"), "-c", str(sample_dir / "customers.csv")]
+    short = ["--churn-days", "30", "--trials", "2"]
+    earlier = str(AS_OF - timedelta(days=30))
+    code, _, err = run_cli(["train", *args, *short, "--as-of", earlier], capsys)
+    assert code == 0, err
+    first = pd.read_csv(catalog.train_dir() / catalog.SCORES, dtype={"customer_id": str})
+    kinds = {t: first[f"{t}_model"].iloc[0].removesuffix(" v1") for t in TARGETS}
+    for target in TARGETS:
+        assert (first[f"{target}_model"] == f"{kinds[target]} v1").all(), target
+
+    snap = tmp_path / "today.parquet"
+    code, _, err = run_cli(["features", *args, "--as-of", str(AS_OF), "-o", str(snap)], capsys)
+    assert code == 0, err
+    config = tmp_path / "custseg.toml"
+    config.write_text("[prediction]\ngate_margin = 10.0\n")
+    code, _, err = run_cli(
+        ["train", *args, *short, "-f", str(snap), "--config", str(config)], capsys
+    )
+    assert code == 0, err
+    assert "learned from labels inside this test window" not in err
+    second = pd.read_csv(catalog.train_dir() / catalog.SCORES, dtype={"customer_id": str})
+
+    table, _ = read_snapshot(snap)
+    assert second["customer_id"].tolist() == table["customer_id"].astype(str).tolist()
+    mlflow.set_tracking_uri(paths.tracking_uri())
+    client = mlflow.MlflowClient()
+    serving = served(client)
+    for target in TARGETS:
+        name = catalog.predictor_name(target)
+        assert (second[f"{target}_model"] == f"{kinds[target]} v1 (champion)").all(), target
+        v1 = mlflow.pyfunc.load_model(f"models:/{name}/1").unwrap_python_model().predictor
+        np.testing.assert_allclose(
+            second[f"{target}_probability"], v1.predict_proba(table), atol=1e-6
+        )
+        versions = {str(v.version) for v in client.search_model_versions(f"name = '{name}'")}
+        assert versions == {"1", "2"}, (target, versions)
+        assert serving[name] == "1"
+        assert str(client.get_registered_model(name).aliases[catalog.CHAMPION]) == "1"

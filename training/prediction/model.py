@@ -10,8 +10,11 @@ from training.segmentation.base import require_columns
 
 
 class PredictorModel(PythonModel):
-    def __init__(self, predictor: Predictor, snapshot: dict):
-        self.predictor = predictor
+    def __init__(self, predictor: Predictor, snapshot: dict, held_out=None):
+        self.predictor = predictor  # what scores: the chosen model refitted on the freshest labels
+        # the same model as fitted without its test window: what the gate re-scores on a later
+        # run's test window (the refit may have learned from labels inside that window)
+        self.held_out = held_out
         self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
 
     def predict(

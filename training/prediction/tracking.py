@@ -15,16 +15,18 @@ from training.prediction.train import TargetResult
 
 
 def champion(target: str):
-    """(Predictor, version) of the current champion, or (None, None)."""
+    """(model that scores, its held-out sibling for the gate, version) of the current champion,
+    or (None, None, None). Versions registered before the sibling existed gate on themselves."""
     import mlflow
 
     from core.registry import served
 
     version = served(mlflow.MlflowClient()).get(predictor_name(target))
     if version is None:
-        return None, None
-    model = mlflow.pyfunc.load_model(f"models:/{predictor_name(target)}/{version}")
-    return model.unwrap_python_model().predictor, version
+        return None, None, None
+    inner = mlflow.pyfunc.load_model(f"models:/{predictor_name(target)}/{version}")
+    inner = inner.unwrap_python_model()
+    return inner.predictor, getattr(inner, "held_out", None) or inner.predictor, version
 
 
 def log_target(
@@ -46,8 +48,8 @@ def log_target(
     )
     from training.prediction.model import PredictorModel
 
-    current, version = champion(result.target) if register else (None, None)
-    decision: Decision = decide(result, current, version, gate_metric, gate_margin)
+    current, held_out, version = champion(result.target) if register else (None,) * 3
+    decision: Decision = decide(result, held_out, version, gate_metric, gate_margin)
     result.decision = decision
     if current is not None and not decision.promote:  # a refused model never scores
         result.served, result.served_label = current, f"{current.kind} v{version} (champion)"
@@ -122,7 +124,7 @@ def log_target(
         }
         mlflow.log_text(json.dumps({**decision.__dict__}, indent=2, default=str), catalog.DECISION)
         if register:
-            model = PredictorModel(result.predictor, snapshot)
+            model = PredictorModel(result.predictor, snapshot, result.held_out)
             example = example_rows(snapshot_rows(result), result.predictor.columns)
             info = mlflow.pyfunc.log_model(
                 name="predictor",

@@ -45,6 +45,7 @@ class TargetResult:
     test: tuple = ()  # (features, labels, btyd fit) of the test window, for the promotion gate
     decision: object = None
     model: Predictor | None = None  # LightGBM as fitted without the test window
+    held_out: object = None  # the chosen model as fitted without the test window (the gate's)
     comparison: dict = field(default_factory=dict)  # baseline -> LightGBM minus it, with CI
     served: object = None  # what scores.csv uses once the gate has decided
     served_label: str = ""
@@ -145,9 +146,11 @@ def fit_target(
     )
     result.chosen = best(result.candidates, cfg.gate_metric)
     if result.chosen == LIGHTGBM:
+        result.held_out = model
         result.predictor = refit_lightgbm(model, data, fits, plan, cfg)
     else:
-        result.predictor = baselines.refit(base[result.chosen][0], data, fits, plan, scoring_fit)
+        result.held_out = base[result.chosen][0]
+        result.predictor = baselines.refit(result.held_out, data, fits, plan, scoring_fit)
     return result
 
 
@@ -185,7 +188,7 @@ def fit_unsupervised(
     it) when the log is longer than the horizon and that window has both outcomes."""
     target, h = plan.target, plan.horizon_days
     predictor = baselines.bg_nbd(target, h, BGNBD.fit(scoring_features, cfg.seed))
-    result = TargetResult(target, plan, predictor, "bg_nbd", {}, {})
+    result = TargetResult(target, plan, predictor, "bg_nbd", {}, {}, held_out=predictor)
     result.example = scoring_features.head(3)
     if plan.test is None or plan.test not in backtest.features:
         return result
