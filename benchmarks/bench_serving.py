@@ -5,8 +5,11 @@
 
 Prints p50/p99 latency of single-customer /predict and /score_transactions, requests/s at
 concurrency 1, 8 and 32 (keep-alive connections, one per client thread), customers/s with
-batches of 500, and beside them the in-process call of the same model set. CUSTSEG_WORKERS=1
-measures one worker process (default 2, one per core).
+batches of 500, and beside them the in-process call of the same model set. The same /predict
+loads then run against a plain BentoML service over one of the champions' LightGBM boosters
+(`plain_service.py`, no custseg code), started the same way after custseg's has stopped: the
+custseg/plain ratio means the same on any machine. CUSTSEG_WORKERS=1 measures one worker
+process for both (default 2, one per core).
 """
 
 from __future__ import annotations
@@ -147,36 +150,79 @@ def main() -> None:
         models.predict(big)
     inproc_batch = 5 * 500 / (time.perf_counter() - s)
 
+    workers = os.environ.get("CUSTSEG_WORKERS", "2")
+    print(
+        f"custseg serving benchmark (loopback, {len(models.versions)} champions, {workers} "
+        f"workers; anchor: a plain BentoML service over one LightGBM model, {workers} workers)"
+    )
+    p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
+    print(
+        f"  in-process ModelSet.predict, 1 customer: p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+        f"500-row batches: {inproc_batch:,.0f} customers/s"
+    )
+    n = min(args.requests, len(one) * 10)
+    single = {c: (one * 10)[:n] for c in (1, 8, 32)}
     port = free_port()
     ready = f"http://127.0.0.1:{port}/readyz"
+    ours = {}
     with running(["serve", "--port", str(port)], env, ready, Path(tmp.name) / "server.log"):
         load(port, "/predict", one[:50], 1, 10)  # warm up
-        workers = os.environ.get("CUSTSEG_WORKERS", "2")
-        print(
-            f"custseg serving benchmark (loopback, {len(models.versions)} champions, "
-            f"{workers} workers)"
-        )
-        p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
-        print(
-            f"  in-process ModelSet.predict, 1 customer: p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-            f"500-row batches: {inproc_batch:,.0f} customers/s"
-        )
-        for path, bodies in (("/predict", one), ("/score_transactions", raw)):
-            for clients in (1, 8, 32):
-                n = min(args.requests, len(bodies) * 10)
-                r = load(port, path, (bodies * 10)[:n], clients, args.seconds)
-                print(
-                    f"  {path:20} 1 customer, concurrency {clients:2}: {r['rps']:6.0f} req/s, "
-                    f"p50 {r['p50']:6.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']} "
-                    f"({r['n']} requests)"
-                )
-        for clients in (2, 4, 8):
-            r = load(port, "/predict", batches * 30, clients, args.seconds)
-            print(
-                f"  /predict, batches of 500, concurrency {clients}: "
-                f"{r['rps'] * 500:8,.0f} customers/s, p50 {r['p50']:.0f} ms, "
-                f"errors {r['errors']} ({r['n']} requests)"
+        for c, bodies in single.items():
+            ours["/predict", c] = load(port, "/predict", bodies, c, args.seconds)
+        for c in (1, 8, 32):
+            bodies = (raw * 10)[: min(args.requests, len(raw) * 10)]
+            ours["/score_transactions", c] = load(port, "/score_transactions", bodies, c, 20)
+        for c in (2, 4, 8):
+            ours["batch", c] = load(port, "/predict", batches * 30, c, args.seconds)
+    plain = measure_plain(models, features, cols, env, Path(tmp.name), single, batches, args)
+    for (path, c), r in ours.items():
+        anchor = plain.get((path, c))
+        if path == "batch":
+            line = (
+                f"  /predict, batches of 500, concurrency {c}: {r['rps'] * 500:8,.0f} customers/s"
             )
+        else:
+            line = f"  {path:20} 1 customer, concurrency {c:2}: {r['rps']:6.0f} req/s"
+        line += f", p50 {r['p50']:6.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
+        if anchor:
+            line += f" | plain {anchor['rps']:6.0f} req/s, p99 {anchor['p99']:5.1f} ms"
+            line += f" | custseg/plain {r['rps'] / anchor['rps']:.2f}x"
+        print(line)
+
+
+def anchor_model(models, features: pd.DataFrame, folder: Path) -> Path:
+    """A champion's LightGBM booster as a model file; when no champion is a LightGBM (a
+    baseline won), a LightGBM of the usual size fitted on the same features."""
+    import lightgbm as lgb
+
+    path = folder / "plain-model.txt"
+    for predictor in models.predictors.values():
+        if getattr(predictor, "booster", None) is not None:
+            predictor.booster.save_model(str(path))
+            return path
+    numeric = features.select_dtypes("number").drop(columns=["recency_days"], errors="ignore")
+    label = (features["recency_days"] < 60).astype(int)
+    data = lgb.Dataset(numeric, label, params={"verbosity": -1})
+    lgb.train({"objective": "binary", "verbosity": -1}, data, 150).save_model(str(path))
+    return path
+
+
+def measure_plain(models, features, cols, env, folder, single, batches, args) -> dict:
+    """The same /predict loads against the plain service."""
+    model = anchor_model(models, features, folder)
+    port = free_port()
+    plain_env = {**env, "PLAIN_MODEL": str(model), "PLAIN_WORKERS": env.get("CUSTSEG_WORKERS", "2")}
+    here = str(Path(__file__).resolve().parent)
+    cmd = ["-m", "bentoml", "serve", "plain_service:Plain", "--port", str(port)]
+    cmd += ["--working-dir", here]
+    out = {}
+    with running(cmd, plain_env, f"http://127.0.0.1:{port}/readyz", folder / "plain.log"):
+        load(port, "/predict", single[1][:50], 1, 10)
+        for c, bodies in single.items():
+            out["/predict", c] = load(port, "/predict", bodies, c, args.seconds)
+        for c in (2, 4, 8):
+            out["batch", c] = load(port, "/predict", batches * 30, c, args.seconds)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""The anchor of bench_serving: a plain BentoML service over one LightGBM model, no custseg code.
+
+What an engineer writes in an afternoon: rows of features in, the booster's probabilities out,
+one float per row (text that is not a number becomes NaN). The benchmark starts it beside
+custseg's service, on the same machine and in the same run, so the ratio of the two means the
+same on any machine.
+
+    PLAIN_MODEL=model.txt bentoml serve plain_service:Plain --port 3001
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+import lightgbm as lgb
+import numpy as np
+
+
+@bentoml.service(name="plain", workers=int(os.environ.get("PLAIN_WORKERS", "2")))
+class Plain:
+    def __init__(self) -> None:
+        self.booster = lgb.Booster(model_file=os.environ["PLAIN_MODEL"])
+        self.columns = self.booster.feature_name()
+
+    @bentoml.api
+    def predict(self, customers: list[dict]) -> list[float]:
+        x = np.array(
+            [[_number(row.get(c)) for c in self.columns] for row in customers], dtype=float
+        )
+        return self.booster.predict(x).tolist()
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
