@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests import simulate
 from training.prediction.btyd import BGNBD
 from training.prediction.calibration import choose
 from training.prediction.config import PredictionConfig
@@ -89,31 +90,9 @@ def test_a_log_too_short_for_labels_plans_bg_nbd_alone():
 
 
 # -- BG/NBD ------------------------------------------------------------------------------------
-def simulate_bgnbd(n, r, alpha, a, b, weeks, seed=0) -> pd.DataFrame:
-    """Customers from the BG/NBD story, as a feature table (days). `weeks`: each customer's
-    time since the first purchase (a number or one per customer)."""
-    rng = np.random.default_rng(seed)
-    weeks = np.broadcast_to(np.asarray(weeks, float), (n,))
-    lam = rng.gamma(r, 1 / alpha, n)
-    p = rng.beta(a, b, n)
-    t, last, x = np.zeros(n), np.zeros(n), np.zeros(n, int)
-    alive = np.ones(n, bool)
-    for _ in range(300):  # steps over purchases, vectorised over customers
-        gap = rng.exponential(1 / np.maximum(lam, 1e-9))
-        nxt = t + gap
-        buy = alive & (nxt <= weeks)
-        x[buy] += 1
-        last[buy] = nxt[buy]
-        t = np.where(buy, nxt, t)
-        alive &= buy & (rng.random(n) >= p)  # after each purchase, drop out with p
-    return pd.DataFrame(
-        {"frequency_days": x + 1, "tenure_days": weeks * 7.0, "recency_days": (weeks - last) * 7.0}
-    )
-
-
 def test_bgnbd_recovers_its_parameters():
     truth = dict(r=0.8, alpha=4.0, a=0.8, b=2.5)
-    fitted = BGNBD.fit(simulate_bgnbd(20000, weeks=52, **truth))
+    fitted = BGNBD.fit(simulate.bgnbd(20000, weeks=52, **truth))
     for k, v in truth.items():
         assert getattr(fitted, k) == pytest.approx(v, rel=0.25), k
 
@@ -124,7 +103,7 @@ def test_bgnbd_recovers_the_published_cdnow_fit():
     50,000 customers, the fit lands within 10% of each."""
     truth = dict(r=0.243, alpha=4.414, a=0.793, b=2.426)
     weeks = np.random.default_rng(1).uniform(27, 39, 50_000)
-    fitted = BGNBD.fit(simulate_bgnbd(50_000, weeks=weeks, seed=2, **truth))
+    fitted = BGNBD.fit(simulate.bgnbd(50_000, weeks=weeks, seed=2, **truth))
     for k, v in truth.items():
         assert getattr(fitted, k) == pytest.approx(v, rel=0.10), k
 

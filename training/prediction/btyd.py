@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import gammaln
+from scipy.special import gammaln, hyp2f1
 
 WEEK = 7.0
 MAX_FIT_ROWS = 100_000
@@ -82,3 +82,25 @@ class BGNBD:
         """Expected purchases in the next `days` while alive, weighted by P(alive)."""
         x, _, T = history(features)
         return self.p_alive(features) * (self.r + x) / (self.alpha + T) * (days / WEEK)
+
+    def conditional_expected(self, features: pd.DataFrame, days: float) -> np.ndarray:
+        """Expected orders (purchase days) in the next `days`, dropout included: Fader, Hardie
+        & Lee (2005) eq. 10, P(alive) times the expected count of a customer alive now."""
+        x, _, T = history(features)
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        t = days / WEEK
+        z = t / (alpha + T + t)
+        term = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
+            r + x, b + x, a + b + x - 1, z
+        )
+        scale = (a + b + x - 1) / (a - 1) if abs(a - 1) > 1e-9 else np.inf
+        expected = self.p_alive(features) * scale * term
+        # a == 1 (or numerical trouble): the rate while alive, as expected_purchases does
+        fallback = self.expected_purchases(features, days)
+        return np.where(np.isfinite(expected) & (expected >= 0), expected, fallback)
+
+    def median_days_to_next(self, features: pd.DataFrame) -> np.ndarray:
+        """Median days until the next order of a customer still active: the waiting time under
+        the posterior rate Gamma(r + x, alpha + T) is Lomax; its median is always finite."""
+        x, _, T = history(features)
+        return (self.alpha + T) * (2.0 ** (1.0 / (self.r + x)) - 1.0) * WEEK
