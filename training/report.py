@@ -32,7 +32,8 @@ def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    # "tight": the image grows to hold every label, legend and title (none is ever cut off)
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
