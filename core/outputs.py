@@ -122,3 +122,21 @@ def process_alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+# Excel reads a CSV without a byte-order mark in the machine's code page (GBK on a Chinese
+# Windows): Chinese names turn to mojibake. With the mark it reads UTF-8; pandas and pyarrow
+# skip it when reading (pandas: encoding=CSV_ENCODING to be explicit).
+CSV_ENCODING = "utf-8-sig"
+
+
+def write_csv(frame, path: Path, **kwargs) -> Path:
+    """`frame` (a pandas DataFrame) as a CSV file people open in Excel: UTF-8 with BOM."""
+    frame.to_csv(path, encoding=CSV_ENCODING, **kwargs)
+    return path
+
+
+def csv_text(frame, **kwargs) -> str:
+    """`frame` as CSV text beginning with the BOM, for files written as text (MLflow's
+    log_text writes UTF-8: the mark makes Excel read it as such)."""
+    return "\ufeff" + frame.to_csv(**kwargs)

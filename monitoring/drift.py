@@ -34,6 +34,10 @@ from core import catalog
 from core.errors import CustsegError, InputError
 
 ALL_MISSING = "all missing"
+# the drifted-feature share that makes a table drifted: custseg's trigger ([monitoring]
+# drift_share) and, passed to its DataDriftPreset, what Evidently's pages show and test (its own
+# default is 0.5). Evidently counts a share equal to it as drift, custseg's trigger only above.
+DRIFT_SHARE = 0.3
 _TINY = 1e-300  # floor for scores in the severity log: p-values underflow to 0.0
 
 
@@ -177,8 +181,10 @@ def detect_drift(
     target: Sequence[str] = (),
     max_rows: int = 50_000,
     seed: int = 0,
+    drift_share: float = DRIFT_SHARE,
 ) -> DriftResult:
     """Compare `current` with `reference` column by column, each side sampled to `max_rows`.
+    `drift_share` is the threshold Evidently's pages show for the share of drifted columns.
 
     Prediction columns are categorical when their dtype is not numeric (segment labels), numeric
     otherwise (probabilities); target columns are always categorical labels.
@@ -197,7 +203,9 @@ def detect_drift(
     result: dict[str, list[ColumnDrift]] = {}
     reports: dict[str, Any] = {}
     for group, cols in groups.items():
-        result[group], report = _drift_group(ref, cur, cols, kinds, keep_missing=group != "target")
+        result[group], report = _drift_group(
+            ref, cur, cols, kinds, keep_missing=group != "target", drift_share=drift_share
+        )
         if report is not None:
             reports[group] = report
     n_drifted = sum(c.drifted for c in result["features"])
@@ -262,6 +270,7 @@ def _drift_group(
     kinds: dict[str, str],
     *,
     keep_missing: bool,
+    drift_share: float = DRIFT_SHARE,
 ) -> tuple[list[ColumnDrift], Any]:
     """Evidently's verdicts for the columns with values on both sides, plus the all-missing ones."""
     if not columns:
@@ -275,7 +284,7 @@ def _drift_group(
             if empty[c]:
                 method = f"{ALL_MISSING} ({' and '.join(empty[c])})"
                 drift[c] = ColumnDrift(c, kinds[c], method, 1.0, 0.0, True)
-    report = _run_report(ref, cur, testable, kinds) if testable else None
+    report = _run_report(ref, cur, testable, kinds, drift_share) if testable else None
     if report is not None:
         drift |= _parse_report(report, kinds)
     return [drift[c] for c in columns if c in drift], report
@@ -286,8 +295,15 @@ def _has_values(frame: pd.DataFrame) -> pd.Series:
     return frame.replace([np.inf, -np.inf], np.nan).notna().any()
 
 
-def _run_report(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], kinds: dict[str, str]):
-    """A DataDriftPreset report over `columns`, with per-column tests (FAIL = drift)."""
+def _run_report(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    columns: list[str],
+    kinds: dict[str, str],
+    drift_share: float = DRIFT_SHARE,
+):
+    """A DataDriftPreset report over `columns`, with per-column tests (FAIL = drift), its
+    dataset-level threshold custseg's `drift_share`."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -301,7 +317,8 @@ def _run_report(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], kinds:
         plain = {c: _as_float(frame[c]) if kinds[c] == "numeric" else frame[c] for c in columns}
         return Dataset.from_pandas(pd.DataFrame(plain), data_definition=definition)
 
-    report = Report([DataDriftPreset(columns=columns)], include_tests=True)
+    preset = DataDriftPreset(columns=columns, drift_share=drift_share)
+    report = Report([preset], include_tests=True)
     # Evidently's tests divide by zero on categories seen on one side only; the results are right.
     with np.errstate(divide="ignore", invalid="ignore"):
         return report.run(current_data=dataset(cur), reference_data=dataset(ref))

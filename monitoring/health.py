@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError, CustsegError, InputError, check_keys
+from monitoring.drift import DRIFT_SHARE
 from training.segmentation.base import numeric, require_numbers
 from training.segmentation.clustering import separation
 from training.segmentation.quality import COMMON_SPACE, common_space, eval_rows
@@ -86,7 +87,7 @@ class HealthConfig:
     max_revenue_shift: float = 0.3  # total-variation distance of revenue shares
     max_repurchase_shift: float = 0.2  # mean absolute change of per-segment repurchase rate
     # re-evaluation triggers besides health < threshold (used by monitoring.job)
-    drift_share: float = 0.3  # share of drifted features
+    drift_share: float = DRIFT_SHARE  # share of drifted features (also on Evidently's pages)
     repurchase_days: int = 30  # label horizon of the repurchase rates per segment
     reevaluate_trials: int = 20  # Optuna trials when a clustering scheme is refitted
 

@@ -170,7 +170,7 @@ def measure(
     cohort_segments = (
         {} if cohort is None else {s: models.segmenters[s].assigner.assign(cohort) for s in schemes}
     )
-    drift = _drift(base, current, models, segments, labels, cohort)
+    drift = _drift(base, current, models, segments, labels, cohort, cfg.drift_share)
     health = {}
     with stage("segment health"):
         for s in schemes:
@@ -261,7 +261,9 @@ def _population(base: Reference, current: pd.DataFrame, with_customers: bool) ->
     return reasons
 
 
-def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftResult:
+def _drift(
+    base: Reference, current, models, segments, labels, cohort, drift_share: float
+) -> DriftResult:
     """Features, the champions' outputs (segments, probabilities) and, where labelled, the
     repurchase label: the oldest served reference against today."""
     from core.progress import stage
@@ -288,6 +290,7 @@ def _drift(base: Reference, current, models, segments, labels, cohort) -> DriftR
             categorical=categorical,
             predictions=predictions,
             target=target,
+            drift_share=drift_share,  # Evidently's pages show custseg's threshold
         )
 
 

@@ -94,7 +94,7 @@ def decide(champion: dict, challenger: dict, margin: float = 0.01) -> tuple[bool
             continue
         sign = "+" if b > a + margin else "-" if b < a - margin else "="
         (wins if sign == "+" else losses if sign == "-" else []).append(k)
-        parts.append(f"{k} {b:.3f} vs {a:.3f} ({sign})")
+        parts.append(f"{k} challenger {b:.3f} vs champion {a:.3f} ({sign})")
     detail = "; ".join(parts)
     if len(wins) > len(losses):
         return True, f"challenger better on {', '.join(wins)}: {detail}"
@@ -117,7 +117,6 @@ def reevaluate(
     (it was just validated on it: freshness starts again). Losing challengers are not
     registered (a scheduled job would fill the registry); their measures stay in the summary.
     Call inside an active MLflow run."""
-    from core.progress import console
     from training.segmentation import fit_schemes
     from training.segmentation import stage as segstage
 
@@ -144,8 +143,6 @@ def reevaluate(
         if won and not promote:
             verdicts[new.name].reason = "would promote (--no-promote): " + reason
         (winners if won and promote else losers).append(new)
-        verdict = "[green]promoted[/]" if won and promote else "kept the champion"
-        console.print(f"{new.name}: {verdict}: {reason}")
     if not promote:
         return verdicts  # nothing changes in the registry
     import mlflow

@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from core import catalog
 from core.errors import InputError
+from core.formats import number, pct
 from training.report import _png
 
 TOP_DRIFT = 10
@@ -72,8 +73,8 @@ def write_report(summary: dict, history: pd.DataFrame | None, out_dir: Path) -> 
     env = Environment(
         loader=PackageLoader("monitoring", "templates"), autoescape=select_autoescape(["html"])
     )
-    env.filters["pct"] = _pct
-    env.filters["num"] = _num
+    env.filters["pct"] = pct
+    env.filters["num"] = number
     html = env.get_template("monitor.html").render(
         s=summary,
         status=summary.get("status") or "unknown",
@@ -152,7 +153,7 @@ def _drift_rows(columns: list[dict]) -> list[dict]:
                 "score": c.get("score"),
                 "threshold": c.get("threshold"),
                 "drifted": bool(c.get("drifted")),
-                "severity_text": "column vanished" if sev is None else f"{sev:+.2f}",
+                "severity_text": "column vanished" if sev is None else number(sev, "{:+.2f}"),
                 # bar: 1 order of magnitude past the threshold fills half, a vanished column all
                 "bar": 1.0 if sev is None else max(0.0, min(1.0, sev / 2)),
             }
@@ -260,18 +261,6 @@ def _scheme_section(
     }
 
 
-def _pct(value: float | None, digits: int = 1, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{100 * value:{'+' if signed else ''}.{digits}f}%"
-
-
-def _num(value: float | None, fmt: str = "{:.3f}") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return fmt.format(value)
-
-
 # ---- plots -------------------------------------------------------------------------------------
 
 
@@ -295,7 +284,12 @@ def _health_chart(health: dict[str, dict]):
     ncols = min(len(schemes), 3)
     nrows = math.ceil(len(schemes) / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.7 * ncols + 0.9, 2.6 * nrows), sharey=True, squeeze=False
+        nrows,
+        ncols,
+        figsize=(3.7 * ncols + 0.9, 2.6 * nrows),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",  # room for every label and the title, computed when drawn
     )
     for ax in axes.flat[len(schemes) :]:
         ax.set_visible(False)
@@ -334,7 +328,6 @@ def _health_chart(health: dict[str, dict]):
     fig.suptitle(
         f"health index and its parts (0-100; dashed: threshold {threshold:g})", fontsize=11
     )
-    fig.tight_layout()
     return fig
 
 
@@ -347,14 +340,20 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
     last = hist[hist["as_of"] == hist["as_of"].max()].set_index("segment")["share"]
     order = sorted(hist["segment"].unique(), key=lambda s: -np.nan_to_num(last.get(s, 0.0)))
     cmap = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 3.4), sharex=True)
+    labels = [_seg_label(seg, names) for seg in order]
+    ncol = _legend_columns(labels, 12.5)
+    rows = math.ceil(len(order) / ncol)
+    # constrained layout with the legend "outside": the axes shrink until every entry fits
+    fig, (a, b) = plt.subplots(
+        1, 2, figsize=(13, 3.6 + 0.25 * rows), sharex=True, layout="constrained"
+    )
     handles = []
     for i, seg in enumerate(order):
         g = hist[hist["segment"] == seg]
         style = {"marker": "o", "ms": 4, "color": cmap(i % cmap.N)}
         (line,) = a.plot(g["as_of"], g["share"], **style)
         b.plot(g["as_of"], g["revenue_share"], **style)
-        handles.append((line, _seg_label(seg, names)))
+        handles.append((line, labels[i]))
     dates = sorted(hist["as_of"].unique())
     own = ((summary.get("references") or {}).get(scheme) or {}).get("as_of")
     ref = own or summary.get("reference_as_of")
@@ -373,19 +372,28 @@ def _history_chart(scheme: str, hist: pd.DataFrame, names: dict, summary: dict):
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     plt.setp(a.get_xticklabels() + b.get_xticklabels(), rotation=20, ha="right")
-    ncol = min(len(handles), 5)
-    rows = math.ceil(len(handles) / ncol) if ncol else 0
     fig.legend(
         [h for h, _ in handles],
         [label for _, label in handles],
-        loc="lower center",
+        loc="outside lower center",
         ncol=max(ncol, 1),
         fontsize=9,
         frameon=False,
     )
-    fig.set_size_inches(13, 3.4 + 0.22 * rows)
-    fig.tight_layout(rect=(0, min(0.08 + 0.06 * rows, 0.45), 1, 1))
     return fig
+
+
+def _legend_columns(labels: list[str], width: float, most: int = 5) -> int:
+    """Legend columns that fit `width` inches at font size 9: a legend wider than its figure
+    is cut off whatever the layout (a CJK character is about twice a Latin one)."""
+    import unicodedata
+
+    def inches(text: str) -> float:
+        wide = sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+        return 0.125 * wide + 0.07 * (len(text) - wide) + 0.6  # + the line sample and gap
+
+    widest = max(map(inches, labels), default=1.0)
+    return max(1, min(len(labels), most, int(width // widest)))
 
 
 def _heatmap(scheme: str, transitions: dict, names: dict):
@@ -407,9 +415,11 @@ def _heatmap(scheme: str, transitions: dict, names: dict):
     shares = counts.div(totals.where(totals > 0), axis=0)
     n = max(len(rows), len(cols))
     side = min(max(3.8, 0.75 * n + 2.2), 12)
-    fig, ax = plt.subplots(figsize=(side + 1.6, side))
+    fig, ax = plt.subplots(figsize=(side + 1.6, side), layout="constrained")
     cmap = plt.get_cmap("Blues").with_extremes(bad="#f5f7fa")
-    im = ax.imshow(np.ma.masked_invalid(shares.to_numpy()), cmap=cmap, vmin=0, vmax=1)
+    im = ax.imshow(
+        np.ma.masked_invalid(shares.to_numpy()), cmap=cmap, vmin=0, vmax=1, aspect="auto"
+    )
     if n <= MAX_ANNOTATED:
         for i in range(len(rows)):
             for j in range(len(cols)):
@@ -434,5 +444,4 @@ def _heatmap(scheme: str, transitions: dict, names: dict):
     ax.set_ylabel("reference segment")
     ax.set_title(f"{scheme}: migration between segments", fontsize=11)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the reference segment")
-    fig.tight_layout()
     return fig

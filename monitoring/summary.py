@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from core import catalog
+from core.outputs import CSV_ENCODING, write_csv
 from monitoring.measure import Monitored
 
 
@@ -66,12 +67,16 @@ def update_history(path: Path, m: Monitored) -> pd.DataFrame:
     new = pd.concat(rows, ignore_index=True).drop_duplicates(keys, keep="last")  # ref day == today
     history = new
     if path.exists():
-        old = pd.read_csv(path, dtype={"reference_run": str, "as_of": str, "segment": str})
+        old = pd.read_csv(
+            path,
+            dtype={"reference_run": str, "as_of": str, "segment": str},
+            encoding=CSV_ENCODING,  # with or without the BOM (files of older versions)
+        )
         runs = ["reference_run", "as_of", "scheme"]
         stale = old.set_index(runs).index.isin(new.set_index(runs).index)
         history = pd.concat([old[~stale], new], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    history.to_csv(path, index=False)
+    write_csv(history, path, index=False)  # demographic segment keys are Chinese
     runs = pd.Series({s: m.references[s].run_id for s in m.health})
     mine = history[history["reference_run"].to_numpy() == history["scheme"].map(runs).to_numpy()]
     mine = mine.assign(as_of=pd.to_datetime(mine["as_of"]).dt.date)

@@ -231,3 +231,17 @@ def test_missing_columns_and_empty_frames(reference):
 def test_module_import_does_not_load_evidently():
     code = "import sys, monitoring.drift; assert 'evidently' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_evidently_pages_show_custsegs_drift_threshold(churn_up, reference, tmp_path):
+    """One threshold everywhere: Evidently's own pages state custseg's share, not its 0.5."""
+    from monitoring.drift import DRIFT_SHARE
+    from monitoring.health import HealthConfig
+
+    assert HealthConfig().drift_share == DRIFT_SHARE
+    page = churn_up.save_html(tmp_path / "a")["features"].read_text("utf-8")
+    assert f"drift detection threshold is {DRIFT_SHARE}" in page
+    assert "threshold is 0.5" not in page
+    own = detect_drift(reference, reference, numeric=["monetary"], drift_share=0.25)
+    page = own.save_html(tmp_path / "b")["features"].read_text("utf-8")
+    assert "drift detection threshold is 0.25" in page

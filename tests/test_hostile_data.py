@@ -403,10 +403,20 @@ def test_scores_csv_cells_are_not_formulas(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training.report, "write_report", lambda path, **kw: path.write_text("r"))
     features = pd.DataFrame({"customer_id": ['=HYPERLINK("http://x")', "B"]})
-    scheme = SimpleNamespace(name="rfm", labels=np.array(["@champions", "-at risk"], object))
+    labels = np.array(["@champions", "-at risk"], object)
+    profile = pd.DataFrame(
+        {
+            "segment": [*labels, "all"],
+            "name": ["+top", "=risk", "all customers"],
+            "name_zh": ["@冠军", "风险", "全部客户"],
+            "strategy_direction": ["-keep", "win back", ""],
+        }
+    )
+    scheme = SimpleNamespace(name="rfm", labels=labels, profile=profile)
     paths = write_scores(tmp_path, features, REF, {}, [scheme], {}, {}, [], None)
-    text = paths["scores"].read_text()
+    text = paths["scores"].read_text("utf-8-sig")
     assert "'=HYPERLINK" in text and "'@champions" in text and "'-at risk" in text
+    assert "'+top" in text and "'=risk" in text and "'@冠军" in text and "'-keep" in text
     scores = pd.read_csv(paths["scores"])
     assert scores["repurchase_probability"].isna().all()  # numbers stay numbers (empty here)
 

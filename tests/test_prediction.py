@@ -330,3 +330,27 @@ def test_the_gate_refuses_a_worse_model(good, noise):
     # a champion for another horizon is replaced, not compared
     other = replace(good.model, horizon_days=45)
     assert "45-day horizon" in decide(clear, champion=other, champion_version="2").reason
+
+
+def test_the_report_names_the_drivers_with_their_units(good, tmp_path):
+    from training.prediction.predictor import driver_label
+    from training.report import write_report
+
+    audit = {"tables": {"transactions": {"kept_rows": 9, "input_rows": 9, "dropped_rows": 0}}}
+    html = write_report(
+        tmp_path / "report.html",
+        as_of=str(AS_OF),
+        audit=audit,
+        schemes=[],
+        predictions={"repurchase": good},
+        skipped={},
+        notes=[],
+        run_id=None,
+    ).read_text("utf-8")
+    assert "<th>mean |contribution| (log-odds)</th>" in html
+    top = good.drivers.index[:10]
+    assert "bg_nbd_prior" in top and "BG/NBD prior (log-odds)" in html
+    for name in top:  # readable, the internal name beneath
+        label = driver_label(name)
+        assert f"<td>{label}" in html.replace("&#39;", "'"), name
+        assert label == name or f'<code class="muted">{name}</code>' in html

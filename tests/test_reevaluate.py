@@ -44,3 +44,30 @@ def test_omega_squared_does_not_reward_more_segments_for_nothing():
     assert abs(omega_squared(y, two)) < 0.005 and abs(omega_squared(y, many)) < 0.005
     informative = np.where(y == 1, "buyers", "others")
     assert omega_squared(y, informative) > 0.99
+
+
+def test_the_reason_says_which_number_is_the_challengers():
+    _, reason = decide(CHAMPION, {**CHAMPION, "separation": 0.40})
+    assert "separation challenger 0.400 vs champion 0.300 (+)" in reason
+
+
+def test_the_command_says_each_verdict_once_and_speaks_on_healthy_data():
+    from custseg.cli.display import reevaluation_lines
+
+    healthy = {"trigger": {"needed": False}, "reevaluation": None}
+    assert reevaluation_lines(healthy, asked=True) == ["[green]healthy:[/] no re-evaluation needed"]
+    needed = {"trigger": {"needed": True}, "reevaluation": None}
+    assert "--reevaluate" in reevaluation_lines(needed, asked=False)[0]
+    _, reason = decide(CHAMPION, {**CHAMPION, "separation": 0.40})
+    done = {
+        "trigger": {"needed": True},
+        "reevaluation": {
+            "rfm_rules": {"promoted": False, "version": None, "reason": "not better"},
+            "clusters": {"promoted": True, "version": "4", "reason": reason},
+        },
+    }
+    lines = reevaluation_lines(done, asked=True)
+    assert lines == [
+        "rfm_rules: champion kept: not better",
+        f"clusters: [green]challenger promoted[/] as v4: {reason}",
+    ]

@@ -90,7 +90,12 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "churn_probability",
         "churn_model",
     ]
-    assert {f"segment_{s}" for s in schemes} == set(scores.columns[5:])
+    assert list(scores.columns[5:]) == [
+        f"segment_{s}{suffix}"
+        for s in segments.columns[1:].str.removeprefix("segment_")
+        for suffix in ("", "_name", "_name_zh", "_strategy")
+    ]
+    assert scores.filter(like="_name_zh").notna().all().all()
     assert len(scores) == len(features) and scores["customer_id"].is_unique
     for col in ("repurchase_probability", "churn_probability"):
         assert scores[col].between(0, 1).all(), col
@@ -135,13 +140,18 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         aliases = client.get_registered_model(f"custseg-{target}").aliases
         assert ("champion" in aliases) == promoted
 
-    report = (out / "report.html").read_text()
+    report = (out / "report.html").read_text("utf-8")
     for text in (
         "Segments",
         "Predictions",
         "recency rule",
         "BG/NBD",
         "Top drivers",
+        "mean |contribution| (log-odds)",
+        "BG/NBD prior (log-odds)",  # drivers by readable names
+        "defined by",
+        "recency_days ≤ 30 and orders_180d ≥ 5",  # a rule segment's definition
+        "in standard deviations",  # the clusters' definitions
         "LightGBM − this, ROC-AUC [95% CI]",
         "refitted on the labelled cutoffs",
         "data:image/png;base64",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core.formats import pct
+
 METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "pr_auc": "PR-AUC",
@@ -32,9 +34,17 @@ def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    # "tight": the image grows to hold every label, legend and title (none is ever cut off)
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _defined_by(kind: str) -> str:
+    """What the definition column of a scheme's segments says."""
+    if kind == "clustering":
+        return "sets it apart (segment mean vs everyone's, in standard deviations)"
+    return "defined by"
 
 
 def write_report(
@@ -49,6 +59,7 @@ def write_report(
     run_id: str | None,
 ) -> Path:
     from training.prediction import plots as pplots
+    from training.prediction.predictor import driver_label
     from training.segmentation import plots as splots
 
     segments = []
@@ -61,6 +72,7 @@ def write_report(
                 "description": s.description,
                 "serve": s.serve,
                 "rows": p.head(15).to_dict("records"),
+                "defined_by": _defined_by(s.kind),
                 "more": max(len(p) - 15, 0),
                 "plot": _png(splots.sizes_revenue(s)) if s.serve else None,
             }
@@ -86,13 +98,16 @@ def write_report(
                 "chosen": rows[[row[2] for row in rows].index(True)][0] if rows else "BG/NBD",
                 "scored_by": label,
                 "refit": r.predictor.trained_on,
-                "drivers": r.drivers.head(10),
+                "drivers": [
+                    (name, driver_label(name), value) for name, value in r.drivers.head(10).items()
+                ],
                 "plot": _png(pplots.calibration(r.curves, target)) if r.curves else None,
             }
         )
     env = Environment(
         loader=PackageLoader("training", "templates"), autoescape=select_autoescape(["html"])
     )
+    env.filters["pct"] = pct
     html = env.get_template("report.html").render(
         as_of=as_of,
         audit=audit,

@@ -11,17 +11,19 @@ import pandas as pd
 
 from core import catalog
 from core.catalog import PREDICTION_TARGETS as TARGETS
+from core.outputs import write_csv
 from core.progress import stage
 from features.vector import spreadsheet_safe
 
 
 def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.DataFrame:
     """customer_id, then per target its probability and the model that gave it (the gate's
-    choice: a model the gate refused is never what scores), then segment_<scheme> per fitted
-    scheme. A target with no model at all (nobody to learn from) has empty columns."""
-    from training.segmentation.stage import assignments
+    choice: a model the gate refused is never what scores), then per fitted scheme
+    segment_<scheme> (the key) and its _name, _name_zh and _strategy (direction). A target with
+    no model at all (nobody to learn from) has empty columns."""
+    from training.segmentation.stage import named_assignments
 
-    scores = assignments(features, fitted)
+    scores = named_assignments(features, fitted)
     at = 1
     for target in TARGETS:
         r = predictions.get(target)
@@ -53,7 +55,7 @@ def write_scores(
         # customer ids and segment names are text from the data and the scheme file: a cell
         # such as =HYPERLINK(...) must reach spreadsheet users as text, not as a formula
         table = spreadsheet_safe(score_table(features, fitted, predictions))
-        table.to_csv(paths["scores"], index=False)
+        write_csv(table, paths["scores"], index=False)  # with BOM: Excel reads Chinese names
         write_report(
             paths["report"],
             as_of=str(as_of),

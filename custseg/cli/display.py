@@ -94,7 +94,7 @@ def model_set(version: str | None, dropped: list[str]) -> None:
         console.print("what is served did not change")
 
 
-def monitoring(m, data: dict, cfg) -> None:
+def monitoring(m, data: dict, cfg, reevaluate: bool = False) -> None:
     from rich.table import Table
 
     t = Table(
@@ -123,9 +123,30 @@ def monitoring(m, data: dict, cfg) -> None:
         console.print(f"[yellow]re-evaluation needed:[/] {why}")
     for note in m.notes:
         console.print(f"note: {note}")
-    for scheme, v in (data["reevaluation"] or {}).items():
-        verdict = f"promoted v{v['version']}" if v["promoted"] else "champion kept"
-        console.print(f"{scheme}: {verdict}: {v['reason']}")
+    for line in reevaluation_lines(data, reevaluate):
+        console.print(line)
+
+
+def reevaluation_lines(data: dict, asked: bool) -> list[str]:
+    """What a monitoring run says about re-evaluation: one line per scheme's verdict, or why
+    nothing was re-evaluated (said also when the data is healthy: silence reads as a failure)."""
+    verdicts = data.get("reevaluation") or {}
+    if verdicts:
+        lines = []
+        for scheme, v in verdicts.items():
+            if v["promoted"]:
+                verdict = "[green]challenger promoted[/]" + (
+                    f" as v{v['version']}" if v.get("version") else ""
+                )
+            else:
+                verdict = "champion kept"
+            lines.append(f"{scheme}: {verdict}: {v['reason']}")
+        return lines
+    if not data["trigger"]["needed"]:
+        return ["[green]healthy:[/] no re-evaluation needed"]
+    if not asked:
+        return ["re-evaluation needed: run again with --reevaluate to refit and compare"]
+    return []
 
 
 def cell(value, share: bool = False) -> str:

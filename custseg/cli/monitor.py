@@ -98,7 +98,7 @@ def monitor(
         promote=promote,
         track=Tracking(experiment, tracking_uri),
     )
-    display.monitoring(r.measured, r.summary, health)
+    display.monitoring(r.measured, r.summary, health, reevaluate)
     console.print(
         f"summary: {r.paths['summary']}\nreport: {r.paths['report']}  (open it in a browser)\n"
         f"MLflow run {r.run_id}"

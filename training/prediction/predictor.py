@@ -22,6 +22,26 @@ BTYD_COLUMNS = ("btyd_p_alive", "btyd_p_purchase")
 EPS = 1e-6
 
 
+DRIVER_LABELS = {  # the inputs that are not features of the registry
+    "bg_nbd_prior": ("BG/NBD prior", "log-odds"),
+    "btyd_p_alive": ("BG/NBD probability the customer is still active", "probability"),
+    "btyd_p_purchase": ("BG/NBD probability of an order within the horizon", "probability"),
+}
+
+
+def driver_label(name: str) -> str:
+    """An input of the model as an analyst reads it, with its unit: "BG/NBD prior (log-odds)",
+    "days since the last order, as of the cutoff (days)"; a name the registry does not know
+    is shown as it is."""
+    from features.registry import describe
+
+    if name in DRIVER_LABELS:
+        text, unit = DRIVER_LABELS[name]
+        return f"{text} ({unit})"
+    found = describe([name])
+    return f"{found[0].description} ({found[0].unit})" if found else name
+
+
 def prior(target: str, p_purchase: np.ndarray) -> np.ndarray:
     """The BG/NBD log-odds of the target: LightGBM boosts from it (init score) and learns
     corrections, so it starts where the strongest baseline ends."""

@@ -9,6 +9,7 @@ import math
 
 from core import catalog
 from core.catalog import predictor_name
+from core.outputs import csv_text
 from training.prediction import plots
 from training.prediction.promotion import LABELS, Decision, decide
 from training.prediction.train import TargetResult
@@ -99,10 +100,10 @@ def log_target(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
         if len(result.drivers):
             drivers = result.drivers.rename("mean_abs_contribution")
-            mlflow.log_text(drivers.to_csv(), catalog.DRIVERS)
+            mlflow.log_text(csv_text(drivers), catalog.DRIVERS)  # category names may be Chinese
         trials = result.study.trials_dataframe() if result.study is not None else None
         if trials is not None:
-            mlflow.log_text(trials.to_csv(index=False), catalog.TUNING_TRIALS)
+            mlflow.log_text(csv_text(trials, index=False), catalog.TUNING_TRIALS)
         figures = {}
         if result.test:
             xt, yt, fit = result.test

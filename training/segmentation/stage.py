@@ -56,6 +56,25 @@ def assignments(features: pd.DataFrame, fitted: list[FittedScheme]) -> pd.DataFr
     return out
 
 
+NAME_COLUMNS = {"name": "name", "name_zh": "name_zh", "strategy": "strategy_direction"}
+
+
+def named_assignments(features: pd.DataFrame, fitted: list[FittedScheme]) -> pd.DataFrame:
+    """`assignments` with, after each `segment_<scheme>`, the segment's English and Chinese
+    name and its strategy direction (from the scheme's profile): readers of scores.csv need
+    not join profiles.csv by hand."""
+    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    for scheme in fitted:
+        column = f"segment_{scheme.name}"
+        labels = pd.Series(scheme.labels, dtype=object)
+        # the profile's last row is `all`; a segment key may read "all" too (a demographic value)
+        named = scheme.profile.iloc[:-1].set_index("segment")
+        out[column] = labels.to_numpy()
+        for suffix, source in NAME_COLUMNS.items():
+            out[f"{column}_{suffix}"] = labels.map(named[source]).to_numpy()
+    return out
+
+
 def profiles(fitted: list[FittedScheme]) -> pd.DataFrame:
     return (
         pd.concat([s.profile.assign(scheme=s.name) for s in fitted], ignore_index=True)[
@@ -71,9 +90,11 @@ def write(out: Path, features: pd.DataFrame, fitted: list[FittedScheme]) -> dict
     paths = {"segments": out / catalog.SEGMENTS, "profiles": out / catalog.PROFILES}
     assignments(features, fitted).to_parquet(paths["segments"], index=False)
     # segment names and strategies come from the scheme file: no cell may run as a formula
+    from core.outputs import write_csv
     from features.vector import spreadsheet_safe
+    from training.segmentation.profile import rounded
 
-    spreadsheet_safe(profiles(fitted)).to_csv(paths["profiles"], index=False)
+    write_csv(spreadsheet_safe(rounded(profiles(fitted))), paths["profiles"], index=False)
     return paths
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from core import catalog
 from core.catalog import REFERENCE_DIR, REFERENCE_FILE, REFERENCE_TAG, segmenter_name
+from core.outputs import csv_text
 from core.tracking import (
     example_rows,
     flatten,
@@ -25,6 +26,7 @@ from core.tracking import (
 from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel
+from training.segmentation.profile import rounded
 
 COMPARE_METRICS = (
     ("segments", "segs"),
@@ -94,14 +96,14 @@ def log_scheme(
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: v for k, v in scheme.metrics.items() if math.isfinite(v)})
         mlflow.log_table(scheme.profile, catalog.PROFILE_TABLE)
-        mlflow.log_text(scheme.profile.to_csv(index=False), catalog.PROFILE_CSV)
+        mlflow.log_text(csv_text(rounded(scheme.profile), index=False), catalog.PROFILE_CSV)
         rows = quality.eval_rows(len(features), 3000, 0)
         for name, fig in plots.figures(scheme, features, rows).items():
             mlflow.log_figure(fig, f"{catalog.PLOTS}/{name}")
             plt.close(fig)
         if scheme.kind == "clustering":
-            mlflow.log_text(scheme.extras["trials"].to_csv(index=False), catalog.TUNING_TRIALS)
-            mlflow.log_text(scheme.extras["elbow"].to_csv(index=False), catalog.TUNING_ELBOW)
+            mlflow.log_text(csv_text(scheme.extras["trials"], index=False), catalog.TUNING_TRIALS)
+            mlflow.log_text(csv_text(scheme.extras["elbow"], index=False), catalog.TUNING_ELBOW)
             _log_trials(scheme.extras["trials"])
         example = example_rows(features, scheme.assigner.columns)
         model = SegmenterModel(scheme, strategies, snapshot)
