@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from core.formats import pct
+from core.formats import number, pct
 
 METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
@@ -108,6 +108,7 @@ def write_report(
         loader=PackageLoader("training", "templates"), autoescape=select_autoescape(["html"])
     )
     env.filters["pct"] = pct
+    env.filters["signed"] = lambda v: number(v, "{:+.3f}")
     html = env.get_template("report.html").render(
         as_of=as_of,
         audit=audit,
