@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,20 @@ def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
     return served(mlflow.MlflowClient(tracking_uri or paths.tracking_uri()))
 
 
+def require_champions(tracking_uri: str) -> dict[str, str]:
+    """`champion_versions`, or a CustsegError when nothing is served: `custseg serve` checks
+    this before starting workers (they would fail to load and restart forever). A local
+    SQLite store that does not exist holds nothing: it is not created just to be found empty."""
+    local = tracking_uri.removeprefix("sqlite:///") if tracking_uri.startswith("sqlite:///") else ""
+    missing = bool(local) and "?" not in local and not Path(local).exists()
+    versions = {} if missing else champion_versions(tracking_uri)
+    if not versions:
+        raise CustsegError(
+            f"no champion models in the registry at {tracking_uri}: run `custseg run` first"
+        )
+    return versions
+
+
 def load_champions(tracking_uri: str | None = None) -> ModelSet:
     """Every registered model with a champion alias: segmenters and predictors. Each is loaded
     by the version the alias pointed at when listed, so `versions` says what answers."""
@@ -136,9 +151,7 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
 
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
-    versions = champion_versions(uri)
-    if not versions:
-        raise CustsegError(f"no champion models in the registry at {uri}: run `custseg run` first")
+    versions = require_champions(uri)
     segmenters, predictors, hashes = {}, {}, {}
     for name, version in versions.items():
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")

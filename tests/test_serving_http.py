@@ -75,6 +75,16 @@ def test_health_and_metadata(server):
     assert described["recency_days"]["description"].startswith("days since the last order")
 
 
+def test_serve_without_champions_exits_at_once(tmp_path):
+    """An empty registry: one line and exit code 2 (as compare and monitor), no workers."""
+    proc = run_job(tmp_path, "serve", "--port", str(free_port()), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"custseg: error: no champion models in the registry at sqlite:///{tmp_path}/mlflow.db: "
+        "run `custseg run` first"
+    ]
+
+
 def same_probabilities(server: str, answer: dict, expected: pd.Series, tol: float) -> None:
     """The served probabilities are the batch job's; a target without a champion (the gate
     refused every model) is null."""
