@@ -49,9 +49,27 @@ class ModelSet:
         """Every feature a request must carry (derived once per model set, not per request)."""
         return [*self.numeric_columns, *self.category_columns]
 
+    @cached_property
+    def ignored_columns(self) -> list[str]:
+        """Columns of the feature table the models do not read (e.g. `region`): a row may carry
+        them, as `custseg features` writes it; they are type-checked, then dropped."""
+        read = set(self.columns)
+        return [f.name for f in registry.table(self.columns) if f.name not in read]
+
     def describe(self) -> dict:
-        """Model names, versions and the feature schema with descriptions (for /metadata)."""
-        known = {f.name: f for f in registry.describe(self.columns)}
+        """Model names, versions and the input schema (for /metadata): every column a row may
+        carry, in feature-table order, with its description, unit and `input`: "required" (a
+        value), "nullable" (sent, may be null) or "ignored" (accepted, not read)."""
+        read = set(self.columns)
+        table = registry.table(self.columns)
+        known = {f.name: f for f in table}
+        order = [f.name for f in table] + [c for c in self.columns if c not in known]
+
+        def use(c: str) -> str:
+            if c not in read:
+                return "ignored"
+            return "nullable" if c not in known or known[c].optional else "required"
+
         return {
             "models": [
                 {
@@ -64,14 +82,17 @@ class ModelSet:
             ],
             "schemes": sorted(self.segmenters),
             "targets": sorted(self.predictors),
+            "id": "customer_id",
             "features": [
                 {
                     "name": c,
-                    "type": "string" if c in self.category_columns else "number",
+                    "type": _json_type(c, known, self.category_columns),
+                    "input": use(c),
+                    "nullable": c not in known or known[c].optional,
                     "description": known[c].description if c in known else "",
                     "unit": known[c].unit if c in known else "",
                 }
-                for c in self.columns
+                for c in order
             ],
         }
 
@@ -115,6 +136,12 @@ class ModelSet:
             }
             for i, cid in enumerate(features["customer_id"].tolist())
         ]
+
+
+def _json_type(column: str, known: dict, categories: list[str]) -> str:
+    if column in categories or (column in known and known[column].kind == "category"):
+        return "string"
+    return "number"
 
 
 def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:

@@ -75,6 +75,32 @@ def test_health_and_metadata(server):
     assert described["recency_days"]["description"].startswith("days since the last order")
 
 
+def test_rows_of_the_feature_table_are_accepted_as_written(server, trained):
+    """The first rows of `custseg run`'s features.parquet, every column, sent unchanged: the
+    answer is ModelSet.predict's in process. /metadata lists each column's use."""
+    from serving.models import load_champions
+
+    home, out = trained
+    table = pd.read_parquet(out / "features.parquet").head(5)
+    sent = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN/NA: null
+    status, body = call(server, "/predict", {"customers": sent})
+    assert status == 200, body
+    models = load_champions(f"sqlite:///{home / 'mlflow.db'}")
+    assert body["customers"] == models.predict(table)
+    assert body["versions"] == models.versions
+
+    status, meta = call(server, "/metadata")
+    use = {f["name"]: f["input"] for f in meta["features"]}
+    assert meta["id"] == "customer_id" and set(use) == set(table.columns) - {"customer_id"}
+    assert use["recency_days"] == "required" and use["overdue_ratio"] == "nullable"
+    assert use["region"] == "ignored"  # read by no model, accepted
+    sent[0]["region"] = 3  # still type-checked
+    sent[1]["colour"] = "red"  # not a feature-table column: still refused
+    status, text = call(server, "/predict", {"customers": sent})
+    assert status == 400 and "customers[0].region: Input should be a valid string" in text
+    assert "customers[1].colour: unknown field" in text, text
+
+
 def test_every_error_has_one_shape(server):
     """Bodies BentoML refuses itself (empty, not an object, not JSON), ours, an unknown path:
     {"error": "..."} alone, never an internal class name."""
