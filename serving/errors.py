@@ -35,7 +35,7 @@ def message(status: int, body: bytes, empty_request: bool = False) -> str:
     detail = data.get("detail")
     if isinstance(detail, list) and detail:  # a pydantic validation error of the request body
         if empty_request:
-            return 'the body is empty: send a JSON object, e.g. {"customers": [...]}'
+            return "the body is empty: send a JSON object"
         return "; ".join(_describe(e) for e in detail[:5] if isinstance(e, dict))
     if isinstance(detail, str):  # FastAPI (/metadata)
         return detail
