@@ -213,4 +213,15 @@ def describe(names: list[str]) -> list[Feature]:
     return [f for f in core(windows) + cats + ATTRIBUTES if f.name in present]
 
 
+def table(names: list[str]) -> list[Feature]:
+    """Every column but `customer_id` of a feature table that holds `names`: the behaviour
+    features of its windows (the default ones when `names` have none), its category shares,
+    and the customer attributes when it has one. Serving accepts these in a feature row where
+    the models read fewer: a row of `custseg features`' table is sent as it is."""
+    windows = tuple(sorted({int(m.group(1)) for n in names if (m := _WINDOWED.match(n))}))
+    cats = [category_feature(category_value(n), n) for n in names if n.startswith(CATEGORY_PREFIX)]
+    attributes = ATTRIBUTES if {f.name for f in ATTRIBUTES} & set(names) else []
+    return core(windows or WINDOWS) + cats + attributes
+
+
 _WINDOWED = re.compile(r"^(?:orders|order_days|spend|avg_order_value|max_order_value)_(\d+)d$")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,9 +49,27 @@ class ModelSet:
         """Every feature a request must carry (derived once per model set, not per request)."""
         return [*self.numeric_columns, *self.category_columns]
 
+    @cached_property
+    def ignored_columns(self) -> list[str]:
+        """Columns of the feature table the models do not read (e.g. `region`): a row may carry
+        them, as `custseg features` writes it; they are type-checked, then dropped."""
+        read = set(self.columns)
+        return [f.name for f in registry.table(self.columns) if f.name not in read]
+
     def describe(self) -> dict:
-        """Model names, versions and the feature schema with descriptions (for /metadata)."""
-        known = {f.name: f for f in registry.describe(self.columns)}
+        """Model names, versions and the input schema (for /metadata): every column a row may
+        carry, in feature-table order, with its description, unit and `input`: "required" (a
+        value), "nullable" (sent, may be null) or "ignored" (accepted, not read)."""
+        read = set(self.columns)
+        table = registry.table(self.columns)
+        known = {f.name: f for f in table}
+        order = [f.name for f in table] + [c for c in self.columns if c not in known]
+
+        def use(c: str) -> str:
+            if c not in read:
+                return "ignored"
+            return "nullable" if c not in known or known[c].optional else "required"
+
         return {
             "models": [
                 {
@@ -63,14 +82,17 @@ class ModelSet:
             ],
             "schemes": sorted(self.segmenters),
             "targets": sorted(self.predictors),
+            "id": "customer_id",
             "features": [
                 {
                     "name": c,
-                    "type": "string" if c in self.category_columns else "number",
+                    "type": _json_type(c, known, self.category_columns),
+                    "input": use(c),
+                    "nullable": c not in known or known[c].optional,
                     "description": known[c].description if c in known else "",
                     "unit": known[c].unit if c in known else "",
                 }
-                for c in self.columns
+                for c in order
             ],
         }
 
@@ -116,6 +138,12 @@ class ModelSet:
         ]
 
 
+def _json_type(column: str, known: dict, categories: list[str]) -> str:
+    if column in categories or (column in known and known[column].kind == "category"):
+        return "string"
+    return "number"
+
+
 def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
     """Registered model name -> version of the model set this project serves (cheap: the
     service's watch calls it every few seconds; one set moves as one, see core.registry)."""
@@ -127,6 +155,20 @@ def champion_versions(tracking_uri: str | None = None) -> dict[str, str]:
     return served(mlflow.MlflowClient(tracking_uri or paths.tracking_uri()))
 
 
+def require_champions(tracking_uri: str) -> dict[str, str]:
+    """`champion_versions`, or a CustsegError when nothing is served: `custseg serve` checks
+    this before starting workers (they would fail to load and restart forever). A local
+    SQLite store that does not exist holds nothing: it is not created just to be found empty."""
+    local = tracking_uri.removeprefix("sqlite:///") if tracking_uri.startswith("sqlite:///") else ""
+    missing = bool(local) and "?" not in local and not Path(local).exists()
+    versions = {} if missing else champion_versions(tracking_uri)
+    if not versions:
+        raise CustsegError(
+            f"no champion models in the registry at {tracking_uri}: run `custseg run` first"
+        )
+    return versions
+
+
 def load_champions(tracking_uri: str | None = None) -> ModelSet:
     """Every registered model with a champion alias: segmenters and predictors. Each is loaded
     by the version the alias pointed at when listed, so `versions` says what answers."""
@@ -136,9 +178,7 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
 
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
-    versions = champion_versions(uri)
-    if not versions:
-        raise CustsegError(f"no champion models in the registry at {uri}: run `custseg run` first")
+    versions = require_champions(uri)
     segmenters, predictors, hashes = {}, {}, {}
     for name, version in versions.items():
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")

@@ -3,7 +3,8 @@
 Unknown fields, wrong types (a number sent as text), missing features, NaN or infinity, an
 empty batch and a batch over the limit are refused with a message naming the row and the field;
 explicit nulls are allowed where a feature can be missing (e.g. the purchase gap of a customer
-with one order).
+with one order). Columns of the feature table that no model reads (e.g. `region`) are accepted,
+checked and dropped, so a row of `custseg features`' table is sent as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from datetime import date
 from functools import cache
 from operator import itemgetter
-from typing import Annotated, Any, Literal, Required
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 import numpy as np
 import pandas as pd
@@ -52,14 +53,21 @@ class BadRequest(ValueError):
 
 
 @cache
-def row_model(numeric: tuple[str, ...], categories: tuple[str, ...]) -> TypeAdapter:
+def row_model(
+    numeric: tuple[str, ...], categories: tuple[str, ...], ignored: tuple[str, ...] = ()
+) -> TypeAdapter:
     """Validator of a batch of feature rows; rows come back as plain dicts (a TypedDict, not
     models: at one customer a request, building and dumping models cost more than the trees).
-    Every feature is required (null is sent explicitly where a feature can be missing)."""
-    known = {f.name: f for f in registry.describe([*numeric, *categories])}
+    Every feature is required (null is sent explicitly where a feature can be missing);
+    `ignored` columns (of the feature table, not read) may be sent, checked the same way."""
+    known = {f.name: f for f in registry.table([*numeric, *categories])}
     fields = {"customer_id": Required[Annotated[str, Field(min_length=1, strict=True)]]}
     fields |= {c: Required[_number(known.get(c))] for c in numeric}
     fields |= {c: Required[_text(known.get(c))] for c in categories}
+    for c in ignored:
+        feature = known.get(c)
+        kind = _text if feature is not None and feature.kind == "category" else _number
+        fields[c] = NotRequired[kind(feature)]
     row = TypedDict("CustomerFeatures", fields)
     row.__pydantic_config__ = ConfigDict(extra="forbid")
     return TypeAdapter(list[row])
@@ -69,7 +77,8 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     """The validated rows as a feature table (numbers as one float64 block, categories as
     text)."""
     numeric, categories = models.numeric_columns, models.category_columns
-    valid = _validate(rows, row_model(tuple(numeric), tuple(categories)), "customers", limit)
+    adapter = row_model(tuple(numeric), tuple(categories), tuple(models.ignored_columns))
+    valid = _validate(rows, adapter, "customers", limit)
     numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
     block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     columns = {"customer_id": np.array([r["customer_id"] for r in valid], dtype=object)}

@@ -6,7 +6,8 @@ Loads every registered champion at start (segmenters, repurchase and churn predi
 MLflow store (`MLFLOW_TRACKING_URI`, else custseg's local SQLite store). Every request but the
 health checks passes `serving.guard.RequestGuard` before BentoML reads its body: Host allow-list
 (`CUSTSEG_ALLOWED_HOSTS`), API key (`CUSTSEG_API_KEY`, header `x-api-key`), same-origin and
-`application/json` posts only, body size (`CUSTSEG_MAX_BODY_BYTES`, 16 MiB).
+`application/json` posts only, body size (`CUSTSEG_MAX_BODY_BYTES`, 16 MiB). Every error
+answers `{"error": "<what to fix>"}` (`serving.errors`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from serving import budget  # first: thread counts are read when the libraries load
+from serving.errors import OneErrorShape
 from serving.guard import GuardConfig, RequestGuard
 from serving.models import ModelSet, champion_versions, load_champions
 from serving.schemas import (
@@ -154,6 +156,8 @@ class Custseg:
 
 # outermost of the service's own middleware: before BentoML's request parsing and the API
 Custseg.add_asgi_middleware(RequestGuard, config=GUARD)
+# inside the guard (whose refusals have the shape already): BentoML's own errors reshaped
+Custseg.add_asgi_middleware(OneErrorShape)
 
 
 def answer(payload: dict) -> Response:

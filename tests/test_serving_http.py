@@ -75,6 +75,62 @@ def test_health_and_metadata(server):
     assert described["recency_days"]["description"].startswith("days since the last order")
 
 
+def test_rows_of_the_feature_table_are_accepted_as_written(server, trained):
+    """The first rows of `custseg run`'s features.parquet, every column, sent unchanged: the
+    answer is ModelSet.predict's in process. /metadata lists each column's use."""
+    from serving.models import load_champions
+
+    home, out = trained
+    table = pd.read_parquet(out / "features.parquet").head(5)
+    sent = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN/NA: null
+    status, body = call(server, "/predict", {"customers": sent})
+    assert status == 200, body
+    models = load_champions(f"sqlite:///{home / 'mlflow.db'}")
+    assert body["customers"] == models.predict(table)
+    assert body["versions"] == models.versions
+
+    status, meta = call(server, "/metadata")
+    use = {f["name"]: f["input"] for f in meta["features"]}
+    assert meta["id"] == "customer_id" and set(use) == set(table.columns) - {"customer_id"}
+    assert use["recency_days"] == "required" and use["overdue_ratio"] == "nullable"
+    assert use["region"] == "ignored"  # read by no model, accepted
+    sent[0]["region"] = 3  # still type-checked
+    sent[1]["colour"] = "red"  # not a feature-table column: still refused
+    status, text = call(server, "/predict", {"customers": sent})
+    assert status == 400 and "customers[0].region: Input should be a valid string" in text
+    assert "customers[1].colour: unknown field" in text, text
+
+
+def test_every_error_has_one_shape(server):
+    """Bodies BentoML refuses itself (empty, not an object, not JSON), ours, an unknown path:
+    {"error": "..."} alone, never an internal class name."""
+    cases = [
+        ("/predict", "", 400, "the body is empty"),
+        ("/predict", "{}", 400, "customers: missing field"),
+        ("/predict", "[]", 400, "body: expected a JSON object"),
+        ("/predict", "{not json", 400, "body: Invalid JSON"),
+        ("/predict", '{"customers": []}', 400, "customers: the batch is empty"),
+        ("/score_transactions", "{}", 400, "as_of: missing field; transactions: missing field"),
+        ("/nowhere", "{}", 404, "Not Found"),
+    ]
+    for path, body, want, message in cases:
+        status, text = send(server, path, body.encode())
+        assert status == want and json.loads(text) == {"error": json.loads(text)["error"]}, text
+        assert message in text and "IODescriptor" not in text, (body, text)
+    status, text = send(server, "/predict", None, method="GET")
+    assert status == 405 and json.loads(text) == {"error": "Method Not Allowed"}
+
+
+def test_serve_without_champions_exits_at_once(tmp_path):
+    """An empty registry: one line and exit code 2 (as compare and monitor), no workers."""
+    proc = run_job(tmp_path, "serve", "--port", str(free_port()), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"custseg: error: no champion models in the registry at sqlite:///{tmp_path}/mlflow.db: "
+        "run `custseg run` first"
+    ]
+
+
 def same_probabilities(server: str, answer: dict, expected: pd.Series, tol: float) -> None:
     """The served probabilities are the batch job's; a target without a champion (the gate
     refused every model) is null."""
@@ -177,7 +233,7 @@ def test_nan_infinity_empty_and_oversized_batches_are_refused(server, trained):
     assert status == 400 and "over the limit of 50" in body
     assert call(server, "/predict", "{not json")[0] == 400
     status, body = call(server, "/predict", {"customers": [one], "customer": [one]})
-    assert status == 400 and "customer" in body and "Extra inputs" in body, body
+    assert status == 400 and json.loads(body) == {"error": "customer: unknown field"}, body
 
 
 def test_missing_features_may_be_null_where_they_can_be_missing(server, trained):
@@ -319,7 +375,7 @@ def test_score_transactions_matches_the_batch_job(server, trained):
             lambda b: b["customers"].append({"customer_id": "ZZ9"}),
             "customers[1].customer_id: 'ZZ9' has no transactions",
         ),
-        (lambda b: b.update(customer=b.pop("customers")), "Extra inputs"),
+        (lambda b: b.update(customer=b.pop("customers")), "customer: unknown field"),
         (lambda b: b["customers"][0].update(age="old"), "customers[0].age"),
         (lambda b: b.update(transactions=[]), "transactions: the batch is empty"),
     ],

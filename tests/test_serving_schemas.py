@@ -22,6 +22,18 @@ def test_a_valid_row_passes():
     assert ROWS.validate_python([OK])[0]["lifecycle_stage"] == "new"
 
 
+def test_feature_table_columns_the_models_ignore_are_accepted_and_checked():
+    rows = row_model(("recency_days", "age"), ("lifecycle_stage",), ("region", "orders_30d"))
+    base = {"customer_id": "A", "recency_days": 3, "age": None, "lifecycle_stage": "new"}
+    assert rows.validate_python([base, {**base, "region": None, "orders_30d": 2}])
+    with pytest.raises(ValidationError, match="valid string"):
+        rows.validate_python([{**base, "region": 3}])
+    with pytest.raises(ValidationError, match="multiple of 1"):
+        rows.validate_python([{**base, "orders_30d": 2.5}])
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        rows.validate_python([{**base, "colour": "red"}])
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -28,8 +28,10 @@ def serve(
     """
     from core import paths
     from serving import budget
+    from serving.models import require_champions
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri or paths.tracking_uri()
+    require_champions(os.environ["MLFLOW_TRACKING_URI"])  # else workers restart forever
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     budget.set_environment()  # read by each library as it loads in the workers
     args = ["serve", "serving.service:Custseg", "--host", host, "--port", str(port)]
