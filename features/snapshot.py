@@ -66,3 +66,13 @@ def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
         {k: meta[k] for k in ("as_of", "definition_hash", "engine", "categories") if k in meta}
     )
     return df, meta
+
+
+def fingerprint(features: pd.DataFrame) -> str:
+    """A short hash of a feature table's columns, types and every value: equal tables, equal
+    fingerprints (a fit on it can be reused)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in features.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
