@@ -41,6 +41,7 @@ def _fits_80_columns(text: str) -> None:
     assert not wide, wide
 
 
+@pytest.mark.slow
 def test_try_diff_then_promote(snapshot, tmp_path, capsys):
     import mlflow
 

@@ -33,7 +33,7 @@ def fit_summary(done, command: str) -> None:
         r = done.reused.get(name)
         line = f"unchanged, reused v{r.version}" if r else f"refitted, registered v{v['version']}"
         verdict = done.versus.get(name)
-        if not (r or next(f for f in done.fitted if f.name == name)).serve:
+        if not _serves(done, name):
             line += " (serve = false: never served)"
         elif verdict is None:
             line += " (served)"
@@ -46,7 +46,7 @@ def fit_summary(done, command: str) -> None:
         if verdict is not None and v["champion"] and done.model_set:
             line += "; promoted"
         console.print(Text(f"{name}: {line}"))
-    waiting = [s for s, v in done.versus.items() if not done.logged[s]["champion"]]
+    waiting = [s for s in done.versus if _serves(done, s) and not done.logged[s]["champion"]]
     if waiting and done.model_set is None:
         console.print(
             Text(
@@ -55,6 +55,11 @@ def fit_summary(done, command: str) -> None:
                 "--last 2` shows what changed"
             )
         )
+
+
+def _serves(done, name: str) -> bool:
+    fit = done.reused.get(name) or next(f for f in done.fitted if f.name == name)
+    return fit.serve
 
 
 def compare(table, title: str) -> None:
