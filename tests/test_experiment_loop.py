@@ -113,3 +113,24 @@ def test_try_diff_then_promote(snapshot, tmp_path, capsys):
 def test_diff_needs_two_fits(capsys):
     code, _, err = run_cli(["segment", "diff", "abc"], capsys)
     assert code == 2 and "--last 2" in err
+
+
+def test_diff_page_escapes_what_the_scheme_file_holds(tmp_path):
+    import pandas as pd
+
+    from core.html import scan
+    from training.segmentation.diff import Fit, FitDiff, SchemeDiff, write_html
+    from training.segmentation.measures import MEASURES
+
+    bad = "<script>alert(1)</script>"
+    scheme = SchemeDiff(
+        "rfm_rules",
+        ("v1", "v2"),
+        changes=[(f"rfm_rules.segments[{bad}].recency_days.min", 90, bad)],
+        measures=[(MEASURES[1], 0.5, 0.4, "b")],
+        sizes=pd.DataFrame({"segment": [bad], "a": [3], "b": [2]}),
+        migration=pd.crosstab(pd.Series([bad], name="a"), pd.Series(["x"], name="b")),
+    )
+    fit = Fit("0" * 32, bad, "2026-06-30", "2026-07-01 10:00")
+    page = write_html(FitDiff(fit, fit, [scheme]), tmp_path / "diff.html").read_text("utf-8")
+    assert scan(page).problems() == [] and "&lt;script&gt;" in page

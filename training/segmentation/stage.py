@@ -220,4 +220,4 @@ def run_name(fitted: list[FittedScheme], as_of) -> str:
     """`segment fit rfm_rules, behaviour_clusters (2026-03-31)`: what the run refitted."""
     names = [s.name for s in fitted]
     what = ", ".join(names) if len(names) <= 3 else f"{len(names)} schemes"
-    return f"segment fit {what or 'nothing (all reused)'} ({as_of})"
+    return f"segment fit {what} ({as_of})" if names else f"segment fit: all reused ({as_of})"
