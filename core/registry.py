@@ -31,7 +31,7 @@ def publish(
     from mlflow.exceptions import MlflowException
 
     current = _current(client)
-    members = _members(client, current)
+    members = before = _members(client, current)
     dropped: list[str] = []
     if definition_hash and current is not None and current.tags.get(HASH_TAG) != definition_hash:
         dropped = sorted(set(members) - set(promotions))
@@ -55,7 +55,8 @@ def publish(
     ).version
     client.set_registered_model_alias(name, catalog.CHAMPION, str(version))  # the switch
     for member, v in promotions.items():
-        client.set_registered_model_alias(member, catalog.CHAMPION, str(v))
+        if before.get(member) != str(v):  # members served already keep their alias as it is
+            client.set_registered_model_alias(member, catalog.CHAMPION, str(v))
     return str(version), dropped
 
 

@@ -66,3 +66,16 @@ def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
         {k: meta[k] for k in ("as_of", "definition_hash", "engine", "categories") if k in meta}
     )
     return df, meta
+
+
+def fingerprint(features: pd.DataFrame) -> str:
+    """A short hash of a feature table's columns, types and values: equal tables, equal
+    fingerprints (a fit on it can be reused). Floats count to float32 precision: the engines'
+    parallel sums differ in the last bits from one build of the same data to the next."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in features.dtypes.items()]).encode())
+    floats = features.select_dtypes("floating").columns
+    table = features.astype(dict.fromkeys(floats, "float32")) if len(floats) else features
+    h.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -62,7 +62,7 @@ def monitor(
         cutoff = resolve_cutoff(as_of, last_order_date(tx), inputs.transactions)
         m = measure(tx, cust, cutoff, models, references, cleaning, configs.features, health)
         out = out or catalog.monitoring_dir(cutoff)
-        with mlflow_setup.run(track.experiment, "monitor", uri):
+        with mlflow_setup.run(track.experiment, f"monitor {cutoff}", uri):
             with stage("writing the Evidently pages"):
                 pages = m.drift.save_html(out)
             verdicts = None

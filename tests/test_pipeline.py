@@ -65,7 +65,7 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     assert registered == predictors | {catalog.model_set_name()}  # no segmenter: the predictors
     assert "ROC-AUC" in err and "registered v1" in err
     runs = mlflow.search_runs(experiment_names=[catalog.EXPERIMENT], output_format="list")
-    assert any(r.info.run_name == "train" for r in runs)
+    assert any(r.info.run_name == f"train {AS_OF} transactions" for r in runs)
 
     # the same from a snapshot of the log: its as-of is the cutoff, a different --as-of is refused
     snap = tmp_path / "f.parquet"

@@ -40,7 +40,8 @@ def test_segment_fit_logs_every_scheme_and_registers_segmenters(
 
     out = tmp_path / "seg"
     code, _, err = run_cli(
-        ["segment", "fit", "-f", str(snapshot), "--trials", "4", "--out", str(out)], capsys
+        ["segment", "fit", "-f", str(snapshot), "--trials", "4", "--out", str(out), "--promote"],
+        capsys,
     )
     assert code == 0, err
     assert "Traceback" not in err
@@ -137,19 +138,23 @@ def test_segment_fit_logs_every_scheme_and_registers_segmenters(
     assert code == 0
     for s in schemes:
         assert s in stdout
-    assert "stability" in stdout and "yes" in stdout
+    assert "stability" in stdout and "1*" in stdout  # version 1, served
 
-    # a second fit without promotion: a new version, the champion stays
+    # a second fit without promotion: the clustering (other trials) is a new version, the
+    # champion stays; the unchanged schemes are reused
     code, _, err = run_cli(
         ["segment", "fit", "-f", str(snapshot), "--trials", "2", "--out", str(out), "--no-promote"],
         capsys,
     )
     assert code == 0, err
-    assert (
-        str(client.get_model_version_by_alias("custseg-segmenter-abc", "champion").version) == "1"
-    )
-    versions = client.search_model_versions("name = 'custseg-segmenter-abc'")
+    assert "abc: unchanged, reused v1" in err
+    name = "custseg-segmenter-behaviour_clusters"
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    versions = client.search_model_versions(f"name = '{name}'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    assert [
+        str(v.version) for v in client.search_model_versions("name = 'custseg-segmenter-abc'")
+    ] == ["1"]
 
 
 def test_compare_without_runs_says_what_to_do(capsys):

@@ -71,8 +71,9 @@ def test_answers_come_from_one_set_while_a_fit_promotes(sample_dir, tmp_path):
             t.start()
         time.sleep(8)  # warm: every worker has answered
         rss_before = _rss_mb(srv.pid)
-        # a fit promotes a new set midway (every served scheme refitted, registered, published)
-        fit = ["segment", "fit", "-f", str(out / "features.parquet"), "--trials", "2"]
+        # a fit promotes a new set midway (the clustering refitted with other trials,
+        # registered, published)
+        fit = ["segment", "fit", "-f", str(out / "features.parquet"), "--trials", "3", "--promote"]
         promoted = run_job(home, *fit, "-o", str(tmp_path / "segments"))
         after = served(client)
         time.sleep(6)  # the watch (1 s) swaps the new set in everywhere

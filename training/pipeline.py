@@ -104,7 +104,8 @@ def run(
         paths |= segment.write(tmp, feats.table, fitted)
         result = RunResult(feats, snapshot, fitted, skipped_schemes, *_predict(feats, configs))
         if track:
-            with mlflow_setup.run(track.experiment, "run", track.uri) as active:
+            name = _run_name("run", feats, inputs)
+            with mlflow_setup.run(track.experiment, name, track.uri) as active:
                 from features.tracking import log_clean_and_features
 
                 log_clean_and_features(feats.result.audit, snapshot, paths)
@@ -151,7 +152,8 @@ def train(
             from features.snapshot import snapshot_meta
 
             result.snapshot = snapshot_meta(feats.table)
-            with mlflow_setup.run(track.experiment, "train", track.uri) as active:
+            name = _run_name("train", feats, inputs)
+            with mlflow_setup.run(track.experiment, name, track.uri) as active:
                 result.registered = predict.log_targets(
                     result.predictions, result.snapshot, configs.prediction
                 )
@@ -164,6 +166,11 @@ def train(
             _promote(result)
     result.paths = moved(result.paths, tmp, out)
     return result
+
+
+def _run_name(command: str, feats: FeatureRun, inputs: Inputs) -> str:
+    """`run 2026-03-31 transactions`: the command, the cutoff and the log it read."""
+    return f"{command} {feats.as_of} {Path(inputs.transactions).stem}"
 
 
 def _features(inputs: Inputs, configs: Configs, as_of: date | None) -> FeatureRun:

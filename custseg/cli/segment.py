@@ -45,19 +45,25 @@ def fit(
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     promote: Annotated[
         bool,
-        typer.Option(help="Give the new segmenters of served schemes the registry alias champion."),
-    ] = True,
+        typer.Option(
+            help="Serve the fits of served schemes (alias champion, the served model set). "
+            "Without it nothing served changes: the fits are registered and compared."
+        ),
+    ] = False,
     track: Annotated[bool, typer.Option(help="Log the fits to MLflow and register them.")] = True,
 ) -> None:
-    """Fit every scheme of the scheme file on a feature snapshot, side by side.
+    """Fit every scheme of the scheme file on a feature snapshot, side by side: try, compare,
+    then promote.
 
     RFM rule thresholds, RFM quintile scores, value x activity matrix, ABC (Pareto), demographic
     (when the snapshot has customer attributes) and behavioural clustering tuned by Optuna.
     Each scheme becomes an MLflow run (params, metrics, profile, plots, segmenter model),
-    registered as `custseg-segmenter-<scheme>`.
+    registered as `custseg-segmenter-<scheme>`. A scheme whose definition and data are those of
+    a registered fit is reused, not refitted. Each new fit is compared with the served
+    champion; `--promote` serves them.
     """
     from core.progress import console
-    from custseg.cli import display
+    from custseg.cli import display, fits
     from custseg.cli.options import tracking
     from training.segmentation.stage import fit_snapshot
 
@@ -72,9 +78,20 @@ def fit(
     display.schemes(done.fitted, done.skipped)
     console.print(f"segments: {done.paths['segments']}; profiles: {done.paths['profiles']}")
     if done.run_id:
-        display.segmenters(done.logged)
+        fits.fit_summary(done, _again(features, schemes, trials, project, experiment))
         display.model_set(done.model_set, done.dropped)
-        console.print(f"MLflow run {done.run_id}: `custseg segment compare` to compare")
+        console.print(f"MLflow run {done.run_id} ({done.run_name}): `custseg segment compare`")
+
+
+def _again(features, schemes, trials, project, experiment) -> str:
+    """The same `segment fit` command (what decides reuse), for the promotion hint."""
+    words = ["custseg segment fit -f", str(features)]
+    for option, value in (("--schemes", schemes), ("--trials", trials), ("--project", project)):
+        if value is not None:
+            words += [option, str(value)]
+    if experiment != DEFAULT_EXPERIMENT:
+        words += ["--experiment", experiment]
+    return " ".join(words)
 
 
 @app.command("compare")
@@ -83,50 +100,77 @@ def compare(
     tracking_uri: TrackingOpt = None,
     project: ProjectOpt = None,
     all_runs: Annotated[
-        bool, typer.Option("--all", help="Every scheme run, not only the latest fit.")
+        bool, typer.Option("--all", help="Every fit's scheme runs, not only the latest fit's.")
     ] = False,
+    scheme: Annotated[
+        str | None, typer.Option("--scheme", help="This scheme's runs only.", show_default=False)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs with --all.")] = 50,
 ) -> None:
     """Schemes of the latest fit side by side: sizes, revenue concentration, separation in
-    a common RFM space, own silhouette (clustering) and bootstrap stability."""
+    a common RFM space, own silhouette (clustering) and bootstrap stability; each measure
+    marked with its better side (↑ higher, ↓ lower)."""
     import mlflow
-    from rich.console import Console
-    from rich.table import Table
 
     from core import paths
-    from custseg.cli.display import cell
-    from training.segmentation.tracking import compare
+    from custseg.cli import fits
+    from training.segmentation.history import compare
 
     mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
-    table = compare(experiment, all_runs, limit)
+    table = compare(experiment, all_runs, limit, scheme)
     if table.empty:
+        which = f"runs of scheme {scheme!r}" if scheme else "segmentation runs"
         raise CustsegError(
-            f"no segmentation runs in experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
+            f"no {which} in experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
             "run `custseg segment fit` or `custseg run` first"
         )
-    info = ["as of", "run", "fit", "started"]
-    title = f"segmentation schemes, experiment {experiment}"
-    if not all_runs:
-        first = table.iloc[0]
-        title += f": latest fit (run {first['fit']}, as of {first['as of']}, {first['started']})"
-        table = table.drop(columns=info)
-    t = Table(title=title, title_justify="left", box=None)
-    for col in table.columns:
-        t.add_column(col, justify="left" if table[col].dtype == object else "right")
-    shares = {"largest", "smallest", "top rev"}
-    for row in table.to_dict("records"):
-        t.add_row(*(cell(v, k in shares) for k, v in row.items()))
-    # the table is the command's output (stdout); a pipe or a file gets it whole, not cut at 80
-    out = Console()
-    out = out if out.is_terminal else Console(width=200)
-    out.print(t)
-    out.print(
-        "largest/smallest: customer share of the largest/smallest segment; top rev: revenue "
-        "share of the top segment; rev HHI: revenue concentration over segments; RFM silh: "
-        "silhouette in one log-scaled recency/frequency/monetary space (comparable across "
-        "schemes); own silh: in the clustering's own space; stability: mean adjusted Rand "
-        "index between the fit and bootstrap refits (1 = refits move nobody)."
-    )
+    fits.compare(table, f"experiment {experiment}" + (", newest fit first" if all_runs else ""))
+
+
+@app.command("diff")
+def diff(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Two fits: run ids of `segment fit` (or `run`) runs, or their first "
+            "characters (`segment compare --all` shows them).",
+            show_default=False,
+        ),
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option(
+            "--last", min=2, max=2, help="The two newest fits (--last 2).", show_default=False
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Also write the diff as a self-contained HTML page.", show_default=False
+        ),
+    ] = None,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """What changed between two fits, and is it better: per scheme the scheme-file keys that
+    changed (old -> new), every quality measure with its better side and the fit that wins
+    it, segment sizes side by side and where customers moved."""
+    import mlflow
+
+    from core import paths
+    from core.progress import console
+    from custseg.cli import fits
+    from training.segmentation.diff import diff_fits, write_html
+
+    if (last is None) == (len(runs or []) != 2):
+        raise CustsegError("give two run ids (RUN_A RUN_B) or --last 2")
+    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
+    a, b = runs if runs else (None, None)
+    found = diff_fits(experiment, a, b, last)
+    fits.diff(found)
+    if html:
+        console.print(f"wrote {write_html(found, html)}")
 
 
 @app.command("init")

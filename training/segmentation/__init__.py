@@ -31,7 +31,7 @@ from training.segmentation.matrix import MatrixScheme
 from training.segmentation.profile import profile
 from training.segmentation.rules import RulesScheme
 from training.segmentation.scores import ScoresScheme
-from training.segmentation.spec import SchemeFile, SchemeSpec, load
+from training.segmentation.spec import SchemeFile, SchemeSpec, definition, load
 
 __all__ = ["FittedScheme", "Segment", "Strategy", "fit_scheme", "fit_schemes", "load", "parse"]
 
@@ -111,6 +111,7 @@ def fit_scheme(
         metrics,
         spec.serve,
         extras,
+        definition(spec, scheme_file, trials),
     )
     fitted.labels = labels
     fitted.profile = profile(features, labels, fitted, scheme_file.strategies)

@@ -55,6 +55,7 @@ class FittedScheme:
     metrics: dict[str, float] = field(default_factory=dict)  # kind-specific (clustering)
     serve: bool = True
     extras: dict = field(default_factory=dict)  # kind-specific tables (tuning trials, elbow)
+    definition: dict = field(default_factory=dict)  # spec.definition: what decided this fit
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         check_inputs(features, self.assigner, f"scheme {self.name}")

@@ -159,3 +159,26 @@ def check_strategy(where: str, key: object, strategies: dict[str, Strategy]) -> 
             f"(known: {', '.join(sorted(strategies))})"
         )
     return key
+
+
+def definition(spec: SchemeSpec, scheme_file: SchemeFile, trials: int | None = None) -> dict:
+    """What decides a scheme's fit, as plain data: its own table of the scheme file (with the
+    clustering's effective trials) and the strategy table its segmenter carries. Equal
+    definitions on equal data give the same fit, so `segment fit` reuses it."""
+    options = dict(spec.options)
+    if spec.kind == "clustering":
+        options["trials"] = trials or options.get("trials", 20)
+    return {
+        spec.name: {"kind": spec.kind, "description": spec.description, "serve": spec.serve}
+        | options,
+        "strategies": {k: vars(s) for k, s in sorted(scheme_file.strategies.items())},
+    }
+
+
+def definition_hash(definition: dict) -> str:
+    """A short content hash of `definition` (key order does not matter)."""
+    import hashlib
+    import json
+
+    text = json.dumps(definition, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -105,26 +105,43 @@ def log(
     snapshot: dict,
     promote: bool = True,
     reference_run: str | None = None,
+    reused: dict | None = None,
+    data_hash: str | None = None,
 ) -> dict[str, dict]:
-    """Log every scheme as a child of the active MLflow run (quietly: MLflow's own chatter about
-    pickled models and integer columns is not for our users), with the feature table as the
-    monitoring reference (unless `reference_run` already holds it)."""
+    """Log every scheme as a child of the active MLflow run, in the scheme file's order (fits
+    in `reused` as runs pointing at theirs), with the feature table as the monitoring reference
+    unless `reference_run` holds it or nothing was fitted. Quietly: MLflow's own chatter about
+    pickled models and integer columns is not for our users."""
     import logging
     import warnings
 
     from core.progress import bar
-    from training.segmentation.tracking import log_reference, log_scheme
+    from features.snapshot import fingerprint
+    from training.segmentation.tracking import log_reference, log_reused, log_scheme
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    reused = reused or {}
+    data_hash = data_hash or fingerprint(features)
     out = {}
     with warnings.catch_warnings(), bar("logging schemes to MLflow", len(fitted)) as step:
         warnings.simplefilter("ignore", UserWarning)
-        reference = reference_run or log_reference(features)
-        for scheme in fitted:
-            out[scheme.name] = log_scheme(
-                scheme, features, scheme_file.strategies, snapshot, True, promote, reference
-            )
-            step()
+        reference = reference_run or (log_reference(features) if fitted else None)
+        by_name = {s.name: s for s in fitted}
+        for name in [s.name for s in scheme_file.schemes]:
+            if name in reused:
+                out[name] = log_reused(reused[name], promote)
+            elif name in by_name:
+                out[name] = log_scheme(
+                    by_name[name],
+                    features,
+                    scheme_file.strategies,
+                    snapshot,
+                    True,
+                    promote,
+                    reference,
+                    data_hash,
+                )
+                step()
     return out
 
 
@@ -137,14 +154,18 @@ def promotions(logged: dict[str, dict]) -> dict[str, str]:
 
 @dataclass
 class SnapshotFit:
-    """What `fit_snapshot` did: the fitted schemes, those skipped (with why), the files
-    written, and, when tracked, the MLflow run and what was registered per scheme."""
+    """What `fit_snapshot` did: the fitted schemes, those reused and those skipped (with why),
+    the files written, and, when tracked, the MLflow run, what was registered per scheme, how
+    the new fits measure up to the served champions and what is served now."""
 
     fitted: list[FittedScheme]
     skipped: dict[str, str]
     paths: dict[str, Path]
+    reused: dict = field(default_factory=dict)  # scheme -> reuse.Reused
     run_id: str | None = None
+    run_name: str | None = None
     logged: dict = field(default_factory=dict)
+    versus: dict = field(default_factory=dict)  # scheme -> history.Verdict
     model_set: str | None = None  # the served set's new version (None: nothing promoted)
     dropped: list[str] = field(default_factory=list)
 
@@ -155,44 +176,69 @@ def fit_snapshot(
     trials: int | None,
     out: Path,
     track=None,  # training.pipeline.Tracking, or None to log nothing
-    promote: bool = True,
+    promote: bool = False,
 ) -> SnapshotFit:
     """`custseg segment fit`: every scheme of the scheme file on a feature snapshot, written to
-    `out` and (tracked) logged as one `segment` run with a child run per scheme."""
+    `out` and (tracked) logged as one run with a child run per scheme. Tracked, a scheme whose
+    definition and data are those of a registered fit is reused, not refitted; what is served
+    changes only with `promote`."""
+    from dataclasses import replace
+
     from core import tracking
     from core.errors import InputError
     from core.outputs import check_output, moved, staged
-    from features.snapshot import read_snapshot
+    from features.snapshot import fingerprint, read_snapshot
     from training.segmentation.base import require_columns
 
     out = check_output(out, [snapshot])
     table, meta = read_snapshot(snapshot)
     scheme_file = load_schemes(schemes)
-    if track:
-        tracking.use(track.experiment, track.uri)
     require_columns(table, ["customer_id"], str(snapshot))
     if table.empty:
         raise InputError(f"{snapshot}: the snapshot has no customers")
-    fitted, skipped = fit(table, scheme_file, trials)
+    reused, data_hash = {}, fingerprint(table)
+    if track:
+        from training.segmentation.reuse import reusable
+
+        tracking.use(track.experiment, track.uri)
+        reused = reusable(track.experiment, scheme_file, trials, table, data_hash)
+    todo = replace(scheme_file, schemes=[s for s in scheme_file.schemes if s.name not in reused])
+    fitted, skipped = fit(table, todo, trials)
+    order = [s.name for s in scheme_file.schemes]
+    every = sorted([*fitted, *reused.values()], key=lambda f: order.index(f.name))
     with staged(out) as tmp:
-        paths = write(tmp, table, fitted)
-    done = SnapshotFit(fitted, skipped, moved(paths, tmp, out))
+        paths = write(tmp, table, every)
+    done = SnapshotFit(fitted, skipped, moved(paths, tmp, out), reused)
     if track:
         import mlflow
 
-        with tracking.run(track.experiment, "segment", track.uri) as active:
+        from core.registry import publish
+        from training.segmentation.history import against_champions
+
+        done.run_name = run_name(fitted, meta.get("as_of"))
+        with tracking.run(track.experiment, done.run_name, track.uri) as active:
             mlflow.set_tags(
-                {"custseg.stage": "segment-fit", "features.as_of": str(meta.get("as_of"))}
+                {
+                    "custseg.stage": "segment-fit",
+                    "features.as_of": str(meta.get("as_of")),
+                    catalog.DATA_HASH_TAG: data_hash,
+                }
             )
             mlflow.log_params({"schemes": scheme_file.path, "features": str(snapshot)})
-            done.logged = log(fitted, table, scheme_file, meta, promote)
+            done.logged = log(
+                fitted, table, scheme_file, meta, promote, reused=reused, data_hash=data_hash
+            )
             done.run_id = active.info.run_id
-            from core.registry import publish
-
+            client = mlflow.MlflowClient()
+            done.versus = against_champions(done.logged)
             done.model_set, done.dropped = publish(
-                mlflow.MlflowClient(),
-                promotions(done.logged),
-                done.run_id,
-                meta.get("definition_hash"),
+                client, promotions(done.logged), done.run_id, meta.get("definition_hash")
             )
     return done
+
+
+def run_name(fitted: list[FittedScheme], as_of) -> str:
+    """`segment fit rfm_rules, behaviour_clusters (2026-03-31)`: what the run refitted."""
+    names = [s.name for s in fitted]
+    what = ", ".join(names) if len(names) <= 3 else f"{len(names)} schemes"
+    return f"segment fit {what} ({as_of})" if names else f"segment fit: all reused ({as_of})"

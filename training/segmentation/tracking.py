@@ -1,9 +1,10 @@
-"""Log fitted schemes to MLflow and read them back for `custseg segment compare`.
+"""Log fitted schemes to MLflow (`history` reads them back for compare and diff).
 
 Layout: one child run per scheme under the caller's active run (the main job's run or a
 `segment` run), with params, metrics, the profile table, plots and the segmenter model; Optuna
 trials of a clustering scheme are grandchild runs. Each segmenter is registered as
-`custseg-segmenter-<scheme>`; schemes with `serve = true` get the alias `champion`.
+`custseg-segmenter-<scheme>`; the caller promotes (`core.registry.publish`). A reused fit (same
+definition, same data) is a child run pointing at the run that made it.
 """
 
 from __future__ import annotations
@@ -27,18 +28,6 @@ from training.segmentation import quality
 from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel
 from training.segmentation.profile import rounded
-
-COMPARE_METRICS = (
-    ("segments", "segs"),
-    ("largest_share", "largest"),
-    ("smallest_share", "smallest"),
-    ("revenue_top_share", "top rev"),
-    ("revenue_hhi", "rev HHI"),
-    ("rfm_silhouette", "RFM silh"),
-    ("silhouette", "own silh"),
-    ("stability_ari", "stability"),
-)
-
 
 REFERENCE_ROWS = 200_000  # a seeded sample beyond this: drift and health sample anyway
 
@@ -71,12 +60,17 @@ def log_scheme(
     register: bool = True,
     promote: bool = True,
     reference_run: str | None = None,
+    data_hash: str | None = None,
 ) -> dict:
     """One nested run for `scheme`; returns {run_id, model_uri, version, champion}."""
     import matplotlib.pyplot as plt
     import mlflow
 
+    from features.snapshot import fingerprint
     from training.segmentation import plots
+    from training.segmentation.spec import definition_hash
+
+    spec_hash = definition_hash(scheme.definition)
 
     with mlflow.start_run(run_name=scheme.name, nested=True) as run:
         mlflow.set_tags(
@@ -89,6 +83,8 @@ def log_scheme(
                 "features.as_of": str(snapshot.get("as_of")),
                 "features.definition_hash": str(snapshot.get("definition_hash")),
                 "mlflow.note.content": scheme.description,
+                catalog.SPEC_HASH_TAG: spec_hash,
+                catalog.DATA_HASH_TAG: data_hash or fingerprint(features),
                 **({REFERENCE_TAG: reference_run} if reference_run else {}),
             }
         )
@@ -97,6 +93,8 @@ def log_scheme(
         mlflow.log_metrics({k: v for k, v in scheme.metrics.items() if math.isfinite(v)})
         mlflow.log_table(scheme.profile, catalog.PROFILE_TABLE)
         mlflow.log_text(csv_text(rounded(scheme.profile), index=False), catalog.PROFILE_CSV)
+        mlflow.log_dict(scheme.definition, catalog.SCHEME_DEFINITION)
+        _log_assignments(features["customer_id"], scheme.labels)
         rows = quality.eval_rows(len(features), 3000, 0)
         for name, fig in plots.figures(scheme, features, rows).items():
             mlflow.log_figure(fig, f"{catalog.PLOTS}/{name}")
@@ -129,12 +127,43 @@ def log_scheme(
                 info,
                 run.info.run_id,
                 description=f"custseg segmenter for scheme {scheme.name}",
-                tags={"scheme": scheme.name, "kind": scheme.kind},
+                tags={"scheme": scheme.name, "kind": scheme.kind, catalog.SPEC_HASH_TAG: spec_hash},
             )
             # to be served: the caller promotes the whole set at once (core.registry.publish)
             out["champion"] = promote and scheme.serve
             mlflow.set_tag("custseg.model_version", str(out["version"]))
     return out
+
+
+def log_reused(reused, promote: bool) -> dict:
+    """A nested run for a scheme whose earlier fit is reused (same definition, same data): its
+    tags and metrics, pointing at the run that made the fit; returns what `log_scheme` does."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"{reused.name} (reused v{reused.version})", nested=True) as run:
+        mlflow.set_tags(reused.tags | {catalog.REUSED_TAG: reused.run_id})
+        mlflow.log_metrics({k: v for k, v in reused.metrics.items() if math.isfinite(v)})
+        mlflow.log_dict(reused.definition, catalog.SCHEME_DEFINITION)
+    return {
+        "run_id": run.info.run_id,
+        "model_uri": f"models:/{segmenter_name(reused.name)}/{reused.version}",
+        "version": reused.version,
+        "champion": promote and reused.serve,
+        "reused": True,
+    }
+
+
+def _log_assignments(customers: pd.Series, labels) -> None:
+    """customer_id -> segment as Parquet: `segment diff` crosstabs two fits' customers."""
+    import tempfile
+
+    import mlflow
+
+    table = pd.DataFrame({"customer_id": customers.to_numpy(), "segment": labels})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / catalog.ASSIGNMENTS
+        table.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
 
 
 def _log_trials(trials: pd.DataFrame) -> None:
@@ -153,61 +182,3 @@ def _log_trials(trials: pd.DataFrame) -> None:
                     if k not in params and isinstance(v, int | float) and math.isfinite(v)
                 }
             )
-
-
-def compare(experiment: str, all_runs: bool = False, limit: int = 50) -> pd.DataFrame:
-    """Scheme runs of `experiment`, newest first: those of the latest fit, or every one."""
-    import mlflow
-
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        return pd.DataFrame()
-    runs = mlflow.search_runs(
-        [exp.experiment_id],
-        filter_string="tags.`custseg.stage` = 'segmentation' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=limit if all_runs else 500,
-    )
-    if runs.empty:
-        return runs
-    # fits that did not finish (killed, failed, still running) are not fits to compare
-    unfinished = mlflow.search_runs(
-        [exp.experiment_id], filter_string="attributes.status != 'FINISHED'", output_format="list"
-    )
-    runs = runs[~runs["tags.mlflow.parentRunId"].isin({r.info.run_id for r in unfinished})]
-    project = runs.get("tags.custseg.project", pd.Series(None, index=runs.index))
-    mine = project == catalog.project()
-    if catalog.project() == catalog.PROJECT:  # runs from before projects were tagged
-        mine |= project.isna()
-    runs = runs[mine]
-    if runs.empty:
-        return runs
-    if not all_runs:
-        parent = runs["tags.mlflow.parentRunId"].iloc[0]
-        runs = runs[runs["tags.mlflow.parentRunId"] == parent].iloc[::-1]  # in fit order
-    table = pd.DataFrame({"scheme": runs["tags.custseg.scheme"], "kind": runs["tags.custseg.kind"]})
-    for metric, label in COMPARE_METRICS:
-        col = f"metrics.{metric}"
-        table[label] = runs[col] if col in runs else float("nan")
-    versions = runs.get("tags.custseg.model_version", pd.Series(None, index=runs.index))
-    table["version"] = versions
-    champions = _champions(set(table["scheme"]))
-    table["champion"] = [
-        "yes" if v is not None and champions.get(s) == str(v) else ""
-        for s, v in zip(table["scheme"], versions, strict=True)
-    ]
-    table["as of"] = runs["tags.features.as_of"]
-    table["run"] = runs["run_id"].str[:8]
-    table["fit"] = runs["tags.mlflow.parentRunId"].fillna("").str[:8]
-    table["started"] = runs["start_time"].dt.strftime("%Y-%m-%d %H:%M")
-    return table.reset_index(drop=True)
-
-
-def _champions(schemes: set[str]) -> dict[str, str]:
-    """scheme -> version number served (schemes without one left out)."""
-    import mlflow
-
-    from core.registry import served
-
-    members = served(mlflow.MlflowClient())
-    return {s: members[segmenter_name(s)] for s in schemes if segmenter_name(s) in members}
