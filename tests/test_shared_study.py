@@ -68,7 +68,8 @@ def test_two_processes_join_one_study_on_a_transaction_log_alone(tmp_path):
 @pytest.mark.slow
 def test_run_says_why_when_data_cannot_support_a_model(tmp_path, capsys):
     """A log without repeat purchases, scored as of a date after the data ends: the job still
-    segments and scores what it can and says why the models are missing."""
+    segments, says why no model could learn repurchase, and scores it by BG/NBD (no labels):
+    nobody ever bought twice, so nobody is expected to."""
     from custseg.sample import SampleConfig, generate
     from tests.conftest import run_cli
 
@@ -95,6 +96,8 @@ def test_run_says_why_when_data_cannot_support_a_model(tmp_path, capsys):
     text = " ".join(err.split())  # the console wraps long lines
     assert "the data ends on" in text and "backtest windows end on" in text
     assert "every label False" in text  # repurchase: nobody bought again
+    assert "scored by BG/NBD, which needs no labels" in text
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
-    assert scores["repurchase_probability"].isna().all()
+    assert (scores["repurchase_model"] == "bg_nbd (not registered)").all()
+    assert scores["repurchase_probability"].between(0, 0.01).all()
     assert "segment_rfm_rules" in scores
