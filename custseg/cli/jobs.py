@@ -107,10 +107,10 @@ def run(
     """The main job: clean, build features, fit the segmentation schemes and the churn and
     repurchase models, log and register them in MLflow, and score every customer.
 
-    Writes to --out: **scores.csv** (customer_id, repurchase_probability, churn_probability,
-    segment_<scheme> per scheme), **report.html** (segments, models vs baselines, drivers),
-    the clean tables and audit, features.parquet, segments.parquet and profiles.csv.
-    Without --transactions it generates sample data first (`make run`).
+    Writes to --out: scores.csv (per customer: repurchase and churn probability and the model
+    behind each, segment id, name and strategy per scheme), report.html (segments, models vs
+    baselines, drivers), the clean tables and audit, features.parquet, segments.parquet and
+    profiles.csv. Without --transactions it generates sample data first (`make run`).
     """
     from core.progress import console
     from custseg.cli import display
@@ -187,8 +187,8 @@ def train(
     the log, LightGBM tuned by Optuna against BG/NBD and RFM baselines on the same held-out
     window, logged and registered in MLflow (a winner becomes the champion).
 
-    Writes to --out: **scores.csv** (customer_id, repurchase_probability, churn_probability)
-    and **report.html** (models vs baselines, drivers).
+    Writes to --out: scores.csv (per customer: repurchase and churn probability and the model
+    behind each) and report.html (models vs baselines, drivers).
     """
     from custseg.cli import display
     from training import pipeline

@@ -55,7 +55,7 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML file with \\[cleaning], \\[features], \\[prediction] and \\[monitoring] "
+        help="TOML file with [cleaning], [features], [prediction] and [monitoring] "
         "tables: thresholds and per-rule policies (see README).",
         show_default=False,
     ),

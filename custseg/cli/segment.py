@@ -25,7 +25,7 @@ SegmentsOut = out_option(
 app = typer.Typer(
     help="Segmentation schemes: fit them side by side, compare their runs, edit the scheme file.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: wraps at any width, never cuts a word
 )
 
 
