@@ -185,7 +185,12 @@ def main() -> None:
             line = f"  {path:20} 1 customer, concurrency {c:2}: {r['rps']:6.0f} req/s"
         line += f", p50 {r['p50']:6.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
         if anchor:
-            line += f" | plain {anchor['rps']:6.0f} req/s, p99 {anchor['p99']:5.1f} ms"
+            unit = (
+                f"{anchor['rps'] * 500:,.0f} customers/s"
+                if path == "batch"
+                else (f"{anchor['rps']:.0f} req/s")
+            )
+            line += f" | plain {unit}, p99 {anchor['p99']:5.1f} ms"
             line += f" | custseg/plain {r['rps'] / anchor['rps']:.2f}x"
         print(line)
 
