@@ -79,3 +79,8 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     assert len(pd.read_csv(out / catalog.SCORES)) == len(scores)
     code, _, err = run_cli(["train", *args, "-f", str(snap), "--as-of", "2026-02-28"], capsys)
     assert code == 2 and "the snapshot is as of 2026-03-31, not --as-of 2026-02-28" in err
+    # a snapshot with customer attributes, a log without its customer table: refused, not
+    # predictors trained on other columns than the snapshot's
+    alone = ["-t", str(sample_dir / "transactions.csv")]
+    code, _, err = run_cli(["train", *alone, "-f", str(snap), "--no-track"], capsys)
+    assert code == 2 and "only in the snapshot: " in err and "--customers" in err

@@ -254,4 +254,17 @@ def _same_definitions(snapshot, built, path: Path):
                 f"this log's as built today ({built.attrs.get(key)}): build the snapshot again "
                 "with `custseg features`, or leave --features out"
             )
+    missing, extra = (
+        sorted(set(a.columns) - set(b.columns)) for a, b in ((built, snapshot), (snapshot, built))
+    )
+    if missing or extra:  # e.g. a customer table given to one and not the other
+        what = "; ".join(
+            f"{label}: {', '.join(cols[:6])}{' ...' if len(cols) > 6 else ''}"
+            for label, cols in (("only in the snapshot", extra), ("only in this log's", missing))
+            if cols
+        )
+        raise InputError(
+            f"{path}: its columns differ from this log's as built today ({what}): give the same "
+            "--customers file to both commands, or leave --features out"
+        )
     return snapshot
