@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import os
 import shutil
@@ -45,6 +46,23 @@ def sample_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     write(generate(SampleConfig(customers=3000, seed=7)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def snapshot(sample_dir, tmp_path_factory):
+    """Features of the shared sample as of 2026-06-30, written as a snapshot (read only)."""
+    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
+    from features.pipeline import features_as_of
+    from features.snapshot import write_snapshot
+
+    table, _ = features_as_of(
+        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
+        read_table(sample_dir / "customers.csv", CUSTOMERS),
+        datetime.date(2026, 6, 30),
+    )
+    path = tmp_path_factory.mktemp("snap") / "features.parquet"
+    write_snapshot(table, path)
+    return path
 
 
 @pytest.fixture(scope="session")

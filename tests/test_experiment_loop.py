@@ -4,30 +4,12 @@ promote it. Fits are compared, not served, until --promote; unchanged schemes ar
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 
 from tests.conftest import run_cli
 
 EDIT = ("recency_days = { min = 90 }", "recency_days = { min = 180 }")  # rfm_rules' churn risk
-
-
-@pytest.fixture(scope="module")
-def snapshot(sample_dir, tmp_path_factory):
-    """Features of the shared sample as of 2026-06-30, written as a snapshot."""
-    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
-    from features.pipeline import features_as_of
-    from features.snapshot import write_snapshot
-
-    table, _ = features_as_of(
-        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
-        read_table(sample_dir / "customers.csv", CUSTOMERS),
-        date(2026, 6, 30),
-    )
-    path = tmp_path_factory.mktemp("snap") / "features.parquet"
-    write_snapshot(table, path)
-    return path
 
 
 def _aliases(client) -> dict[str, str]:

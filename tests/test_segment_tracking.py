@@ -5,30 +5,12 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from datetime import date
 
 import pandas as pd
 import pytest
 
 from custseg.process import running
 from tests.conftest import free_port, run_cli
-
-
-@pytest.fixture(scope="module")
-def snapshot(sample_dir, tmp_path_factory):
-    """Features of the shared sample as of 2026-06-30, written as a snapshot."""
-    from features.contract import CUSTOMERS, TRANSACTIONS, read_table
-    from features.pipeline import features_as_of
-    from features.snapshot import write_snapshot
-
-    table, _ = features_as_of(
-        read_table(sample_dir / "transactions.csv", TRANSACTIONS),
-        read_table(sample_dir / "customers.csv", CUSTOMERS),
-        date(2026, 6, 30),
-    )
-    path = tmp_path_factory.mktemp("snap") / "features.parquet"
-    write_snapshot(table, path)
-    return path
 
 
 @pytest.mark.slow
