@@ -52,14 +52,12 @@ import numpy as np
 import pandas as pd
 from check_real_log import CANCEL, COLUMNS, CONFIG, NON_PRODUCT, columns_of, raw_log
 from harness import print_stages, timed_job
-from scipy.stats import rankdata
 from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from training.prediction.btyd import BGNBD
+from training.prediction.metrics import evaluate, paired_bootstrap
 
 TARGETS = ("repurchase", "churn")
-EPS = 1e-6
 GBM_WINDOWS = 4
 GBM_STEP_DAYS = 30
 GBM_MIN_HISTORY_DAYS = 30
@@ -210,59 +208,6 @@ def gbm(
 # ---- metrics --------------------------------------------------------------------------------
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Mean log loss along the last axis (probabilities clipped to [EPS, 1 - EPS])."""
-    p = np.clip(p, EPS, 1 - EPS)
-    return -np.mean(y * np.log(p) + (1 - y) * np.log1p(-p), axis=-1)
-
-
-def roc_auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """ROC-AUC of every row of (resamples x customers) arrays, by the rank-sum formula."""
-    ranks = rankdata(p, axis=-1)
-    pos = y.sum(axis=-1)
-    neg = y.shape[-1] - pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ((ranks * y).sum(axis=-1) - pos * (pos + 1) / 2) / (pos * neg)
-
-
-def metrics(y: np.ndarray, p: np.ndarray) -> dict:
-    return {
-        "roc_auc": roc_auc_score(y, p),
-        "pr_auc": average_precision_score(y, p),
-        "log_loss": float(log_loss(y, p)),
-        "base_rate": float(y.mean()),
-        "n": len(y),
-    }
-
-
-def bootstrap_deltas(
-    y: np.ndarray, ours: np.ndarray, theirs: dict[str, np.ndarray], resamples: int, seed: int = 0
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """Paired bootstrap 95% CI of custseg minus each baseline (ROC-AUC, log loss): the same
-    resampled customers score every model."""
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    chunk = max(1, 4_000_000 // n)  # bounded memory: resamples x customers per block
-    deltas = {name: {"roc_auc": [], "log_loss": []} for name in theirs}
-    done = 0
-    while done < resamples:
-        idx = rng.integers(0, n, size=(min(chunk, resamples - done), n))
-        yb = y[idx]
-        auc, loss = roc_auc_rows(yb, ours[idx]), log_loss(yb, ours[idx])
-        for name, p in theirs.items():
-            deltas[name]["roc_auc"].append(auc - roc_auc_rows(yb, p[idx]))
-            deltas[name]["log_loss"].append(loss - log_loss(yb, p[idx]))
-        done += len(idx)
-    out = {}
-    for name, d in deltas.items():
-        out[name] = {}
-        for metric, parts in d.items():
-            values = np.concatenate(parts)
-            values = values[np.isfinite(values)]  # a resample with one class has no AUC
-            out[name][metric] = tuple(np.percentile(values, [2.5, 97.5]))
-    return out
-
-
 # ---- custseg --------------------------------------------------------------------------------
 
 
@@ -349,8 +294,9 @@ def prepare_sample(customers: int, horizon: int | None, work: Path):
 # ---- report ---------------------------------------------------------------------------------
 
 
-def ci(lo_hi: tuple[float, float], value: float, digits: int) -> str:
-    return f"{value:+.{digits}f} [{lo_hi[0]:+.{digits}f}, {lo_hi[1]:+.{digits}f}]"
+def ci(diff_lo_hi: tuple[float, float, float], digits: int) -> str:
+    value, lo, hi = diff_lo_hi
+    return f"{value:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def report_target(
@@ -370,9 +316,18 @@ def report_target(
     else:
         rows = scored
     yy = y[rows]
-    table = {m: metrics(yy, p[rows]) for m, p in probs.items() if not (unscored and m == "custseg")}
+    table = {
+        m: evaluate(yy, p[rows]) for m, p in probs.items() if not (unscored and m == "custseg")
+    }
     base = {m: p[rows] for m, p in probs.items() if m != "custseg"}
-    deltas = {} if unscored else bootstrap_deltas(yy, probs["custseg"][rows], base, resamples)
+    deltas = (
+        {}
+        if unscored
+        else {  # custseg minus each baseline: (difference, 2.5%, 97.5%)
+            m: paired_bootstrap(yy, probs["custseg"][rows], p, resamples, max_rows=len(yy))
+            for m, p in base.items()
+        }
+    )
     print(f"n {len(yy):,}, base rate {yy.mean():.3f}")
     head = f"{'target':10} {'model':8} {'ROC-AUC':>7} {'PR-AUC':>7} {'log loss':>8}"
     print(f"{head}   {'ΔAUC vs custseg [95% CI]':>27}   {'Δlog loss [95% CI]':>27}")
@@ -382,8 +337,7 @@ def report_target(
         line = f"{target:10} {m:8} {r['roc_auc']:7.4f} {r['pr_auc']:7.4f} {r['log_loss']:8.4f}"
         if m in deltas:
             d = deltas[m]
-            auc = ci(d["roc_auc"], table["custseg"]["roc_auc"] - r["roc_auc"], 4)
-            loss = ci(d["log_loss"], table["custseg"]["log_loss"] - r["log_loss"], 4)
+            auc, loss = ci(d["roc_auc"], 4), ci(d["log_loss"], 4)
             line += f"   {auc:>27}   {loss:>27}"
         print(line)
     if unscored:
@@ -393,7 +347,7 @@ def report_target(
     auc_win = all(table["custseg"]["roc_auc"] > table[m]["roc_auc"] for m in base)
     loss_win = all(table["custseg"]["log_loss"] < table[m]["log_loss"] for m in base)
     sure = [
-        m for m in base if deltas[m]["roc_auc"][0] > 0 and deltas[m]["log_loss"][1] < 0
+        m for m in base if deltas[m]["roc_auc"][1] > 0 and deltas[m]["log_loss"][2] < 0
     ]  # both CIs exclude 0 in custseg's favour
     print(
         f"{target}: custseg ROC-AUC / best baseline ({best}) ROC-AUC = {ratio:.3f}; custseg beats "
