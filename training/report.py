@@ -95,7 +95,7 @@ def write_report(
                 "rows": rows,
                 "sizes": r.sizes,
                 "decision": r.decision,
-                "chosen": rows[[row[2] for row in rows].index(True)][0] if rows else "BG/NBD",
+                "chosen": next((row[0] for row in rows if row[2]), "BG/NBD"),
                 "scored_by": label,
                 "refit": r.predictor.trained_on,
                 "drivers": [

@@ -26,10 +26,10 @@ from sklearn.preprocessing import StandardScaler
 from training.prediction import calibration
 from training.prediction.btyd import BGNBD
 from training.prediction.calibration import Calibrator
+from training.prediction.dataset import pooled
 
 RFM = ("recency_days", "frequency_days", "monetary")
 HISTORY = ("frequency_days", "tenure_days", "recency_days")  # what BG/NBD reads
-KINDS = ("recency_rule", "logistic_rfm", "bg_nbd")
 
 
 def _rfm(features: pd.DataFrame) -> np.ndarray:
@@ -43,7 +43,7 @@ class BaselinePredictor:
 
     target: str
     horizon_days: int
-    kind: str  # one of KINDS
+    kind: str  # recency_rule | logistic_rfm | bg_nbd
     btyd: BGNBD | None = None  # bg_nbd: fitted on the history as of the scoring date
     model: object = None  # recency_rule: an isotonic map; logistic_rfm: a scikit-learn pipeline
     calibrator: Calibrator = field(default_factory=lambda: Calibrator("none"))
@@ -120,9 +120,7 @@ def refit(
     if model.kind == "recency_rule":
         return recency_rule(model.target, model.horizon_days, xt, yt, (plan.test,))
     if model.kind == "logistic_rfm":
-        x = pd.concat([data[k][0] for k in ("train", "valid", "test")], ignore_index=True)
-        y = np.concatenate([data[k][1] for k in ("train", "valid", "test")])
-        fresh = logistic_rfm(model.target, model.horizon_days, x, y, plan.refit)
+        fresh = logistic_rfm(model.target, model.horizon_days, *pooled(data), plan.refit)
         fresh.calibrator = model.calibrator
         return fresh
     fresh = bg_nbd(model.target, model.horizon_days, scoring_fit)

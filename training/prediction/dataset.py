@@ -78,6 +78,12 @@ def split(
     }
 
 
+def pooled(data: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every split of `split`'s output stacked: the rows a chosen model is refitted on."""
+    x = pd.concat([data[k][0] for k in SPLITS], ignore_index=True)
+    return x, np.concatenate([data[k][1] for k in SPLITS])
+
+
 def _held_out(ids: pd.Series) -> pd.Series:
     """The same customers every run and every cutoff: a stable hash of the id."""
     digest = pd.util.hash_pandas_object(ids.astype(str), index=False)

@@ -35,11 +35,6 @@ class Decision:
     metric: str = METRIC
 
 
-def better(metric: str, a: float, b: float) -> bool:
-    """Is `a` strictly better than `b` on `metric`?"""
-    return a > b if HIGHER_IS_BETTER[metric] else a < b
-
-
 def standing(result, metric: str) -> str:
     """How the chosen model stands against the others on the test window, in one phrase."""
     scores = {

@@ -15,7 +15,7 @@ import pandas as pd
 from training.prediction import baselines, calibration, lgbm
 from training.prediction.btyd import BGNBD
 from training.prediction.config import PredictionConfig
-from training.prediction.dataset import Backtest, labelled, split
+from training.prediction.dataset import Backtest, labelled, pooled, split
 from training.prediction.metrics import (
     HIGHER_IS_BETTER,
     calibration_table,
@@ -163,8 +163,7 @@ def refit_lightgbm(
 ) -> Predictor:
     """The tuned model again on every labelled window, the freshest (as_of - h) included; the
     calibration learned on validation is kept (no held-out labels are left to learn another)."""
-    x = pd.concat([data[k][0] for k in ("train", "valid", "test")], ignore_index=True)
-    y = np.concatenate([data[k][1] for k in ("train", "valid", "test")])
+    x, y = pooled(data)
     m = matrix(x, model.numeric, model.categories, fits, model.horizon_days)
     booster = lgbm.refit(
         {k: v for k, v in model.params.items() if k != "best_iteration"},
