@@ -116,6 +116,7 @@ def project() -> str:
 
 
 PREDICTION_TARGETS = ("repurchase", "churn")
+VALUE_TARGET = "value"  # the CLV model, registered as custseg-value
 
 
 def model_set_name() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.catalog import CHAMPION, scheme_of
+from core.catalog import CHAMPION, VALUE_TARGET, predictor_name, scheme_of
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
@@ -26,6 +26,7 @@ class ModelSet:
     versions: dict[str, str]  # registered model name -> champion version
     definition_hashes: dict[str, str] = field(default_factory=dict)  # model name -> hash
     online: object = None  # OnlineFeatures for raw transactions (None: see online_problem)
+    value: object = None  # training.prediction.clv.ValuePredictor (None: no value champion)
     online_problem: str | None = None
 
     @cached_property
@@ -179,16 +180,18 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
     versions = require_champions(uri)
-    segmenters, predictors, hashes = {}, {}, {}
+    segmenters, predictors, hashes, value = {}, {}, {}, None
     for name, version in versions.items():
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         inner = model.unwrap_python_model()
         hashes[name] = (model.metadata.metadata or {}).get("definition_hash")
         if scheme := scheme_of(name):
             segmenters[scheme] = inner
+        elif name == predictor_name(VALUE_TARGET):
+            value = inner.predictor
         else:
             predictors[inner.predictor.target] = inner.predictor
-    models = ModelSet(segmenters, predictors, versions, hashes)
+    models = ModelSet(segmenters, predictors, versions, hashes, value=value)
     online, problem = online_features(models.columns, hashes)
     return replace(models, online=online, online_problem=problem)
 

@@ -413,7 +413,7 @@ def test_scores_csv_cells_are_not_formulas(tmp_path, monkeypatch):
         }
     )
     scheme = SimpleNamespace(name="rfm", labels=labels, profile=profile)
-    paths = write_scores(tmp_path, features, REF, {}, [scheme], {}, {}, [], None)
+    paths = write_scores(tmp_path, features, REF, {}, [scheme], {}, None, {}, [], None)
     text = paths["scores"].read_text("utf-8-sig")
     assert "'=HYPERLINK" in text and "'@champions" in text and "'-at risk" in text
     assert "'+top" in text and "'=risk" in text and "'@冠军" in text and "'-keep" in text

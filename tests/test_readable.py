@@ -78,7 +78,7 @@ def test_scores_name_each_segment_and_its_strategy(fitted, tmp_path):
     from training.scores import write_scores
 
     table, schemes = fitted
-    paths = write_scores(tmp_path, table, AS_OF, AUDIT, schemes, {}, {}, [], None)
+    paths = write_scores(tmp_path, table, AS_OF, AUDIT, schemes, {}, None, {}, [], None)
     assert paths["scores"].read_bytes().startswith(b"\xef\xbb\xbf")
     scores = pd.read_csv(paths["scores"], dtype={"customer_id": str})
     first = ["customer_id"] + [

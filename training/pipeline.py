@@ -66,6 +66,13 @@ class RunResult:
     paths: dict[str, Path] = field(default_factory=dict)
     model_set: str | None = None  # the served set's new version, None when nothing was promoted
     dropped: list[str] = field(default_factory=list)  # served before, fitted on other features
+    value: object = None  # training.prediction.clv.ValueResult: CLV, expected orders, tiers
+    segment_table: object = None  # the feature table with the value columns: what schemes read
+
+    @property
+    def scored(self):
+        """The rows scores.csv describes: features plus the value columns when there are any."""
+        return self.features.table if self.segment_table is None else self.segment_table
 
 
 def check(
@@ -100,22 +107,25 @@ def run(
     feats = _features(inputs, configs, as_of)
     with staged(out) as tmp:  # a failed or killed run leaves the previous outputs as they were
         paths, snapshot = write_clean_and_features(feats, tmp)
-        fitted, skipped_schemes = segment.fit(feats.table, scheme_file, trials)
-        paths |= segment.write(tmp, feats.table, fitted)
-        result = RunResult(feats, snapshot, fitted, skipped_schemes, *_predict(feats, configs))
+        result = _predict(RunResult(feats, snapshot, [], {}, {}, {}, []), configs)
+        table = result.segment_table  # value tiers and CLV x activity read the value columns
+        result.fitted, result.skipped_schemes = segment.fit(table, scheme_file, trials)
+        paths |= segment.write(tmp, table, result.fitted)
         if track:
             name = _run_name("run", feats, inputs)
             with mlflow_setup.run(track.experiment, name, track.uri) as active:
                 from features.tracking import log_clean_and_features
 
                 log_clean_and_features(feats.result.audit, snapshot, paths)
-                result.segmenters = segment.log(fitted, feats.table, scheme_file, snapshot)
+                result.segmenters = segment.log(result.fitted, table, scheme_file, snapshot)
                 result.registered = predict.log_targets(
-                    result.predictions, snapshot, configs.prediction
+                    result.predictions, snapshot, configs.prediction, result.value
                 )
                 result.run_id = active.info.run_id
         else:
-            predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+            predict.decide_untracked(
+                result.predictions, configs.prediction.gate_metric, result.value
+            )
         result.paths = paths | _scores(tmp, result)
         if result.run_id:
             _log_outputs(result, track)
@@ -146,7 +156,7 @@ def train(
     feats = _features(inputs, configs, as_of)
     if table is not None:
         feats = replace(feats, table=_same_definitions(table, feats.table, snapshot))
-    result = RunResult(feats, {}, [], {}, *_predict(feats, configs))
+    result = _predict(RunResult(feats, {}, [], {}, {}, {}, []), configs)
     with staged(out) as tmp:
         if track:
             from features.snapshot import snapshot_meta
@@ -155,11 +165,13 @@ def train(
             name = _run_name("train", feats, inputs)
             with mlflow_setup.run(track.experiment, name, track.uri) as active:
                 result.registered = predict.log_targets(
-                    result.predictions, result.snapshot, configs.prediction
+                    result.predictions, result.snapshot, configs.prediction, result.value
                 )
                 result.run_id = active.info.run_id
         else:
-            predict.decide_untracked(result.predictions, configs.prediction.gate_metric)
+            predict.decide_untracked(
+                result.predictions, configs.prediction.gate_metric, result.value
+            )
         result.paths = _scores(tmp, result)
         if result.run_id:
             _log_outputs(result, track)
@@ -185,9 +197,13 @@ def _features(inputs: Inputs, configs: Configs, as_of: date | None) -> FeatureRu
     )
 
 
-def _predict(feats: FeatureRun, configs: Configs) -> tuple[dict, dict, list]:
-    """Both targets on backtest windows; a note for each one skipped and each window note."""
-    results, skipped, notes = predict.fit(
+def _predict(result: RunResult, configs: Configs) -> RunResult:
+    """Both targets and the value model on backtest windows; a note for each one skipped and
+    each window note. The value columns join the feature table the schemes read."""
+    from training.prediction.clv import with_value
+
+    feats = result.features
+    result.predictions, result.skipped, result.notes, result.value = predict.fit(
         feats.transactions,
         feats.customers,
         feats.result.transactions,
@@ -197,19 +213,21 @@ def _predict(feats: FeatureRun, configs: Configs) -> tuple[dict, dict, list]:
         feats.features_cfg,
         configs.prediction,
     )
-    for why in [*skipped.values(), *notes]:
+    for why in [*result.skipped.values(), *result.notes]:
         note(why)
-    return results, skipped, notes
+    result.segment_table = with_value(feats.table, result.value, feats.as_of)
+    return result
 
 
 def _scores(out: Path, r: RunResult) -> dict[str, Path]:
     return write_scores(
         out,
-        r.features.table,
+        r.scored,
         r.features.as_of,
         r.features.result.audit,
         r.fitted,
         r.predictions,
+        r.value,
         r.skipped,
         r.notes,
         r.run_id,

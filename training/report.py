@@ -55,6 +55,8 @@ def write_report(
     schemes: list,
     predictions: dict,
     skipped: dict[str, str],
+    value=None,
+    clv=None,
     notes: list[str],
     run_id: str | None,
 ) -> Path:
@@ -114,10 +116,67 @@ def write_report(
         audit=audit,
         segments=segments,
         models=models,
+        value=value_section(value, clv),
         metrics=METRIC_LABELS,
+        value_metrics=VALUE_METRICS,
         skipped=skipped,
         notes=notes,
         run_id=run_id,
     )
     path.write_text(html, "utf-8")
     return path
+
+
+VALUE_METRICS = {
+    "spearman": "Spearman",
+    "gini": "Gini (normalised)",
+    "capture_top_decile": "revenue captured, top 10%",
+    "predicted_total": "predicted revenue",
+    "actual_total": "actual revenue",
+    "mae": "mean absolute error",
+}
+
+
+def concentration(clv) -> list[tuple[str, float]]:
+    """Share of the predicted revenue held by the top 1%, 5%, 10%, 25% and 50% of customers."""
+    import numpy as np
+
+    v = np.sort(np.nan_to_num(np.asarray(clv, float)).clip(min=0))[::-1]
+    total = v.sum() or 1.0
+    return [(f"top {int(s * 100)}%", float(v[: max(int(np.ceil(len(v) * s)), 1)].sum() / total))
+            for s in (0.01, 0.05, 0.10, 0.25, 0.50)]  # fmt: skip
+
+
+def value_section(value, clv) -> dict | None:
+    """The value model's page part: what scores, the candidates on the held-out window, the
+    decile and orders checks, the CLV distribution and its concentration."""
+    if value is None:
+        return None
+    from training.prediction import value_plots
+    from training.prediction.clv import LABELS
+
+    model, label = value.scored_by()
+    return {
+        "plan": value.plan,
+        "scored_by": label,
+        "chosen": LABELS[value.chosen],
+        "discount": model.btyd.cfg.monthly_discount,
+        "correlation": value.correlation,
+        "rows": [(LABELS[k], m, k == value.chosen) for k, m in value.candidates.items()],
+        "decision": value.decision,
+        "deciles": value.deciles.reset_index().to_dict("records"),
+        "orders": value.orders_check.reset_index().to_dict("records"),
+        "concentration": concentration(clv) if clv is not None else [],
+        "total": float(sum(c for c in clv if c == c)) if clv is not None else None,
+        "plots": [
+            p
+            for p in (
+                _png(value_plots.distribution(clv, value.plan.horizon_days))
+                if clv is not None
+                else None,
+                _png(value_plots.deciles(value.deciles)) if len(value.deciles) else None,
+                _png(value_plots.orders(value.orders_check)) if len(value.orders_check) else None,
+            )
+            if p
+        ],
+    }

@@ -15,8 +15,21 @@ from core.outputs import write_csv
 from core.progress import stage
 from features.vector import spreadsheet_safe
 
+VALUE_COLUMNS = (
+    "clv",
+    "expected_orders",
+    "expected_order_value",
+    "next_order_date",
+    "days_to_next_order",
+    "avg_days_between_orders",
+    "p_alive",
+)
+VALUE_TIER_SCHEME = "value_tiers"  # its segment name is scores.csv's value_tier
 
-def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.DataFrame:
+
+def score_table(
+    features: pd.DataFrame, fitted: list, predictions: dict, value=None, as_of: date | None = None
+) -> pd.DataFrame:
     """customer_id, then per target its probability and the model that gave it (the gate's
     choice: a model the gate refused is never what scores), then per fitted scheme
     segment_<scheme> (the key) and its _name, _name_zh and _strategy (direction). A target with
@@ -32,6 +45,15 @@ def score_table(features: pd.DataFrame, fitted: list, predictions: dict) -> pd.D
         scores.insert(at, f"{target}_probability", p)
         scores.insert(at + 1, f"{target}_model", label)
         at += 2
+    if value is not None:
+        model, label = value.scored_by()
+        values = model.table(features, as_of)
+        for i, col in enumerate(VALUE_COLUMNS):
+            scores.insert(at + i, col, values[col].to_numpy())
+        scores.insert(at + len(VALUE_COLUMNS), "value_model", label)
+        tier = f"segment_{VALUE_TIER_SCHEME}_name"
+        if tier in scores:
+            scores.insert(at + len(VALUE_COLUMNS) + 1, "value_tier", scores[tier])
     return scores
 
 
@@ -42,6 +64,7 @@ def write_scores(
     audit: dict,
     fitted: list,
     predictions: dict,
+    value,
     skipped: dict,
     notes: list,
     run_id: str | None,
@@ -54,7 +77,8 @@ def write_scores(
         paths = {"scores": out / catalog.SCORES, "report": out / catalog.RUN_REPORT}
         # customer ids and segment names are text from the data and the scheme file: a cell
         # such as =HYPERLINK(...) must reach spreadsheet users as text, not as a formula
-        table = spreadsheet_safe(score_table(features, fitted, predictions))
+        scores = score_table(features, fitted, predictions, value, as_of)
+        table = spreadsheet_safe(scores)
         write_csv(table, paths["scores"], index=False)  # with BOM: Excel reads Chinese names
         write_report(
             paths["report"],
@@ -62,6 +86,8 @@ def write_scores(
             audit=audit,
             schemes=fitted,
             predictions=predictions,
+            value=value,
+            clv=scores["clv"].to_numpy() if "clv" in scores else None,
             skipped=skipped,
             notes=notes,
             run_id=run_id,

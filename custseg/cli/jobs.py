@@ -45,6 +45,14 @@ ChurnOpt = Annotated[
         show_default=False,
     ),
 ]
+ClvOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CLV = discounted expected spend over this many days after the cutoff. [365]",
+        show_default=False,
+    ),
+]
 StudyStorageOpt = Annotated[
     str | None,
     typer.Option(
@@ -81,6 +89,7 @@ def run(
     as_of: AsOfOpt = None,
     repurchase_days: RepurchaseOpt = None,
     churn_days: ChurnOpt = None,
+    clv_days: ClvOpt = None,
     trials: Annotated[
         int | None,
         typer.Option(
@@ -120,6 +129,7 @@ def run(
         config,
         repurchase_days=repurchase_days,
         churn_days=churn_days,
+        clv_days=clv_days,
         trials=trials,
         study_storage=study_storage,
         study_name=study_name,
@@ -169,6 +179,7 @@ def train(
     as_of: AsOfOpt = None,
     repurchase_days: RepurchaseOpt = None,
     churn_days: ChurnOpt = None,
+    clv_days: ClvOpt = None,
     trials: Annotated[
         int | None,
         typer.Option("--trials", min=1, help="Optuna trials per target. [20]", show_default=False),
@@ -197,6 +208,7 @@ def train(
         config,
         repurchase_days=repurchase_days,
         churn_days=churn_days,
+        clv_days=clv_days,
         trials=trials,
         study_storage=study_storage,
         study_name=study_name,

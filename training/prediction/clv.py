@@ -192,13 +192,18 @@ def fit_value(
     fits = {d: ValueModel.fit(backtest.features[d], vcfg, cfg.seed) for d in plan.cutoffs}
     xt = backtest.features[plan.test]
     yt = spend_labels(transactions, xt, plan.test, h)
-    models = {BTYD_GG: ValuePredictor(BTYD_GG, scoring), SPEND_RATE: ValuePredictor(SPEND_RATE, scoring)}
+    models = {
+        BTYD_GG: ValuePredictor(BTYD_GG, scoring),
+        SPEND_RATE: ValuePredictor(SPEND_RATE, scoring),
+    }
     if plan.valid is not None:
         xv = backtest.features[plan.valid]
         models[RFM_REGRESSION] = _rfm_regression(xv, spend_labels(transactions, xv, plan.valid, h),
                                                  scoring, (plan.valid,))  # fmt: skip
         if plan.train:
-            models = {LIGHTGBM: _lightgbm(plan, backtest, transactions, fits, scoring, cfg)} | models
+            models = {
+                LIGHTGBM: _lightgbm(plan, backtest, transactions, fits, scoring, cfg)
+            } | models
     predicted = {k: m.spend(xt, fits[plan.test]) for k, m in models.items()}
     result.candidates = {k: ranking_metrics(p, yt) for k, p in predicted.items()}
     finite = {k: m[METRIC] for k, m in result.candidates.items() if math.isfinite(m[METRIC])}
@@ -295,9 +300,27 @@ def orders_by_frequency(
     actual = days.reindex(features["customer_id"]).fillna(0).to_numpy()
     repeat = np.clip(features["frequency_days"].to_numpy(int) - 1, 0, 7)
     frame = pd.DataFrame(
-        {"repeat_orders": repeat, "predicted": value.expected_orders(features, h),
-         "actual": actual}  # fmt: skip
+        {
+            "repeat_orders": repeat,
+            "predicted": value.expected_orders(features, h),
+            "actual": actual,
+        }  # fmt: skip
     )
     return frame.groupby("repeat_orders").agg(
         customers=("actual", "size"), predicted=("predicted", "mean"), actual=("actual", "mean")
     )
+
+
+SEGMENT_INPUTS = ("clv", "expected_orders", "expected_order_value", "p_alive")  # numeric
+
+
+def with_value(table: pd.DataFrame, value: ValueResult | None, as_of: date) -> pd.DataFrame:
+    """The feature table plus the value model's numeric outputs, which value tiers and the
+    CLV x activity matrix segment on (the table unchanged without a value model)."""
+    if value is None or not len(table):
+        return table
+    model, _ = value.scored_by()
+    values = model.table(table, as_of)
+    out = table.assign(**{c: values[c].to_numpy() for c in SEGMENT_INPUTS})
+    out.attrs = dict(table.attrs)
+    return out

@@ -11,6 +11,8 @@ from core.errors import ConfigError, check_keys
 class PredictionConfig:
     repurchase_days: int = 30  # repurchase = any order in (D, D + repurchase_days]
     churn_days: int = 90  # churn = no order in (D, D + churn_days]
+    clv_days: int = 365  # CLV = discounted expected spend in (D, D + clv_days]
+    monthly_discount: float = 0.01  # CLV's discount rate per month (1%: about 12.7% a year)
     train_windows: int = 4  # training cutoffs per target (fewer when history is short)
     window_step_days: int = 30  # days between training cutoffs
     min_history_days: int = 60  # a cutoff needs this much history before it

@@ -9,7 +9,9 @@ from datetime import date
 import pandas as pd
 
 from core.catalog import PREDICTION_TARGETS as TARGETS
+from core.catalog import VALUE_TARGET as VALUE
 from training.prediction import dataset
+from training.prediction.clv import ValueResult, fit_value
 from training.prediction.config import PredictionConfig
 from training.prediction.train import TargetResult, fit_target, fit_unsupervised
 from training.prediction.windows import (
@@ -23,9 +25,10 @@ from training.prediction.windows import (
 
 
 def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> list[WindowPlan]:
-    """Every target's plan: labelled windows where the history allows, else BG/NBD alone."""
+    """Every target's plan, the value model's last: labelled windows where the history allows,
+    else BG/NBD (x Gamma-Gamma) alone."""
     out = []
-    for target in TARGETS:
+    for target in (*TARGETS, VALUE):
         try:
             out.append(plan(target, as_of, first_order, cfg))
         except ShortHistory as exc:
@@ -43,15 +46,16 @@ def fit(
     cleaning,
     features_cfg,
     cfg: PredictionConfig,
-) -> tuple[dict[str, TargetResult], dict[str, str], list[str]]:
-    """(results by target, skipped targets with the reason, notes on the windows). Every target
-    gets a model: labelled windows where the history allows, else BG/NBD without labels."""
-    from core.progress import bar
+) -> tuple[dict[str, TargetResult], dict[str, str], list[str], ValueResult | None]:
+    """(results by target, skipped targets with the reason, notes on the windows, the value
+    model). Every target gets a model: labelled windows where the history allows, else BG/NBD
+    without labels."""
+    from core.progress import bar, stage
 
     dates = clean_transactions["order_date"]
     if not len(dates) or not len(scoring_features):
         why = "no orders on or before the as-of date: nobody to score"
-        return {}, dict.fromkeys(TARGETS, why), []
+        return {}, dict.fromkeys(TARGETS, why), [], None
     first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
     # labels need data up to the end of every label window: never past the last order
     anchor = min(as_of, last)
@@ -77,6 +81,7 @@ def fit(
             categories=scoring_features.attrs.get("categories"),
         )
     results = {}
+    *todo, value_plan = todo
     for p in todo:
         if p.mode == UNSUPERVISED:
             results[p.target] = fit_unsupervised(p, backtest, scoring_features, cfg)
@@ -92,7 +97,10 @@ def fit(
             notes.append(why)
             fallback = unsupervised(p.target, anchor, first, cfg, why)
             results[p.target] = fit_unsupervised(fallback, backtest, scoring_features, cfg)
-    return results, {}, notes
+    with stage("value: CLV models on the held-out window"):
+        value = fit_value(value_plan, backtest, clean_transactions, scoring_features, cfg)
+    notes += value.notes
+    return results, {}, notes, value
 
 
 def study_name(cfg: PredictionConfig, p, backtest) -> str:
@@ -129,20 +137,29 @@ def open_study_storage(value: str) -> str:
     return url
 
 
-def decide_untracked(results: dict[str, TargetResult], gate_metric: str) -> None:
+def decide_untracked(results: dict[str, TargetResult], gate_metric: str, value=None) -> None:
     """Without tracking nothing is registered, so nothing is promoted: each result says what the
     gate would have decided."""
     from training.prediction.promotion import Decision, decide
+    from training.prediction.value_tracking import decide as decide_value
 
+    if value is not None:
+        d = decide_value(value)
+        value.decision = Decision(
+            False, f"not registered (--no-track); {d.reason}", metric=d.metric
+        )
+        value.served_label = f"{value.scored_by()[1]} (not registered)"
     for r in results.values():
         d = decide(r, metric=gate_metric)
         r.decision = Decision(False, f"not registered (--no-track); {d.reason}", metric=d.metric)
         r.served, r.served_label = r.predictor, f"{r.predictor.kind} (not registered)"
 
 
-def log_targets(results: dict[str, TargetResult], snapshot: dict, cfg: PredictionConfig) -> dict:
-    """Log and register every target in the active MLflow run, promoting a winner of the gate;
-    returns target -> {version, promoted, decision}."""
+def log_targets(
+    results: dict[str, TargetResult], snapshot: dict, cfg: PredictionConfig, value=None
+) -> dict:
+    """Log and register every target (and the value model) in the active MLflow run, promoting
+    a winner of the gate; returns target -> {version, promoted, decision}."""
     import logging
     import warnings
 
@@ -155,6 +172,12 @@ def log_targets(results: dict[str, TargetResult], snapshot: dict, cfg: Predictio
         with stage(f"logging {target} model to MLflow"), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # MLflow's schema hints
             logged[target] = log_target(r, snapshot, cfg.gate_metric, cfg.gate_margin)
+    if value is not None:
+        from training.prediction.value_tracking import log_value
+
+        with stage(f"logging {VALUE} model to MLflow"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            logged[VALUE] = log_value(value, snapshot)
     return logged
 
 

@@ -75,7 +75,6 @@ class ValueModel:
         next_date = pd.Timestamp(as_of) + pd.to_timedelta(np.round(wait), unit="D")
         return pd.DataFrame(
             {
-                "customer_id": features["customer_id"].to_numpy(),
                 "clv": self.clv(features).round(2),
                 "expected_orders": self.expected_orders(features).round(4),
                 "expected_order_value": self.expected_order_value(features).round(2),

@@ -59,7 +59,8 @@ class NoSignal(Exception):
 
 
 def horizon(target: str, cfg: PredictionConfig) -> int:
-    return cfg.repurchase_days if target == "repurchase" else cfg.churn_days
+    """Days of the target's label window (`value`: the CLV horizon)."""
+    return {"repurchase": cfg.repurchase_days, "value": cfg.clv_days}.get(target, cfg.churn_days)
 
 
 def overlap_step(h: int, cfg: PredictionConfig) -> int:
