@@ -18,7 +18,16 @@ from core.outputs import CSV_ENCODING, csv_text, write_csv
 
 AS_OF = date(2026, 6, 30)
 AUDIT = {"tables": {"transactions": {"kept_rows": 9, "input_rows": 9, "dropped_rows": 0}}}
-SCHEMES = ("rfm_rules", "rfm_scores", "value_activity", "abc", "demographic", "behaviour_clusters")
+SCHEMES = (
+    "rfm_rules",
+    "rfm_scores",
+    "value_activity",
+    "abc",
+    "value_tiers",
+    "clv_activity",
+    "demographic",
+    "behaviour_clusters",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +45,8 @@ def fitted(sample_dir):
         read_table(sample_dir / "customers.csv", CUSTOMERS),
         AS_OF,
     )
+    # what `custseg run` adds before segmenting (the value model's CLV), here a stand-in
+    table = table.assign(clv=(table["monetary"] * 0.8 + table["spend_180d"]).round(2))
     scheme_file = load()
     plain = [s for s in scheme_file.schemes if s.kind != "clustering"]
     schemes, skipped = fit_schemes(table, replace(scheme_file, schemes=plain))
@@ -143,6 +154,10 @@ def test_each_segment_says_what_defines_it(fitted):
         f"monetary > {matrix.value_split:.4g} and order_days_180d ≤ {matrix.activity_split:.4g}"
     )
     assert re.fullmatch(r"monetary ≥ [\d,.]+", by["abc"]["A"])
+    assert re.fullmatch(r"clv ≥ [\d,.]+ \(top 1%\)", by["value_tiers"]["top_1"])
+    assert re.fullmatch(r"[\d,.]+ ≤ clv < [\d,.]+ \(top 1-5%\)", by["value_tiers"]["top_1_5"])
+    assert by["value_tiers"]["bottom_50"].endswith(" or missing (bottom 50%)")
+    assert by["clv_activity"]["high_value_low_activity"].startswith("clv > ")
     demographic = by["demographic"].drop("all")
     assert demographic.str.startswith("age_band = ").any()
     assert demographic.str.contains("province not among the 6 most common").any()

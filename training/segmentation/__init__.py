@@ -32,6 +32,7 @@ from training.segmentation.profile import profile
 from training.segmentation.rules import RulesScheme
 from training.segmentation.scores import ScoresScheme
 from training.segmentation.spec import SchemeFile, SchemeSpec, definition, load
+from training.segmentation.tiers import TiersScheme
 
 __all__ = ["FittedScheme", "Segment", "Strategy", "fit_scheme", "fit_schemes", "load", "parse"]
 
@@ -40,6 +41,7 @@ KINDS = {
     "rfm_scores": ScoresScheme,
     "matrix": MatrixScheme,
     "abc": AbcScheme,
+    "tiers": TiersScheme,
     "demographic": DemographicScheme,
     "clustering": ClusteringScheme,
 }
@@ -127,8 +129,9 @@ def fit_schemes(
     """Every scheme of the file fitted on `features`; returns (fitted, skipped: name -> why).
 
     A scheme that cannot apply (demographic without attributes, clustering on too few
-    customers) is skipped, not an error. `progress(spec)` may wrap each fit: a context manager
-    that yields a per-trial callback (or None).
+    customers, a scheme reading a column only `custseg run` adds, such as `clv`) is skipped,
+    not an error. `progress(spec)` may wrap each fit: a context manager that yields a
+    per-trial callback (or None).
     """
     fitted, skipped = [], {}
     for spec in scheme_file.schemes:
@@ -141,6 +144,28 @@ def fit_schemes(
     return fitted, skipped
 
 
+# Columns a feature table may lack for a good reason, with where they come from: a scheme reading
+# one that is absent is skipped with that reason. Any other missing column is an error (a typo
+# in the scheme file, most likely), raised by the fit with the closest names.
+RUN_COLUMNS = {  # the value model's outputs: the main job adds them before segmenting
+    "clv": "predicted CLV",
+    "expected_orders": "expected orders",
+    "expected_order_value": "expected order value",
+    "p_alive": "probability the customer is still active",
+    "days_to_next_order": "median days to the next order",
+}
+
+
+def _origin(column: str) -> str | None:
+    from features.registry import ATTRIBUTES
+
+    if column in RUN_COLUMNS:
+        return f"{column} ({RUN_COLUMNS[column]}): it comes from `custseg run`"
+    if column in {f.name for f in ATTRIBUTES}:
+        return f"{column} (customer attribute): it comes from a customer table (--customers)"
+    return None
+
+
 def skip_reason(spec: SchemeSpec, scheme_file: SchemeFile, features: pd.DataFrame) -> str | None:
     """Why a scheme cannot apply to this table (not an error: the others still run)."""
     kind = parse(spec, scheme_file)
@@ -150,6 +175,10 @@ def skip_reason(spec: SchemeSpec, scheme_file: SchemeFile, features: pd.DataFram
             return f"no customer attributes ({', '.join(missing or kind.columns)})"
     if isinstance(kind, ClusteringScheme):
         return kind.too_few(len(features))
+    missing = [c for c in kind.columns if c not in features]
+    origins = [_origin(c) for c in missing]
+    if missing and all(origins):
+        return f"needs column{'s' if len(missing) > 1 else ''} {'; '.join(origins)}"
     return None
 
 

@@ -1,10 +1,10 @@
 """What puts a customer in a segment, as one line of text per segment (the report's and
 profiles.csv's `definition`): a reader should not need the scheme file or the model.
 
-Rules, score maps, matrices and ABC classes are their fitted thresholds written out
-("recency_days ≤ 30 and orders_180d ≥ 5"); demographic segments their attribute values;
-clusters, which have no threshold, the features that set them apart most: the largest
-standardized differences of the segment's mean from everyone's.
+Rules, score maps, matrices, ABC classes and value tiers are their fitted thresholds written
+out ("recency_days ≤ 30 and orders_180d ≥ 5", "clv ≥ 1,234.5 (top 1%)"); demographic segments
+their attribute values; clusters, which have no threshold, the features that set them apart
+most: the largest standardized differences of the segment's mean from everyone's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from training.segmentation.demographic import OTHER, UNKNOWN, DemographicAssigne
 from training.segmentation.matrix import MatrixAssigner
 from training.segmentation.rules import RuleAssigner
 from training.segmentation.scores import ScoreAssigner
+from training.segmentation.tiers import TierAssigner, share
 
 SYMBOLS = {"min": "≥", "max": "≤", "above": ">", "below": "<"}
 TOP_FEATURES = 3
@@ -35,6 +36,8 @@ def definitions(
         return _matrix(assigner)
     if isinstance(assigner, AbcAssigner):
         return _abc(assigner)
+    if isinstance(assigner, TierAssigner):
+        return _tiers(assigner)
     if isinstance(assigner, DemographicAssigner):
         return {k: _demographic(assigner, k) for k in keys}
     return distinctive(features, labels, keys, list(assigner.columns))
@@ -131,6 +134,27 @@ def _abc(a: AbcAssigner) -> dict[str, str]:
         "B": b,
         "C": f"{r} < {_num(low)}" if np.isfinite(low) else "everyone",
     }
+
+
+def _tiers(a: TierAssigner) -> dict[str, str]:
+    """Each tier between its threshold and the one above, with its rank share: "clv ≥ 1,234.5
+    (top 1%)", "250 ≤ clv < 1,234.5 (top 1-5%)", "clv < 12 or missing (bottom 50%)". A tier
+    whose threshold equals the one above (ties went up) or is infinite holds nobody."""
+    c, bounds = a.column, [np.inf, *a.thresholds]
+    out = {}
+    for k, key in enumerate(a.keys):
+        high = bounds[k]
+        low = bounds[k + 1] if k + 1 < len(bounds) else None
+        if low is None:
+            text = f"{c} < {_num(high)} or missing" if np.isfinite(high) else "everyone"
+        elif not np.isfinite(low) or low == high:
+            text = "nobody"
+        elif np.isfinite(high):
+            text = f"{_num(low)} ≤ {c} < {_num(high)}"
+        else:
+            text = f"{c} ≥ {_num(low)}"
+        out[key] = f"{text} ({share(a.edges, k)})"
+    return out
 
 
 def _demographic(a: DemographicAssigner, key: str) -> str:
