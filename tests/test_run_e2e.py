@@ -69,7 +69,7 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     }
     segments = pd.read_parquet(out / "segments.parquet")
     assert {f"segment_{s}" for s in schemes} == set(segments.columns) - {"customer_id"}
-    assert len(schemes) == 6 and len(segments) == len(features)
+    assert len(schemes) == 8 and len(segments) == len(features)
     assert (
         run.data.metrics["transactions.input_rows"] == audit["tables"]["transactions"]["input_rows"]
     )
@@ -90,7 +90,22 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         "churn_probability",
         "churn_model",
     ]
-    assert list(scores.columns[5:]) == [
+    value = [
+        "clv",
+        "expected_orders",
+        "expected_order_value",
+        "next_order_date",
+        "days_to_next_order",
+        "avg_days_between_orders",
+        "p_alive",
+        "value_model",
+        "value_tier",
+    ]
+    assert list(scores.columns[5:14]) == value
+    assert (scores["clv"] >= 0).all() and scores["p_alive"].between(0, 1).all()
+    assert (pd.to_datetime(scores["next_order_date"]) > pd.Timestamp("2026-03-31")).all()
+    assert set(scores["value_tier"]) == set(scores["segment_value_tiers_name"])
+    assert list(scores.columns[14:]) == [
         f"segment_{s}{suffix}"
         for s in segments.columns[1:].str.removeprefix("segment_")
         for suffix in ("", "_name", "_name_zh", "_strategy")
@@ -109,7 +124,13 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
         for r in runs
         if r.data.tags.get("custseg.stage") == "prediction"
     }
-    assert set(predictions) == {"repurchase", "churn"}
+    assert set(predictions) == {"repurchase", "churn", "value"}
+    value_run = predictions.pop("value")
+    assert (
+        "test.lightgbm.spearman" in value_run.data.metrics
+        or value_run.data.params["window_mode"] == "unsupervised"
+    )
+    assert value_run.data.tags["custseg.model_version"]
     client = MlflowClient(uri)
     for target, r in predictions.items():
         for m in (

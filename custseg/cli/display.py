@@ -66,13 +66,15 @@ def segmenters(registered: dict) -> None:
         console.print(f"registered segmenters; alias champion -> {', '.join(champions)}")
 
 
-def predictors(predictions: dict, registered: dict) -> None:
-    """Each target against its best baseline, and the registry's verdict."""
-    from training.prediction.stage import summary_line
+def predictors(predictions: dict, registered: dict, value=None) -> None:
+    """Each target against its best baseline, the value model, and the registry's verdict."""
+    from training.prediction.stage import summary_line, value_line
 
     for target, r in predictions.items():
         console.print(summary_line(target, r))
-    for target in predictions:
+    if value is not None:
+        console.print(value_line(value))
+    for target in [*predictions, *(["value"] if value is not None else [])]:
         out = registered.get(target)
         if out:
             verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"

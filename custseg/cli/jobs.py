@@ -156,7 +156,7 @@ def run(
     display.schemes(r.fitted, r.skipped_schemes)
     console.print(f"segments: {r.paths['segments']}; profiles: {r.paths['profiles']}")
     display.segmenters(r.segmenters)
-    display.predictors(r.predictions, r.registered)
+    display.predictors(r.predictions, r.registered, r.value)
     if r.run_id:
         display.model_set(r.model_set, r.dropped)
     _print_outputs(r, experiment)
@@ -221,7 +221,7 @@ def train(
         configs=cfg,
         track=tracking(track, experiment, tracking_uri),
     )
-    display.predictors(r.predictions, r.registered)
+    display.predictors(r.predictions, r.registered, r.value)
     if r.run_id:
         display.model_set(r.model_set, r.dropped)
     _print_outputs(r, experiment)

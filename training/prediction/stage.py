@@ -202,3 +202,22 @@ def summary_line(target: str, r: TargetResult) -> str:
         f"{target} on the held-out window {plan.test}: {standing(r, 'log_loss')}; ROC-AUC "
         f"{auc:.3f}; refitted on cutoffs {refit}; scored by {label}"
     )
+
+
+def value_line(value: ValueResult) -> str:
+    """One line: the value model's choice on the held-out window, and what scores."""
+    from training.prediction.clv import LABELS, METRIC
+
+    _, label = value.scored_by()
+    h = value.plan.horizon_days
+    if not value.candidates:
+        return f"value (CLV, {h} days): no held-out window; scored by {label}"
+    scores = ", ".join(
+        f"{LABELS[k]} {m[METRIC]:.3f}" for k, m in value.candidates.items() if k != value.chosen
+    )
+    ours = value.candidates[value.chosen]
+    return (
+        f"value (CLV, {h} days) on the held-out window {value.plan.test}: Spearman "
+        f"{ours[METRIC]:.3f} ({LABELS[value.chosen]}) against {scores}; top-10% revenue "
+        f"capture {ours['capture_top_decile']:.1%}; scored by {label}"
+    )
