@@ -34,17 +34,19 @@ from training.prediction.value import (
 )
 from training.prediction.windows import OVERLAPPING, WindowPlan
 
-BTYD_GG, LIGHTGBM, SPEND_RATE, RFM_REGRESSION = (
+BTYD_GG, LIGHTGBM, SPEND_RATE, RFM_REGRESSION, BLEND = (
     "bg_nbd_gamma_gamma",
     "lightgbm",
     "spend_rate",
     "rfm_regression",
+    "blend",
 )
 LABELS = {
     BTYD_GG: "BG/NBD x Gamma-Gamma",
     LIGHTGBM: "LightGBM (Tweedie)",
     SPEND_RATE: "spend rate extrapolated",
     RFM_REGRESSION: "RFM regression",
+    BLEND: "blend (mean of LightGBM and RFM regression)",
 }
 METRIC = "spearman"  # what chooses the model: the ranking the tiers are cut from
 RFM = ("recency_days", "frequency_days", "net_monetary")
@@ -81,6 +83,7 @@ class ValuePredictor:
     linear: tuple[np.ndarray, float] | None = None  # rfm_regression: (coefficients, intercept)
     trained_on: tuple[date, ...] = ()
     params: dict = field(default_factory=dict)
+    parts: tuple = ()  # blend: the models it averages
 
     @property
     def horizon_days(self) -> int:
@@ -90,8 +93,9 @@ class ValuePredictor:
     def columns(self) -> list[str]:
         """Feature-table columns a caller must supply."""
         base = ["recency_days", "frequency_days", "tenure_days", "net_monetary"]
+        parts = [c for p in self.parts for c in p.columns]
         return list(dict.fromkeys([*base, "interpurchase_mean_days", *self.numeric,
-                                   *self.categories]))  # fmt: skip
+                                   *self.categories, *parts]))  # fmt: skip
 
     def spend(self, features: pd.DataFrame, value: ValueModel | None = None) -> np.ndarray:
         """Expected net spend over the horizon, undiscounted."""
@@ -105,6 +109,8 @@ class ValuePredictor:
         if self.kind == RFM_REGRESSION:
             coef, intercept = self.linear
             return np.maximum(_rfm(features) @ coef + intercept, 0)
+        if self.kind == BLEND:
+            return np.mean([p.spend(features, v) for p in self.parts], axis=0)
         return self.booster.predict(value_design(features, self, v), num_threads=1)
 
     def clv(self, features: pd.DataFrame, value: ValueModel | None = None) -> np.ndarray:
@@ -204,6 +210,8 @@ def fit_value(
             models = {
                 LIGHTGBM: _lightgbm(plan, backtest, transactions, fits, scoring, cfg)
             } | models
+            parts = (models[LIGHTGBM], models[RFM_REGRESSION])
+            models[BLEND] = ValuePredictor(BLEND, scoring, parts=parts, trained_on=plan.train)
     predicted = {k: m.spend(xt, fits[plan.test]) for k, m in models.items()}
     result.candidates = {k: ranking_metrics(p, yt) for k, p in predicted.items()}
     finite = {k: m[METRIC] for k, m in result.candidates.items() if math.isfinite(m[METRIC])}
@@ -245,7 +253,7 @@ def _lightgbm(plan, backtest, transactions, fits, scoring, cfg) -> ValuePredicto
     numeric, categories = input_columns(backtest.features[plan.train[-1]])
     p = ValuePredictor(LIGHTGBM, scoring, numeric, categories)
     h = plan.horizon_days
-    x, y, ids = _stack(backtest, transactions, (*plan.train, plan.valid), fits, p, h)
+    x, y, ids = _stack(backtest, transactions, plan.cutoffs[:-1], fits, p, h)
     n_valid = len(backtest.features[plan.valid])
     is_valid = np.zeros(len(y), bool)
     is_valid[-n_valid:] = True
@@ -275,18 +283,27 @@ def _refit(held_out: ValuePredictor, plan, backtest, transactions, fits, scoring
     from training.prediction.lgbm import BASE_PARAMS, DATASET_PARAMS
 
     h = plan.horizon_days
+    if held_out.kind == BLEND:
+        parts = tuple(
+            _refit(p, plan, backtest, transactions, fits, scoring, cfg) for p in held_out.parts
+        )
+        trained_on = tuple(sorted({d for p in parts for d in p.trained_on}))
+        return ValuePredictor(BLEND, scoring, parts=parts, trained_on=trained_on)
     if held_out.kind == RFM_REGRESSION:
         xt = backtest.features[plan.test]
         return _rfm_regression(xt, spend_labels(transactions, xt, plan.test, h), scoring,
                                (plan.test,))  # fmt: skip
     if held_out.kind != LIGHTGBM:
         return held_out
-    x, y, _ = _stack(backtest, transactions, plan.refit, fits, held_out, h)
+    refit = tuple(sorted({*plan.refit, *plan.refit_between()} & set(backtest.features)))
+    fits = fits | {d: ValueModel.fit(backtest.features[d], scoring.cfg, cfg.seed) for d in refit
+                   if d not in fits}  # fmt: skip
+    x, y, _ = _stack(backtest, transactions, refit, fits, held_out, h)
     params = {**BASE_PARAMS, **DATASET_PARAMS, **PARAMS, "metric": "tweedie", "seed": cfg.seed}
     booster = lgb.train(params, lgb.Dataset(x, y, params=DATASET_PARAMS),
                         num_boost_round=held_out.params["best_iteration"])  # fmt: skip
     return ValuePredictor(LIGHTGBM, scoring, held_out.numeric, held_out.categories, booster,
-                          trained_on=plan.refit, params=held_out.params)  # fmt: skip
+                          trained_on=refit, params=held_out.params)  # fmt: skip
 
 
 def orders_by_frequency(

@@ -68,7 +68,7 @@ def split(
     if plan.mode != OVERLAPPING:
         parts = {"train": plan.train, "valid": (plan.valid,), "test": (plan.test,)}
         return {name: _stack(backtest, cutoffs, target) for name, cutoffs in parts.items()}
-    x, y = _stack(backtest, (*plan.train, plan.valid), target)
+    x, y = _stack(backtest, tuple(dict.fromkeys((*plan.train, plan.valid))), target)
     held = _held_out(x["customer_id"])
     valid, keep = held.to_numpy(), (~held).to_numpy()
     return {

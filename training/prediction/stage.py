@@ -66,7 +66,7 @@ def fit(
             f"the data ends on {last}, before the as-of date {as_of}: backtest windows end on "
             f"{last} (later days would read as 'no purchase'); customers are scored as of {as_of}"
         )
-    cutoffs = sorted({d for p in todo for d in p.cutoffs})
+    cutoffs = sorted({d for p in todo for d in p.cutoffs} | set(todo[-1].refit_between()))
     with bar(f"features at {len(cutoffs)} backtest cutoffs", len(cutoffs)) as step:
         backtest = dataset.build(
             transactions,
@@ -221,3 +221,27 @@ def value_line(value: ValueResult) -> str:
         f"{ours[METRIC]:.3f} ({LABELS[value.chosen]}) against {scores}; top-10% revenue "
         f"capture {ours['capture_top_decile']:.1%}; scored by {label}"
     )
+
+
+def fit_value_only(
+    transactions,
+    customers,
+    clean_transactions: pd.DataFrame,
+    scoring_features: pd.DataFrame,
+    as_of: date,
+    cleaning,
+    features_cfg,
+    cfg: PredictionConfig,
+) -> ValueResult:
+    """The value model alone, planned and fitted as `fit` does (benchmarks and tests)."""
+    dates = pd.to_datetime(clean_transactions["order_date"])
+    first, last = dates.min().date(), dates.max().date()
+    anchor = min(as_of, last)
+    value_plan = plans(anchor, first, cfg)[-1]
+    cutoffs = sorted({*value_plan.cutoffs, *value_plan.refit_between()})
+    backtest = dataset.build(
+        transactions, customers, clean_transactions, cutoffs, cleaning, features_cfg,
+        cfg.repurchase_days, cfg.churn_days,
+        categories=scoring_features.attrs.get("categories"),
+    )  # fmt: skip
+    return fit_value(value_plan, backtest, clean_transactions, scoring_features, cfg)

@@ -41,7 +41,17 @@ class WindowPlan:
 
     @property
     def cutoffs(self) -> tuple[date, ...]:
-        return tuple(d for d in (*self.train, self.valid, self.test) if d is not None)
+        return tuple(dict.fromkeys(d for d in (*self.train, self.valid, self.test) if d))
+
+    def refit_between(self, most: int = 4) -> tuple[date, ...]:
+        """Overlapping windows: up to `most` more labelled cutoffs evenly between validation and
+        test, for the final refit only (their labels end by the as-of date; a short log has
+        few windows, and the freshest are what the chosen model should learn from)."""
+        if self.mode != OVERLAPPING or self.valid is None or self.test is None:
+            return ()
+        span = (self.test - self.valid).days
+        return tuple(self.valid + timedelta(days=round(span * k / (most + 1)))
+                     for k in range(1, most + 1))  # fmt: skip
 
     @property
     def refit(self) -> tuple[date, ...]:
@@ -82,7 +92,9 @@ def plan(target: str, as_of: date, first_order: date, cfg: PredictionConfig) -> 
     train = cutoffs(h, step)
     if not train:
         mode, step = OVERLAPPING, overlap_step(h, cfg)
-        train = cutoffs(step, step)
+        # the shortest log with validation and test windows: the validation cutoff alone,
+        # its customers split by `dataset.split` into training and validation
+        train = cutoffs(step, step) or ([valid] if valid >= earliest else [])
     if not train:
         need = 2 * h + step + cfg.min_history_days
         raise ShortHistory(
