@@ -83,13 +83,24 @@ def test_a_log_too_short_for_labels_plans_bg_nbd_alone():
     from training.prediction.stage import plans
 
     todo = plans(date(2026, 3, 1), date(2026, 1, 1), PredictionConfig())
-    assert [p.mode for p in todo] == ["unsupervised", "unsupervised"]
+    assert [p.mode for p in todo] == ["unsupervised"] * 3
     assert all("scored by BG/NBD" in p.notes[0] for p in todo)
-    repurchase, churn = todo
+    repurchase, churn, value = todo
+    assert value.target == "value" and value.test is None  # 59 days < 365
     assert repurchase.test == date(2026, 1, 30) and churn.test is None  # 59 days < 90
 
 
 # -- BG/NBD ------------------------------------------------------------------------------------
+def test_the_shortest_log_validates_on_the_validation_cutoffs_held_out_customers():
+    """Room for validation and test windows but not for an earlier training cutoff: the
+    validation cutoff alone, split by customers (overlapping mode), not BG/NBD alone."""
+    cfg = PredictionConfig()
+    p = plan("churn", date(2026, 9, 1), date(2026, 1, 1), cfg)  # 243 days: 60 + 2 x 90 + 3
+    assert p.mode == "overlapping" and p.train == (p.valid,) and p.cutoffs == (p.valid, p.test)
+    between = p.refit_between()
+    assert len(between) == 4 and all(p.valid < d < p.test for d in between)
+
+
 def test_bgnbd_recovers_its_parameters():
     truth = dict(r=0.8, alpha=4.0, a=0.8, b=2.5)
     fitted = BGNBD.fit(simulate.bgnbd(20000, weeks=52, **truth))
