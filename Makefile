@@ -47,8 +47,9 @@ lint: install  ## ruff check + import layers (import-linter: no stage imports up
 format: install  ## ruff format + fix imports
 	$(BIN)/ruff check --fix --select I . && $(BIN)/ruff format .
 
-bench: install  ## cleaning, feature, segmentation (1M customers) and probability benchmarks
+bench: install  ## cleaning, feature, segmentation (1M customers), probability and value benchmarks
 	$(BIN)/python benchmarks/bench_probabilities.py --sample
+	$(BIN)/python benchmarks/bench_value.py --sample
 	$(BIN)/python benchmarks/bench_cleaning.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_segmentation.py
