@@ -40,6 +40,7 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     import mlflow
 
     from core import catalog, paths
+    from training.scores import VALUE_COLUMNS
 
     args = ["-t", str(sample_dir / "transactions.csv"), "-c", str(sample_dir / "customers.csv")]
     code, _, err = run_cli(["train", *args, "--as-of", str(AS_OF), "--trials", "2"], capsys)
@@ -51,6 +52,8 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
         "repurchase_model",
         "churn_probability",
         "churn_model",
+        *VALUE_COLUMNS,
+        "value_model",
     ]
     # each target names the model that scored it: the registered, promoted version
     assert (
@@ -61,7 +64,7 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
     assert (catalog.train_dir() / catalog.RUN_REPORT).stat().st_size > 0
     client = mlflow.MlflowClient(paths.tracking_uri())
     registered = {m.name for m in client.search_registered_models()}
-    predictors = {catalog.predictor_name("repurchase"), catalog.predictor_name("churn")}
+    predictors = {catalog.predictor_name(t) for t in ("repurchase", "churn", "value")}
     assert registered == predictors | {catalog.model_set_name()}  # no segmenter: the predictors
     assert "ROC-AUC" in err and "registered v1" in err
     runs = mlflow.search_runs(experiment_names=[catalog.EXPERIMENT], output_format="list")
