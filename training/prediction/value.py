@@ -51,8 +51,12 @@ class ValueModel:
         return cls(BGNBD.fit(features, seed), GammaGamma.fit(x, m, seed), cfg,
                    value_frequency_correlation(x, m))  # fmt: skip
 
-    def expected_orders(self, features: pd.DataFrame, days: float | None = None) -> np.ndarray:
-        return self.btyd.conditional_expected(features, days or self.cfg.horizon_days)
+    def expected_orders(self, features: pd.DataFrame, days=None) -> np.ndarray:
+        """Expected purchase days in the next `days` (default: the horizon; an array of days:
+        a column per horizon, see `BGNBD.conditional_expected`)."""
+        return self.btyd.conditional_expected(
+            features, self.cfg.horizon_days if days is None else days
+        )
 
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         return self.spend.expected_value(*spend_history(features))
@@ -63,7 +67,7 @@ class ValueModel:
         h = self.cfg.horizon_days
         months = int(np.ceil(h / MONTH))
         ends = np.minimum(np.arange(1, months + 1) * MONTH, h)
-        cumulative = np.column_stack([self.expected_orders(features, t) for t in ends])
+        cumulative = self.expected_orders(features, ends).reshape(len(features), months)
         step = np.diff(cumulative, axis=1, prepend=0.0)
         factors = (1.0 + self.cfg.monthly_discount) ** -np.arange(1, months + 1)
         return self.expected_order_value(features) * (step @ factors)
