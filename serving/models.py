@@ -197,9 +197,9 @@ class ModelSet:
         carries no cutoff of its own); /score_transactions passes its as_of. Without a value
         champion every value field is null, as a probability without a champion is;
         `value_tier` is the `value_tiers` segment's name wherever that scheme is served."""
-        n = len(features)
-        values = self.value_table(features, as_of or today())
-        rows = self.with_value(features, as_of or today(), values)
+        n, as_of = len(features), as_of or today()
+        values = self.value_table(features, as_of)
+        rows = self.with_value(features, as_of, values)
         segments = {
             scheme: model.assigner.assign(rows) for scheme, model in self.segmenters.items()
         }
