@@ -11,7 +11,7 @@ champions). Nothing here trains or promotes: see `monitoring.reevaluate`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -22,11 +22,20 @@ from features.contract import TypedTable
 from monitoring.drift import DriftResult, detect_drift
 from monitoring.health import Health, HealthConfig, segment_health
 from monitoring.reference import Reference, oldest
+from training.prediction.clv import SEGMENT_INPUTS
 
 LABEL = "repurchased"
 # id, the cutoff itself, 300+ cities (province carries it), and days-since-first-order / -signup:
-# they grow by one a day for everyone, so they "drift" by construction as time passes
-NOT_FEATURES = {"customer_id", "as_of", "region", "tenure_days", "signup_tenure_days"}
+# they grow by one a day for everyone, so they "drift" by construction as time passes; and the
+# value champion's outputs (clv, ...): a model's answer, compared with the predictions
+NOT_FEATURES = {
+    "customer_id",
+    "as_of",
+    "region",
+    "tenure_days",
+    "signup_tenure_days",
+    *SEGMENT_INPUTS,
+}
 
 
 @dataclass
@@ -101,6 +110,7 @@ def measure(
     from features.pipeline import features_as_of
 
     schemes = [s for s in references if s in models.segmenters]
+    references = valued(references, models)
     base = oldest(references)
     newest = max(r.as_of for r in references.values())
     if as_of < newest:
@@ -114,6 +124,7 @@ def measure(
         )
     if current.empty:
         raise CustsegError(f"no customer has an order on or before {as_of} in the new data")
+    current = models.with_value(current, as_of)  # what value tiers and CLV x activity read
     _check_coverage(result.transactions, as_of, base)
     wanted = base.definition_hash
     if wanted and wanted != current.attrs.get("definition_hash"):
@@ -154,6 +165,7 @@ def measure(
                 features_cfg,
                 categories=base.categories,
             )
+            cohort = models.with_value(cohort, cutoff)
             cohort[LABEL] = label_of(
                 cohort["customer_id"], labels_after(result.transactions, cutoff, h)
             )
@@ -214,6 +226,21 @@ def measure(
         reasons,
         notes,
     )
+
+
+def valued(references: dict[str, Reference], models) -> dict[str, Reference]:
+    """The references with the value champion's columns (clv, expected orders, order value,
+    P(alive)) computed as of each reference's date, so both sides of drift and health are the
+    same champion's answers; a reference logged before the value model existed (no such
+    columns) gets them too. Schemes fitted together share one Reference: computed once each.
+    Unchanged without a value champion."""
+    if models.value is None:
+        return references
+    done: dict[int, Reference] = {}
+    for ref in references.values():
+        if id(ref) not in done:
+            done[id(ref)] = replace(ref, table=models.with_value(ref.table, ref.as_of))
+    return {s: done[id(r)] for s, r in references.items()}
 
 
 MAX_QUIET_DAYS = 30  # an as-of this long after the last order describes days without data
@@ -282,6 +309,8 @@ def _drift(
     predictions = [
         c for c in cur_frame.columns if c.endswith("_probability") or c.startswith("segment_")
     ]
+    # the value champion's outputs (where both sides have them: see `valued`)
+    predictions += [c for c in SEGMENT_INPUTS if c in ref_frame and c in cur_frame]
     with stage("drift report (Evidently)"):
         return detect_drift(
             ref_frame,

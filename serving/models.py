@@ -7,6 +7,7 @@ set and swaps the reference) never mixes models of two sets inside one answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -17,6 +18,19 @@ from core.catalog import CHAMPION, VALUE_TARGET, predictor_name, scheme_of
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
+
+# what the value champion answers per customer (training.scores.VALUE_COLUMNS, scores.csv's)
+VALUE_FIELDS = (
+    "clv",
+    "expected_orders",
+    "expected_order_value",
+    "p_alive",
+    "next_order_date",
+    "days_to_next_order",
+    "avg_days_between_orders",
+)
+NUMERIC_VALUE_FIELDS = tuple(c for c in VALUE_FIELDS if c != "next_order_date")
+VALUE_TIER_SCHEME = "value_tiers"  # its segment name is the answer's value_tier (as scores.csv)
 
 
 @dataclass(frozen=True)
@@ -30,20 +44,37 @@ class ModelSet:
     online_problem: str | None = None
 
     @cached_property
+    def computed_columns(self) -> tuple[str, ...]:
+        """Columns the schemes read that the value champion computes (clv, expected orders,
+        order value, P(alive)): never asked of the caller. Without a value champion, none: a
+        scheme reading `clv` then needs it sent (a registry the value gate never filled)."""
+        if self.value is None:
+            return ()
+        from training.prediction.clv import SEGMENT_INPUTS
+
+        return tuple(SEGMENT_INPUTS)
+
+    @cached_property
     def category_columns(self) -> list[str]:
-        """Text inputs: the predictors' categories and what segmenters read as categories."""
+        """Text inputs: the predictors' and the value model's categories and what segmenters
+        read as categories."""
         cols = [c for p in self.predictors.values() for c in p.categories]
+        if self.value is not None:
+            cols += list(self.value.categories)
         for s in self.segmenters.values():
             numbers = set(getattr(s.assigner, "numeric_columns", s.assigner.columns))
             cols += [c for c in s.assigner.columns if c not in numbers]
-        return list(dict.fromkeys(cols))
+        computed = set(self.computed_columns)
+        return [c for c in dict.fromkeys(cols) if c not in computed]
 
     @cached_property
     def numeric_columns(self) -> list[str]:
         cols = [c for s in self.segmenters.values() for c in s.assigner.columns]
         cols += [c for p in self.predictors.values() for c in p.numeric]
-        cats = set(self.category_columns)
-        return [c for c in dict.fromkeys(cols) if c not in cats]
+        if self.value is not None:
+            cols += list(self.value.columns)
+        skip = set(self.category_columns) | set(self.computed_columns)
+        return [c for c in dict.fromkeys(cols) if c not in skip]
 
     @cached_property
     def columns(self) -> list[str]:
@@ -78,11 +109,20 @@ class ModelSet:
                     "alias": CHAMPION,
                     "version": v,
                     "definition_hash": self.definition_hashes.get(n),
+                    "answers": self._answered_by(n),
                 }
                 for n, v in sorted(self.versions.items())
             ],
             "schemes": sorted(self.segmenters),
             "targets": sorted(self.predictors),
+            # the value champion's fields (null in every answer without one); `computed`: the
+            # columns it adds for the schemes that read them, not sent by the caller
+            "value": {
+                "model": predictor_name(VALUE_TARGET) if self.value is not None else None,
+                "fields": list(VALUE_FIELDS) if self.value is not None else [],
+                "computed": list(self.computed_columns),
+                "as_of": "/predict: today (UTC); /score_transactions: the request's as_of",
+            },
             "id": "customer_id",
             "features": [
                 {
@@ -96,6 +136,14 @@ class ModelSet:
                 for c in order
             ],
         }
+
+    def _answered_by(self, name: str) -> list[str]:
+        """The answer fields a registered model gives (for /metadata)."""
+        if scheme := scheme_of(name):
+            return [f"segments.{scheme}", *(["value_tier"] if scheme == VALUE_TIER_SCHEME else [])]
+        if name == predictor_name(VALUE_TARGET):
+            return list(VALUE_FIELDS)
+        return [f"{t}_probability" for t in self.predictors if predictor_name(t) == name]
 
     @cached_property
     def answers(self) -> dict[str, dict[str, dict]]:
@@ -114,29 +162,92 @@ class ModelSet:
             for scheme, model in self.segmenters.items()
         }
 
-    def predict(self, features: pd.DataFrame) -> list[dict]:
-        """Per customer: segment per scheme and each target's probability. The rows were
-        checked against `columns` already (request schema or our own feature code), so the
-        assigners and predictors are called directly, not through the pyfunc wrappers."""
+    def value_table(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame | None:
+        """The value champion's table of `features` (VALUE_FIELDS, one row per feature row),
+        None without a value champion. `as_of`: the day the features describe (the next
+        order's date counts from it)."""
+        if self.value is None or not len(features):
+            return None
+        with np.errstate(all="ignore"):  # an extreme row gives inf/NaN: answered as null
+            return self.value.table(features, as_of)
+
+    def with_value(
+        self, features: pd.DataFrame, as_of: date, values: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """`features` plus the value columns the schemes read (`computed_columns`: clv, ...),
+        computed by the value champion (or taken from `values`, its `value_table` of these
+        rows); columns of those names already there are replaced. Unchanged without a value
+        champion. /predict, /score_transactions and monitoring all segment such a table."""
+        if self.value is None or not len(features):
+            return features
+        from training.prediction.clv import join_value
+
+        return join_value(features, self.value_table(features, as_of) if values is None else values)
+
+    def predict(self, features: pd.DataFrame, as_of: date | None = None) -> list[dict]:
+        """Per customer: segment per scheme, each target's probability and the value fields.
+        The rows were checked against `columns` already (request schema or our own feature
+        code), so the assigners and predictors are called directly, not through the pyfunc
+        wrappers.
+
+        The value champion runs once for the batch; its clv, expected orders, order value and
+        P(alive) join the rows before the schemes assign (value tiers, CLV x activity). `as_of`
+        is the day the features describe: the next order's date is counted from it. Default:
+        today (UTC), the right day for feature rows computed for the request (a feature row
+        carries no cutoff of its own); /score_transactions passes its as_of. Without a value
+        champion every value field is null, as a probability without a champion is;
+        `value_tier` is the `value_tiers` segment's name wherever that scheme is served."""
+        n, as_of = len(features), as_of or today()
+        values = self.value_table(features, as_of)
+        rows = self.with_value(features, as_of, values)
         segments = {
-            scheme: model.assigner.assign(features) for scheme, model in self.segmenters.items()
+            scheme: model.assigner.assign(rows) for scheme, model in self.segmenters.items()
         }
-        n = len(features)
         probabilities = {  # a target without a champion (the gate refused every model): null
-            f"{t}_probability": np.round(self.predictors[t].predict_proba(features), 6).tolist()
+            f"{t}_probability": _finite(np.round(self.predictors[t].predict_proba(features), 6))
             if t in self.predictors
             else [None] * n
             for t in TARGETS
         }
+        if values is None:
+            fields = dict.fromkeys(VALUE_FIELDS, [None] * n)
+        else:
+            fields = {c: _finite(values[c].to_numpy()) for c in NUMERIC_VALUE_FIELDS}
+            dates = values["next_order_date"].to_numpy(dtype=object)
+            fields["next_order_date"] = [d if isinstance(d, str) else None for d in dates]
+            fields = {c: fields[c] for c in VALUE_FIELDS}
+        tiers = segments.get(VALUE_TIER_SCHEME)
+        if tiers is None:
+            fields["value_tier"] = [None] * n
+        else:
+            names = {k: a["name"] for k, a in self.answers[VALUE_TIER_SCHEME].items()}
+            fields["value_tier"] = [names[k] for k in tiers]
+        outputs = probabilities | fields
         answers = self.answers
         return [
             {
                 "customer_id": cid,
                 "segments": {s: answers[s][keys[i]] for s, keys in segments.items()},
-                **{k: v[i] for k, v in probabilities.items()},
+                **{k: v[i] for k, v in outputs.items()},
             }
             for i, cid in enumerate(features["customer_id"].tolist())
         ]
+
+
+def today() -> date:
+    """Today in UTC: the default as-of day of feature rows sent to /predict."""
+    return datetime.now(UTC).date()
+
+
+def _finite(values: np.ndarray) -> list:
+    """Numbers as a JSON-ready list: NaN and +-inf as None (never NaN in a response)."""
+    values = np.asarray(values, dtype="float64")
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.tolist()
+    out = values.astype(object)
+    out[~finite] = None
+    return out.tolist()
 
 
 def _json_type(column: str, known: dict, categories: list[str]) -> str:

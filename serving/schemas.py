@@ -302,6 +302,15 @@ class CustomerAnswer(BaseModel):
     segments: dict[str, SegmentAnswer]  # scheme -> the customer's segment
     repurchase_probability: float | None = None  # P(order within the horizon), calibrated
     churn_probability: float | None = None  # P(no order within the churn window), calibrated
+    # the value champion's (all null without one; a number it cannot give is null too)
+    clv: float | None = None  # discounted expected net spend over the value horizon
+    expected_orders: float | None = None  # expected order days over the value horizon
+    expected_order_value: float | None = None  # expected net spend per order day
+    p_alive: float | None = None  # P(still a customer), BG/NBD
+    next_order_date: date | None = None  # as-of day + days_to_next_order, "YYYY-MM-DD"
+    days_to_next_order: float | None = None  # median wait of a customer still active
+    avg_days_between_orders: float | None = None  # the customer's mean gap so far
+    value_tier: str | None = None  # the value_tiers segment's name, where that scheme is served
 
 
 class Answer(BaseModel):

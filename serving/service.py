@@ -2,7 +2,8 @@
 
     bentoml serve serving.service:Custseg --port 3000      (or `custseg serve`)
 
-Loads every registered champion at start (segmenters, repurchase and churn predictors) from the
+Loads every registered champion at start (segmenters, repurchase and churn predictors, the value
+model) from the
 MLflow store (`MLFLOW_TRACKING_URI`, else custseg's local SQLite store). Every request but the
 health checks passes `serving.guard.RequestGuard` before BentoML reads its body: Host allow-list
 (`CUSTSEG_ALLOWED_HOSTS`), API key (`CUSTSEG_API_KEY`, header `x-api-key`), same-origin and
@@ -25,7 +26,7 @@ from fastapi.responses import Response
 from serving import budget  # first: thread counts are read when the libraries load
 from serving.errors import OneErrorShape
 from serving.guard import GuardConfig, RequestGuard
-from serving.models import ModelSet, champion_versions, load_champions
+from serving.models import ModelSet, champion_versions, load_champions, today
 from serving.schemas import (
     Answer,
     BadRequest,
@@ -108,13 +109,16 @@ class Custseg:
 
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:  # see answer
-        """Feature rows of one or more customers -> segment per scheme, probabilities."""
+        """Feature rows of one or more customers -> segment per scheme, probabilities, value
+        (CLV, expected orders, P(alive), next order and value tier). The rows carry no cutoff:
+        they describe the customers today (UTC), the day the next order's date counts from."""
         models = self.models  # one model set for the whole request
         try:
             frame = feature_rows(request.customers, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
-        return answer({"customers": models.predict(frame), "versions": models.versions})
+        customers = models.predict(frame, today())
+        return answer({"customers": customers, "versions": models.versions})
 
     @bentoml.api(route="/score_transactions")
     def score_transactions(
@@ -142,7 +146,7 @@ class Custseg:
         return answer(
             {
                 "as_of": str(cutoff),
-                "customers": models.predict(features),
+                "customers": models.predict(features, cutoff),
                 "versions": models.versions,
             }
         )

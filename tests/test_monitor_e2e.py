@@ -91,7 +91,12 @@ def test_resampled_stable_data_is_healthy_and_everything_is_written(fitted, resa
     assert {d["column"] for d in summary["drift"]["predictions"]} >= {
         "segment_rfm_rules",
         "churn_probability",
+        "clv",  # the value champion's answers are compared like the other models'
+        "p_alive",
+        "segment_value_tiers",
     }
+    assert "clv" not in {d["column"] for d in summary["drift"]["features"]}
+    assert summary["health"]["value_tiers"]["score"] >= 90  # tier migration: its stability
     for name in ("summary.json", "monitor_report.html", "drift_features.html"):
         assert (tmp_path / name).stat().st_size > 1000, name
     uri = f"sqlite:///{fitted / 'mlflow.db'}"
@@ -105,6 +110,46 @@ def test_resampled_stable_data_is_healthy_and_everything_is_written(fitted, resa
     assert runs[0].data.metrics["health_rfm_rules"] == pytest.approx(health["score"])
     files = {a.path for a in client.list_artifacts(runs[0].info.run_id, "monitoring")}
     assert "monitoring/monitor_report.html" in files and "monitoring/summary.json" in files
+
+
+def test_a_reference_without_the_value_columns_gets_them_from_the_value_champion(
+    fitted, resampled, monkeypatch
+):
+    """A reference logged before the value model existed has no clv: the value champion
+    computes it (as of the reference's date) for both sides, so value tiers and CLV x activity
+    are assigned, clv drift is measured and tier migration shows in value tiers' health."""
+    from dataclasses import replace
+    from datetime import date
+
+    from features.stage import read_inputs
+    from monitoring.measure import measure
+    from monitoring.reference import champion_references
+    from serving.models import load_champions
+    from training.pipeline import Configs
+    from training.prediction.clv import SEGMENT_INPUTS
+
+    monkeypatch.setenv("CUSTSEG_HOME", str(fitted))
+    uri = f"sqlite:///{fitted / 'mlflow.db'}"
+    models = load_champions(uri)
+    assert models.value is not None and "value_tiers" in models.segmenters
+    logged = champion_references(models.versions, uri)
+    assert "clv" in logged["value_tiers"].table  # `custseg run` logs what the schemes read
+    bare = {}
+    for r in logged.values():  # schemes fitted together share one reference, kept so
+        bare.setdefault(id(r), replace(r, table=r.table.drop(columns=list(SEGMENT_INPUTS))))
+    references = {s: bare[id(r)] for s, r in logged.items()}
+    cfg = Configs()
+    tx, cust = read_inputs(resampled, fitted / "sample" / "customers.csv", {}, cfg.cleaning, None)
+    as_of = date.fromisoformat(REFERENCE_AS_OF)
+    m = measure(tx, cust, as_of, models, references, cfg.cleaning, cfg.features)
+    predictions = {d.column for d in m.drift.predictions}
+    assert {"clv", "expected_orders", "p_alive", "segment_value_tiers"} <= predictions
+    assert not {d.column for d in m.drift.features} & set(SEGMENT_INPUTS)
+    assert {"value_tiers", "clv_activity"} <= set(m.health)
+    assert m.health["value_tiers"].part("stability").score >= 95
+    # the champion's clv of the bare reference is the one logged: the same tiers
+    tiers = models.segmenters["value_tiers"].assigner
+    assert (m.segments["value_tiers"][0] == tiers.assign(logged["value_tiers"].table)).all()
 
 
 def test_injected_drift_is_detected_and_named(fitted, drifted, tmp_path):

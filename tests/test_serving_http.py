@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -157,9 +158,58 @@ def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
     assert body["versions"]["custseg-segmenter-rfm_rules"] == "1"
 
 
+TIER_NAMES = {"top 1%", "top 1-5%", "top 5-10%", "top 10-25%", "top 25-50%", "bottom 50%"}
+
+
+def sane_value(c: dict, as_of: date) -> None:
+    """The value fields of one answered customer make sense (as of `as_of`)."""
+    assert c["clv"] >= 0 and c["expected_orders"] >= 0 and c["expected_order_value"] >= 0
+    assert 0 <= c["p_alive"] <= 1 and c["days_to_next_order"] > 0
+    assert date.fromisoformat(c["next_order_date"]) > as_of
+    assert c["value_tier"] in TIER_NAMES
+    assert c["value_tier"] == c["segments"]["value_tiers"]["name"]
+
+
+def test_predict_answers_the_value_fields(server, trained):
+    """The value champion answers clv, expected orders, P(alive), next order and the value
+    tier; the caller sends none of its outputs (clv is no input), and the numbers are the
+    batch job's, the next order counted from today (UTC) instead of the run's as-of date."""
+    from datetime import UTC, datetime
+
+    _, out = trained
+    status, meta = call(server, "/metadata")
+    assert "custseg-value" in {m["name"] for m in meta["models"]}
+    answers = {m["name"]: m["answers"] for m in meta["models"]}
+    assert "clv" in answers["custseg-value"] and "p_alive" in answers["custseg-value"]
+    assert "value_tier" in answers["custseg-segmenter-value_tiers"]
+    assert meta["value"]["model"] == "custseg-value"
+    assert "clv" not in {f["name"] for f in meta["features"]}  # computed, not asked for
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str}).set_index("customer_id")
+    run_as_of = date.fromisoformat(str(pd.read_parquet(out / "features.parquet").attrs["as_of"]))
+    before = datetime.now(UTC).date()
+    status, body = call(server, "/predict", {"customers": rows(server, trained, 20)})
+    assert status == 200, body
+    today = datetime.now(UTC).date()
+    for c in body["customers"]:
+        expected = scores.loc[c["customer_id"]]
+        sane_value(c, before)
+        for field in ("clv", "expected_orders", "expected_order_value", "p_alive"):
+            assert c[field] == pytest.approx(expected[field], abs=1e-6), field
+        assert c["value_tier"] == expected["value_tier"]
+        assert c["segments"]["clv_activity"]["id"] == expected["segment_clv_activity"]
+        wait = date.fromisoformat(expected["next_order_date"]) - run_as_of
+        assert date.fromisoformat(c["next_order_date"]) - wait in (before, today)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
+        (lambda r: r.update(clv=5.0), "customers[1].clv: unknown field"),  # computed, not sent
+        (lambda r: r.pop("net_monetary"), "customers[1].net_monetary: missing feature"),
+        (
+            lambda r: r.update(frequency_days=-1),
+            "customers[1].frequency_days: Input should be greater",
+        ),
         (
             lambda r: r.update(recency_days="ten"),
             "customers[1].recency_days: Input should be a valid number",
@@ -332,8 +382,14 @@ def test_score_transactions_matches_the_batch_job(server, trained):
     for c in body["customers"]:
         expected = scores.loc[c["customer_id"]]
         same_probabilities(server, c, expected, 1e-5)
-        for scheme in ("rfm_rules", "rfm_scores", "abc", "behaviour_clusters"):
+        for scheme in ("rfm_rules", "rfm_scores", "abc", "behaviour_clusters", "value_tiers"):
             assert c["segments"][scheme]["id"] == expected[f"segment_{scheme}"], scheme
+        # the value fields, the next order counted from the request's as_of (the run's)
+        sane_value(c, date.fromisoformat(as_of))
+        assert c["clv"] == pytest.approx(expected["clv"], abs=0.011)
+        assert c["p_alive"] == pytest.approx(expected["p_alive"], abs=1e-5)
+        assert c["next_order_date"] == expected["next_order_date"]
+        assert c["value_tier"] == expected["value_tier"]
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,88 @@ def test_lines_of_one_order_pass_and_exact_copies_are_refused():
         transactions_frame([*lines, dict(line)], 100, date(2026, 6, 30))
     two_orders = [{k: v for k, v in line.items() if k != "order_id"}] * 2  # no ids: two orders
     assert len(transactions_frame(two_orders, 100, date(2026, 6, 30))) == 2
+
+
+# --- the value champion in the model set (serving.models.ModelSet), without MLflow ---
+
+
+def value_model_set(value: bool = True, clv=(120.0, float("nan"))):
+    """A model set of one `value_tiers` segmenter (tiers on clv) and, with `value`, a stand-in
+    value champion whose table gives `clv` (NaN, inf: what an extreme row could give)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from serving.models import ModelSet
+    from training.segmentation.tiers import TIERS, TierAssigner
+
+    class Value:
+        columns = ["recency_days", "frequency_days", "tenure_days", "net_monetary"]
+        categories: dict = {}
+
+        def table(self, features, as_of):
+            n = len(features)
+            return pd.DataFrame(
+                {
+                    "clv": list(clv)[:n],
+                    "expected_orders": [2.0, float("inf")][:n],
+                    "expected_order_value": [60.0, 0.0][:n],
+                    "p_alive": [0.9, 0.1][:n],
+                    "days_to_next_order": [12.4, float("nan")][:n],
+                    "next_order_date": ["2026-07-12", float("nan")][:n],
+                    "avg_days_between_orders": [30.0, float("nan")][:n],
+                },
+                index=features.index,
+            )
+
+    keys = tuple(t.key for t in TIERS)
+    assigner = TierAssigner("clv", (0.01, 0.05, 0.10, 0.25, 0.50), (500, 300, 200, 100, 50), keys)
+    strategies = {t.strategy: SimpleNamespace(direction="d", direction_zh="d") for t in TIERS}
+    segmenter = SimpleNamespace(
+        assigner=assigner, segments={t.key: t for t in TIERS}, strategies=strategies
+    )
+    return ModelSet({"value_tiers": segmenter}, {}, {}, value=Value() if value else None)
+
+
+def test_the_value_champion_computes_what_the_schemes_read():
+    """clv is no input when the value champion computes it; its own inputs are. Without one, a
+    scheme reading clv still needs it sent."""
+    with_value = value_model_set()
+    assert "clv" not in with_value.columns
+    assert {"recency_days", "net_monetary"} <= set(with_value.columns)
+    assert value_model_set(value=False).columns == ["clv"]
+
+
+def test_value_fields_are_answered_and_never_nan():
+    """Per customer the value fields, the tier from the computed clv; NaN and infinity become
+    null, so the response is valid JSON; without a value champion they are all null."""
+    from datetime import date
+
+    import pandas as pd
+    import pydantic_core
+
+    from serving.models import VALUE_FIELDS
+    from serving.schemas import Answer
+
+    features = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "recency_days": [3.0, 400.0],
+            "frequency_days": [5.0, 1.0],
+            "tenure_days": [300.0, 400.0],
+            "net_monetary": [500.0, 0.0],
+        }
+    )
+    a, b = value_model_set().predict(features, date(2026, 6, 30))
+    assert a["clv"] == 120.0 and a["p_alive"] == 0.9 and a["next_order_date"] == "2026-07-12"
+    assert a["value_tier"] == "top 10-25%" and a["segments"]["value_tiers"]["id"] == "top_10_25"
+    assert b["clv"] is None and b["expected_orders"] is None and b["next_order_date"] is None
+    assert b["value_tier"] == "bottom 50%"  # missing value: the bottom tier, as in training
+    text = pydantic_core.to_json({"customers": [a, b], "versions": {}}).decode()
+    assert "NaN" not in text and "Infinity" not in text
+    Answer.model_validate_json(text)  # the documented response schema holds
+
+    sent = features.assign(clv=[600.0, 10.0])
+    a, b = value_model_set(value=False).predict(sent, date(2026, 6, 30))
+    assert all(a[f] is None and b[f] is None for f in VALUE_FIELDS)
+    assert a["value_tier"] == "top 1%" and b["value_tier"] == "bottom 50%"

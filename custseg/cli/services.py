@@ -19,8 +19,9 @@ def serve(
     project: ProjectOpt = None,
 ) -> None:
     """Serve the registered champions over HTTP (BentoML): POST /predict with customers'
-    feature rows -> segment per scheme and repurchase / churn probabilities; GET /metadata
-    (models, versions, feature schema); /healthz, /readyz; POST /reload picks up new champions.
+    feature rows -> segment per scheme, repurchase / churn probabilities and the value model's
+    CLV, P(alive), next order and value tier; GET /metadata (models, versions, feature schema);
+    /healthz, /readyz; POST /reload picks up new champions.
 
     Set CUSTSEG_API_KEY to require the header `x-api-key`; CUSTSEG_MAX_BATCH caps a batch (5000
     customers); CUSTSEG_MAX_BODY_BYTES caps a body (16 MiB); CUSTSEG_ALLOWED_HOSTS lists the

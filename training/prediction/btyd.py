@@ -59,7 +59,9 @@ class BGNBD:
         return cls(*np.exp(res.x).tolist())
 
     def p_alive(self, features: pd.DataFrame) -> np.ndarray:
-        x, t_x, T = history(features)
+        return self._p_alive(*history(features))
+
+    def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         ratio = (
             self.a
             / np.maximum(self.b + x - 1, 1e-12)
@@ -83,20 +85,25 @@ class BGNBD:
         x, _, T = history(features)
         return self.p_alive(features) * (self.r + x) / (self.alpha + T) * (days / WEEK)
 
-    def conditional_expected(self, features: pd.DataFrame, days: float) -> np.ndarray:
+    def conditional_expected(self, features: pd.DataFrame, days) -> np.ndarray:
         """Expected orders (purchase days) in the next `days`, dropout included: Fader, Hardie
-        & Lee (2005) eq. 10, P(alive) times the expected count of a customer alive now."""
-        x, _, T = history(features)
+        & Lee (2005) eq. 10, P(alive) times the expected count of a customer alive now. `days`
+        a number (one value per customer) or a 1-D array of horizons (a row per customer, a
+        column per horizon: one pass, the same numbers as one call per horizon)."""
+        x, t_x, T = history(features)
+        if np.ndim(days):
+            x, t_x, T = x[:, None], t_x[:, None], T[:, None]
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        t = days / WEEK
+        t = np.asarray(days, dtype=float) / WEEK
+        p_alive = self._p_alive(x, t_x, T)
         z = t / (alpha + T + t)
         term = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
             r + x, b + x, a + b + x - 1, z
         )
         scale = (a + b + x - 1) / (a - 1) if abs(a - 1) > 1e-9 else np.inf
-        expected = self.p_alive(features) * scale * term
+        expected = p_alive * scale * term
         # a == 1 (or numerical trouble): the rate while alive, as expected_purchases does
-        fallback = self.expected_purchases(features, days)
+        fallback = p_alive * (r + x) / (alpha + T) * t
         return np.where(np.isfinite(expected) & (expected >= 0), expected, fallback)
 
     def median_days_to_next(self, features: pd.DataFrame) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from training.prediction.dataset import VALID_SHARE, Backtest, _held_out
-from training.prediction.predictor import input_columns
+from training.prediction.predictor import _levels, _numbers, input_columns
 from training.prediction.value import (
     ValueConfig,
     ValueModel,
@@ -97,8 +97,11 @@ class ValuePredictor:
         return list(dict.fromkeys([*base, "interpurchase_mean_days", *self.numeric,
                                    *self.categories, *parts]))  # fmt: skip
 
-    def spend(self, features: pd.DataFrame, value: ValueModel | None = None) -> np.ndarray:
-        """Expected net spend over the horizon, undiscounted."""
+    def spend(
+        self, features: pd.DataFrame, value: ValueModel | None = None, btyd=None
+    ) -> np.ndarray:
+        """Expected net spend over the horizon, undiscounted. `btyd`: (expected orders over
+        the horizon, expected order value) of `value` for these rows, when computed already."""
         v = value or self.btyd
         h = v.cfg.horizon_days
         if self.kind == BTYD_GG:
@@ -110,24 +113,28 @@ class ValuePredictor:
             coef, intercept = self.linear
             return np.maximum(_rfm(features) @ coef + intercept, 0)
         if self.kind == BLEND:
-            return np.mean([p.spend(features, v) for p in self.parts], axis=0)
-        return self.booster.predict(value_design(features, self, v), num_threads=1)
+            return np.mean([p.spend(features, v, btyd) for p in self.parts], axis=0)
+        return self.booster.predict(value_design_array(features, self, v, btyd), num_threads=1)
 
-    def clv(self, features: pd.DataFrame, value: ValueModel | None = None) -> np.ndarray:
+    def clv(self, features: pd.DataFrame, value: ValueModel | None = None, btyd=None) -> np.ndarray:
         """Discounted expected spend: the chosen model's total spread over the horizon as
-        BG/NBD expects the orders to come, each month discounted."""
+        BG/NBD expects the orders to come, each month discounted. `btyd`: `value.parts` of
+        these rows, when computed already (each costs a hypergeometric function per month)."""
         v = value or self.btyd
-        spend = self.spend(features, v)
+        orders, order_value, discounted = btyd or v.parts(features)
         if self.kind == BTYD_GG:
-            return v.clv(features)
-        undiscounted = v.expected_orders(features) * v.expected_order_value(features)
+            return discounted
+        spend = self.spend(features, v, (orders, order_value))
+        undiscounted = orders * order_value
         with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.where(undiscounted > 0, v.clv(features) / undiscounted, 1.0)
+            factor = np.where(undiscounted > 0, discounted / undiscounted, 1.0)
         return spend * np.clip(factor, 0, 1)
 
     def table(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
-        out = self.btyd.table(features, as_of)
-        out["clv"] = self.clv(features).round(2)
+        parts = self.btyd.parts(features)  # once: the table and the chosen model's clv read it
+        out = self.btyd.table(features, as_of, parts)
+        if self.kind != BTYD_GG:  # BG/NBD x Gamma-Gamma's clv is the table's already
+            out["clv"] = self.clv(features, self.btyd, parts).round(2)
         return out
 
 
@@ -144,6 +151,33 @@ def value_design(features: pd.DataFrame, p: ValuePredictor, value: ValueModel) -
     x["value_p_purchase"] = value.btyd.p_purchase(features, h)
     x["value_order_value"] = value.expected_order_value(features)
     return x
+
+
+def value_design_array(
+    features: pd.DataFrame, p: ValuePredictor, value: ValueModel, btyd=None
+) -> np.ndarray:
+    """`value_design` as one float matrix, the way LightGBM reads that frame (a category is its
+    level's code, missing or unknown NaN): scoring skips the pandas frame, which cost more than
+    the trees at one customer a request (as `predictor.design_array`). `btyd`: (expected
+    orders over the horizon, expected order value) of these rows, when computed already."""
+    codes = [
+        _levels(tuple(levels)).get_indexer(features[col].to_numpy(dtype=object))
+        for col, levels in p.categories.items()
+    ]
+    h = value.cfg.horizon_days
+    orders, order_value = btyd or (value.expected_orders(features, h), None)
+    if order_value is None:
+        order_value = value.expected_order_value(features)
+    numbers = _numbers(features, p.numeric) if p.numeric else np.empty((len(features), 0))
+    return np.column_stack(
+        [
+            numbers,
+            *(np.where(c < 0, np.nan, c) for c in codes),
+            orders * order_value,
+            value.btyd.p_purchase(features, h),
+            order_value,
+        ]
+    )
 
 
 @dataclass
@@ -337,7 +371,15 @@ def with_value(table: pd.DataFrame, value: ValueResult | None, as_of: date) -> p
     if value is None or not len(table):
         return table
     model, _ = value.scored_by()
-    values = model.table(table, as_of)
-    out = table.assign(**{c: values[c].to_numpy() for c in SEGMENT_INPUTS})
+    return join_value(table, model.table(table, as_of))
+
+
+def join_value(table: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """`table` (a feature table) with the SEGMENT_INPUTS of `values` (a `ValuePredictor.table`
+    of the same rows, in the same order): replaced where the table has them already (e.g. a
+    reference snapshot logged with them), its attrs kept. The batch job and the serving model
+    set (`serving.models.ModelSet.with_value`) both add them here."""
+    extra = pd.DataFrame({c: values[c].to_numpy() for c in SEGMENT_INPUTS}, index=table.index)
+    out = pd.concat([table.drop(columns=list(SEGMENT_INPUTS), errors="ignore"), extra], axis=1)
     out.attrs = dict(table.attrs)
     return out

@@ -51,8 +51,12 @@ class ValueModel:
         return cls(BGNBD.fit(features, seed), GammaGamma.fit(x, m, seed), cfg,
                    value_frequency_correlation(x, m))  # fmt: skip
 
-    def expected_orders(self, features: pd.DataFrame, days: float | None = None) -> np.ndarray:
-        return self.btyd.conditional_expected(features, days or self.cfg.horizon_days)
+    def expected_orders(self, features: pd.DataFrame, days=None) -> np.ndarray:
+        """Expected purchase days in the next `days` (default: the horizon; an array of days:
+        a column per horizon, see `BGNBD.conditional_expected`)."""
+        return self.btyd.conditional_expected(
+            features, self.cfg.horizon_days if days is None else days
+        )
 
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         return self.spend.expected_value(*spend_history(features))
@@ -60,24 +64,34 @@ class ValueModel:
     def clv(self, features: pd.DataFrame) -> np.ndarray:
         """Discounted expected spend over the horizon: each month's expected purchase days times
         the expected value of one, divided by (1 + monthly discount) ** month."""
+        return self.parts(features)[2]
+
+    def parts(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(expected orders over the horizon, expected order value, clv), unrounded, from one
+        pass of BG/NBD over the month ends (the last is the horizon): what `table` and a value
+        predictor's CLV share, computed once per batch."""
         h = self.cfg.horizon_days
         months = int(np.ceil(h / MONTH))
         ends = np.minimum(np.arange(1, months + 1) * MONTH, h)
-        cumulative = np.column_stack([self.expected_orders(features, t) for t in ends])
+        cumulative = self.expected_orders(features, ends).reshape(len(features), months)
         step = np.diff(cumulative, axis=1, prepend=0.0)
         factors = (1.0 + self.cfg.monthly_discount) ** -np.arange(1, months + 1)
-        return self.expected_order_value(features) * (step @ factors)
+        order_value = self.expected_order_value(features)
+        orders = cumulative[:, -1] if ends[-1] == h else self.expected_orders(features)
+        return orders, order_value, order_value * (step @ factors)
 
-    def table(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    def table(self, features: pd.DataFrame, as_of: date, parts=None) -> pd.DataFrame:
         """Per customer: clv, expected_orders, expected_order_value, p_alive, the median days to
-        the next order of a customer still active and its date, average days between orders."""
+        the next order of a customer still active and its date, average days between orders.
+        `parts`: `self.parts(features)`, when computed already."""
+        orders, order_value, discounted = parts or self.parts(features)
         wait = self.btyd.median_days_to_next(features)
         next_date = pd.Timestamp(as_of) + pd.to_timedelta(np.round(wait), unit="D")
         return pd.DataFrame(
             {
-                "clv": self.clv(features).round(2),
-                "expected_orders": self.expected_orders(features).round(4),
-                "expected_order_value": self.expected_order_value(features).round(2),
+                "clv": discounted.round(2),
+                "expected_orders": orders.round(4),
+                "expected_order_value": order_value.round(2),
                 "p_alive": self.btyd.p_alive(features).round(6),
                 "days_to_next_order": np.round(wait, 1),
                 "next_order_date": next_date.strftime("%Y-%m-%d"),
