@@ -367,8 +367,11 @@ class TreeScheme:
                 **{f"chosen.{k}": v for k, v in settings.items()},
                 "inputs": ",".join(columns),
             },
-            extras={"leaves": leaves, "heldout_leaves": _table(first_rules, held_x, held_y),
-                    **({"trials": _trials(study)} if study else {})},  # fmt: skip
+            extras={
+                "leaves": leaves,
+                "heldout_leaves": _table(first_rules, held_x, held_y),
+                **({"trials": _trials(study)} if study else {}),
+            },  # fmt: skip
             notes=notes,
         )
 
@@ -427,8 +430,8 @@ class TreeScheme:
             strategy = strategy_for(value, overall, self.target != "churn", value_high, s.strategy)
             if strategy not in strategies:
                 strategy = s.strategy
-            out[key] = Segment(key, f"{s.name} ({en_word} {text})", f"{s.name_zh}（{zh_word}{text}）",
-                               strategy)  # fmt: skip
+            en, zh = f"{s.name} ({en_word} {text})", f"{s.name_zh}（{zh_word}{text}）"
+            out[key] = Segment(key, en, zh, strategy)
         return out
 
 
