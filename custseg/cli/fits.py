@@ -80,8 +80,31 @@ def compare(table, title: str) -> None:
             values = [cell(r[m.label], m.label in SHARES) for m in COMPARED]
             t.add_row(r["scheme"], version, *values)
         c.print(t)
+        ranking = heldout_ranking(rows)
+        if ranking:
+            c.print(Text(ranking))
         c.print()
     c.print(Text(f"{title}. v: registered version (*: served, r: reused, not refitted). " + LEGEND))
+
+
+def heldout_ranking(rows) -> str:
+    """The schemes ranked by the held-out separation of repurchase (then spend): one line."""
+    import math
+
+    label = "repurch eta2"
+    if label not in rows:
+        return ""
+    scored = [
+        (r[label], r["scheme"])
+        for r in rows.to_dict("records")
+        if isinstance(r[label], int | float) and math.isfinite(r[label])
+    ]
+    if not scored:
+        return ""
+    ranked = sorted(scored, key=lambda x: -x[0])
+    return "ranked by held-out repurchase eta2: " + ", ".join(
+        f"{i}. {name} {value:.3f}" for i, (value, name) in enumerate(ranked, 1)
+    )
 
 
 def diff(d) -> None:
