@@ -21,6 +21,7 @@ from training.segmentation.base import (
     FittedScheme,
     Segment,
     Strategy,
+    check_inputs,
     numeric,
     require_columns,
     require_numbers,
@@ -112,7 +113,11 @@ def fit_scheme(
     if history is not None:
         from training.segmentation.outcomes import heldout
 
-        metrics.update(heldout(heldout_assign or assigner.assign, history))
+        def assign(rows: pd.DataFrame) -> np.ndarray:
+            check_inputs(rows, assigner, f"scheme {spec.name}")  # no `clv` at a past cutoff
+            return assigner.assign(rows)
+
+        metrics.update(heldout(heldout_assign or assign, history))
     metrics["stability_ari"] = (
         quality.stability(
             lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
