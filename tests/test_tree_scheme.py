@@ -199,3 +199,14 @@ def test_a_feature_target_needs_no_log():
     assert not skipped and len(tree.segments) == 3
     assert "monetary" not in tree.assigner.columns
     assert 0 <= tree.metrics["tree_heldout_eta2"] <= 1
+
+
+def test_an_outcome_nobody_has_skips_the_tree():
+    class Nobody(PlantedHistory):
+        def labelled(self, cutoff, days, outcome):
+            table, _ = super().labelled(cutoff, days, outcome)
+            return table, np.zeros(len(table))
+
+    done, skipped = fit_schemes(customers(0), scheme_file(), history=Nobody())
+    assert [s.name for s in done] == ["value_activity"]
+    assert "does not vary" in skipped["t"]

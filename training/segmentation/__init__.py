@@ -35,7 +35,7 @@ from training.segmentation.rules import RulesScheme
 from training.segmentation.scores import ScoresScheme
 from training.segmentation.spec import SchemeFile, SchemeSpec, definition, load
 from training.segmentation.tiers import TiersScheme
-from training.segmentation.tree import TreeScheme
+from training.segmentation.tree import NothingToLearn, TreeScheme
 
 __all__ = ["FittedScheme", "Segment", "Strategy", "fit_scheme", "fit_schemes", "load", "parse"]
 
@@ -165,9 +165,12 @@ def fit_schemes(
             skipped[spec.name] = why
             continue
         with progress(spec) if progress else nullcontext() as on_trial:
-            fitted.append(
-                fit_scheme(spec, scheme_file, features, trials, on_trial, history=history)
-            )
+            try:
+                fitted.append(
+                    fit_scheme(spec, scheme_file, features, trials, on_trial, history=history)
+                )
+            except NothingToLearn as exc:
+                skipped[spec.name] = str(exc)
     return fitted, skipped
 
 

@@ -59,6 +59,11 @@ OUTCOME_WORDS = {  # target -> (English, Chinese) for leaf names
 HIGH, LOW = 1.25, 0.75  # a leaf's outcome vs everyone's: above HIGH is high, below LOW low
 
 
+class NothingToLearn(InputError):
+    """The outcome does not vary where the tree would learn: the scheme is skipped, not an
+    error (a log where nobody came back)."""
+
+
 @dataclass(frozen=True)
 class TreeAssigner(RuleAssigner):
     """The leaves as first-match-wins rules (the last leaf is the default); `last` keeps the
@@ -324,10 +329,10 @@ class TreeScheme:
             learn_x, learn_y = train[~held].reset_index(drop=True), y_train[~held]
             held_x, held_y = train[held].reset_index(drop=True), y_train[held]
             how = f"learned on {1 - HOLD_OUT:.0%} of the customers, measured on the other 30%"
-        if len(learn_y) < 20 or np.nanstd(learn_y) == 0:
-            raise InputError(
-                f"tree: the target {self.target} does not vary among the {len(learn_y)} "
-                "customers it learns on: nothing to separate"
+        if len(learn_y) < 20 or np.nanstd(learn_y) == 0 or len(held_y) == 0:
+            raise NothingToLearn(
+                f"target {self.target} does not vary among the {len(learn_y)} customers it "
+                "would learn on (or none are held out to measure it): nothing to separate"
             )
         columns = self.inputs(learn_x)
         settings = {"max_leaves": self.max_leaves, "max_depth": None,
