@@ -48,7 +48,7 @@ def fitted(sample_dir):
     # what `custseg run` adds before segmenting (the value model's CLV), here a stand-in
     table = table.assign(clv=(table["monetary"] * 0.8 + table["spend_180d"]).round(2))
     scheme_file = load()
-    plain = [s for s in scheme_file.schemes if s.kind != "clustering"]
+    plain = [s for s in scheme_file.schemes if s.kind not in ("clustering", "tree")]
     schemes, skipped = fit_schemes(table, replace(scheme_file, schemes=plain))
     spec = next(s for s in scheme_file.schemes if s.kind == "clustering")
     kind = replace(

@@ -69,7 +69,7 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     }
     segments = pd.read_parquet(out / "segments.parquet")
     assert {f"segment_{s}" for s in schemes} == set(segments.columns) - {"customer_id"}
-    assert len(schemes) == 8 and len(segments) == len(features)
+    assert len(schemes) == 9 and len(segments) == len(features)  # repurchase_tree included
     assert (
         run.data.metrics["transactions.input_rows"] == audit["tables"]["transactions"]["input_rows"]
     )

@@ -367,6 +367,7 @@ def test_schemes_that_cannot_apply_are_skipped_with_a_reason():
     assert skipped["behaviour_clusters"] == (
         "12 customer(s); clustering needs at least 60 (20 per cluster)"
     )
+    assert "`custseg run` fits it" in skipped["repurchase_tree"]  # needs the log
 
 
 # -- review cases: clear errors instead of silent nonsense ---------------------------------------

@@ -21,6 +21,7 @@ from training.prediction import stage as predict
 from training.prediction.config import PredictionConfig
 from training.scores import write_scores
 from training.segmentation import stage as segment
+from training.segmentation.outcomes import from_feature_run
 from training.segmentation.spec import SchemeFile
 
 
@@ -109,7 +110,10 @@ def run(
         paths, snapshot = write_clean_and_features(feats, tmp)
         result = _predict(RunResult(feats, snapshot, [], {}, {}, {}, []), configs)
         table = result.segment_table  # value tiers and CLV x activity read the value columns
-        result.fitted, result.skipped_schemes = segment.fit(table, scheme_file, trials)
+        history = from_feature_run(feats)  # the log: tree schemes and held-out measures
+        result.fitted, result.skipped_schemes = segment.fit(table, scheme_file, trials, history)
+        for scheme in result.fitted:
+            result.notes += scheme.extras.get("notes", [])
         paths |= segment.write(tmp, table, result.fitted)
         if track:
             name = _run_name("run", feats, inputs)

@@ -47,6 +47,23 @@ def _defined_by(kind: str) -> str:
     return "defined by"
 
 
+def _heldout(s) -> str:
+    """How a scheme separates the held-out window's outcomes, in words (empty: not measured)."""
+    parts = []
+    if "tree_heldout_eta2" in s.metrics:
+        parts.append(
+            f"{s.params.get('learned_how', '')}: the leaves explain "
+            f"{s.metrics['tree_heldout_eta2']:.1%} of the {s.params.get('target')} variance there"
+        )
+    if "heldout_eta2_repurchase" in s.metrics:
+        parts.append(
+            "on the common held-out window (90 days before the as-of date) the segments explain "
+            f"{s.metrics['heldout_eta2_repurchase']:.1%} of the variance of repurchase and "
+            f"{s.metrics.get('heldout_eta2_spend', float('nan')):.1%} of net spend"
+        )
+    return "; ".join(parts)
+
+
 def write_report(
     path: Path,
     *,
@@ -77,6 +94,8 @@ def write_report(
                 "defined_by": _defined_by(s.kind),
                 "more": max(len(p) - 15, 0),
                 "plot": _png(splots.sizes_revenue(s)) if s.serve else None,
+                "tree": _png(splots.tree(s)) if s.kind == "tree" and "model" in s.extras else None,
+                "heldout": _heldout(s),
             }
         )
     models = []

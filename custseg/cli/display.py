@@ -57,6 +57,42 @@ def schemes(fitted, skipped: dict[str, str], rows: int = 8) -> None:
         if more > 0:
             t.caption = f"... and {more} smaller segments (profiles.csv has them all)"
         console.print(t)
+        if scheme.kind == "tree":
+            tree_leaves(scheme)
+    ranked = sorted(
+        (s for s in fitted if "heldout_eta2_repurchase" in s.metrics),
+        key=lambda s: -s.metrics["heldout_eta2_repurchase"],
+    )
+    if ranked:
+        console.print(
+            "held-out separation (eta2 of repurchase / net spend in the 90 days after as_of - "
+            "90 d): "
+            + ", ".join(
+                f"{s.name} {s.metrics['heldout_eta2_repurchase']:.3f} / "
+                f"{s.metrics.get('heldout_eta2_spend', float('nan')):.3f}"
+                for s in ranked
+            ),
+            markup=False,
+        )
+
+
+def tree_leaves(scheme) -> None:
+    """A tree scheme's leaves: rule and the outcome's mean [95% interval] on the freshest
+    window the served tree learned on; how the tree before it did on the held-out window."""
+    from rich.text import Text
+
+    eta2 = scheme.metrics.get("tree_heldout_eta2", float("nan"))
+    console.print(
+        Text(
+            f"  {scheme.params.get('learned_how', '')}: held-out eta2 of "
+            f"{scheme.params.get('target')} {eta2:.3f}; regrown on the freshest window, its "
+            "leaves (mean outcome there [95% CI]):"
+        )
+    )
+    for r in scheme.extras["leaves"].itertuples():
+        console.print(
+            Text(f"  {r.leaf}: {r.rule} -> {r.mean:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}]")
+        )
 
 
 def segmenters(registered: dict) -> None:

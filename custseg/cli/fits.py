@@ -14,6 +14,7 @@ from training.segmentation.measures import COMPARED, LEGEND, fmt
 
 WIDTH = 80
 SHARES = {"largest", "smallest", "top rev"}
+OPTIONAL = {"heldout_eta2_repurchase", "heldout_eta2_spend"}
 
 
 def out() -> Console:
@@ -71,17 +72,42 @@ def compare(table, title: str) -> None:
         t = _table(f"fit {fit}: {name}; as of {first['as of']}, started {first['started']}")
         t.add_column("scheme", overflow="fold")
         t.add_column("v", no_wrap=True)
-        for m in COMPARED:  # a word a line: the table is as narrow as its values allow
+        # measures only some fits have (held-out eta2 needs the log): shown when this one has
+        shown = [m for m in COMPARED if m.metric not in OPTIONAL or rows[m.label].notna().any()]
+        for m in shown:  # a word a line: the table is as narrow as its values allow
             head = "\n".join([*m.label.split(), m.arrow.strip()]).strip()
             t.add_column(head, justify="right", no_wrap=True)
         for r in rows.iloc[::-1].to_dict("records"):  # in fit order
             version = "-" if r["version"] is None else str(r["version"])
             version += ("r" if r["reused"] else "") + ("*" if r["champion"] else "")
-            values = [cell(r[m.label], m.label in SHARES) for m in COMPARED]
+            values = [cell(r[m.label], m.label in SHARES) for m in shown]
             t.add_row(r["scheme"], version, *values)
         c.print(t)
+        ranking = heldout_ranking(rows)
+        if ranking:
+            c.print(Text(ranking))
         c.print()
     c.print(Text(f"{title}. v: registered version (*: served, r: reused, not refitted). " + LEGEND))
+
+
+def heldout_ranking(rows) -> str:
+    """The schemes ranked by the held-out separation of repurchase (then spend): one line."""
+    import math
+
+    label = "repurch eta2"
+    if label not in rows:
+        return ""
+    scored = [
+        (r[label], r["scheme"])
+        for r in rows.to_dict("records")
+        if isinstance(r[label], int | float) and math.isfinite(r[label])
+    ]
+    if not scored:
+        return ""
+    ranked = sorted(scored, key=lambda x: -x[0])
+    return "ranked by held-out repurchase eta2: " + ", ".join(
+        f"{i}. {name} {value:.3f}" for i, (value, name) in enumerate(ranked, 1)
+    )
 
 
 def diff(d) -> None:

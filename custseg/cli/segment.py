@@ -188,3 +188,59 @@ def init(
     except OSError as exc:
         raise CustsegError(f"{path}: cannot write the scheme file ({exc.strerror})") from None
     typer.echo(f"wrote {path}; use it with --schemes {path}")
+
+
+@app.command("export-rules")
+def export_rules(
+    scheme: Annotated[str, typer.Argument(help="The scheme (a tree or rules scheme).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="The scheme file to write (TOML).", show_default=False),
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option(help="This registered version, not the served one.", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The exported scheme's name. Default: SCHEME_rules.", show_default=False),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    tracking_uri: TrackingOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Write a fitted tree (or rules) scheme as an ordinary `rules` scheme to edit: the served
+    fit of SCHEME from the registry, its leaves as segments in order (first match wins, the
+    last leaf the default), with the strategy table entries they use. `custseg segment fit
+    --schemes FILE` fits it as a plain rule scheme: the same segments until you edit it."""
+    import mlflow
+
+    from core import paths
+    from training.segmentation.export import champion, rules_toml
+
+    if out.exists() and not force:
+        raise CustsegError(f"{out} exists; pass --force to overwrite it")
+    mlflow.set_tracking_uri(tracking_uri or paths.tracking_uri())
+    model = champion(scheme, version)
+    label = f"version {version}" if version else "the served fit"
+    header = (
+        f"Rules exported by `custseg segment export-rules {scheme}` from {label} of scheme "
+        f"{scheme} ({model.kind}, features as of {model.snapshot.get('as_of')}).\n"
+        "Segments are tried in order; the first whose conditions all hold wins, else `default`.\n"
+        "A condition is FEATURE = { min = x } (>=), { max = x } (<=), { above = x } (>), "
+        "{ below = x } (<);\nmissing = true: a missing value satisfies the feature's bounds. "
+        f"Fit it: custseg segment fit -f FEATURES --schemes {out}"
+    )
+    text = rules_toml(
+        name or f"{scheme}_rules",
+        model.assigner,
+        model.strategies,
+        f"{scheme}: learned rules exported for editing",
+        header,
+    )
+    try:
+        out.write_text(text, "utf-8")
+    except OSError as exc:
+        raise CustsegError(f"{out}: cannot write the scheme file ({exc.strerror})") from None
+    count = len(model.assigner.rules) + 1
+    typer.echo(f"wrote {out} ({count} segments); fit it with --schemes {out}")

@@ -21,6 +21,7 @@ from training.segmentation.base import (
     FittedScheme,
     Segment,
     Strategy,
+    check_inputs,
     numeric,
     require_columns,
     require_numbers,
@@ -28,11 +29,13 @@ from training.segmentation.base import (
 from training.segmentation.clustering import ClusteringScheme
 from training.segmentation.demographic import DemographicScheme
 from training.segmentation.matrix import MatrixScheme
+from training.segmentation.outcomes import History
 from training.segmentation.profile import profile
 from training.segmentation.rules import RulesScheme
 from training.segmentation.scores import ScoresScheme
 from training.segmentation.spec import SchemeFile, SchemeSpec, definition, load
 from training.segmentation.tiers import TiersScheme
+from training.segmentation.tree import NothingToLearn, TreeScheme
 
 __all__ = ["FittedScheme", "Segment", "Strategy", "fit_scheme", "fit_schemes", "load", "parse"]
 
@@ -44,6 +47,7 @@ KINDS = {
     "tiers": TiersScheme,
     "demographic": DemographicScheme,
     "clustering": ClusteringScheme,
+    "tree": TreeScheme,
 }
 EVAL_ROWS = 4000  # customers on which separation and stability are scored
 STABILITY_SAMPLE = 20000
@@ -63,8 +67,11 @@ def fit_scheme(
     trials: int | None = None,
     on_trial: Callable | None = None,
     seed: int = 42,
+    history: History | None = None,
 ) -> FittedScheme:
-    """Tune (clustering), fit, assign, name, profile and score one scheme."""
+    """Tune (clustering), learn (tree), fit, assign, name, profile and score one scheme.
+    With `history` (the log behind `features`), every scheme is also measured on the common
+    held-out window (`outcomes.heldout`)."""
     kind = parse(spec, scheme_file)
     if not len(features):
         raise InputError(f"scheme {spec.name}: the feature table has no customers")
@@ -83,6 +90,13 @@ def fit_scheme(
         extras["elbow"] = kind.elbow(features)
         params.update({f"chosen.{k}": v for k, v in vars(kind.chosen).items()})
         refit_sample, refits = kind.fit_sample, kind.stability_refits
+    heldout_assign = None
+    if isinstance(kind, TreeScheme):
+        kind = kind.learn(features, history, scheme_file.strategies, on_trial)
+        params.update(kind.params)
+        metrics.update(kind.metrics)
+        extras.update(kind.extras, notes=kind.notes, model=kind.model)
+        heldout_assign = kind.heldout_assign
     assigner = kind.fit(features)
     params.update({f"learned.{k}": v for k, v in getattr(assigner, "learned", dict)().items()})
     labels = assigner.assign(features)
@@ -96,6 +110,14 @@ def fit_scheme(
 
         metrics.update(separation(assigner.embed(features.iloc[rows]), labels[rows]))
         metrics["tuning_best_value"] = float(kind.study.best_value)
+    if history is not None:
+        from training.segmentation.outcomes import heldout
+
+        def assign(rows: pd.DataFrame) -> np.ndarray:
+            check_inputs(rows, assigner, f"scheme {spec.name}")  # no `clv` at a past cutoff
+            return assigner.assign(rows)
+
+        metrics.update(heldout(heldout_assign or assign, history))
     metrics["stability_ari"] = (
         quality.stability(
             lambda df, s: kind.fit(df, s), features, labels, rows, refits, refit_sample, seed
@@ -125,22 +147,30 @@ def fit_schemes(
     scheme_file: SchemeFile,
     trials: int | None = None,
     progress: Callable[[SchemeSpec], AbstractContextManager] | None = None,
+    history: History | None = None,
 ) -> tuple[list[FittedScheme], dict[str, str]]:
     """Every scheme of the file fitted on `features`; returns (fitted, skipped: name -> why).
 
     A scheme that cannot apply (demographic without attributes, clustering on too few
     customers, a scheme reading a column only `custseg run` adds, such as `clv`) is skipped,
     not an error. `progress(spec)` may wrap each fit: a context manager that yields a
-    per-trial callback (or None).
+    per-trial callback (or None). `history` (the log behind `features`, `outcomes.History`)
+    lets tree schemes learn outcomes and measures every scheme on the held-out window; a tree
+    with an outcome target is skipped without it.
     """
     fitted, skipped = [], {}
     for spec in scheme_file.schemes:
-        why = skip_reason(spec, scheme_file, features)
+        why = skip_reason(spec, scheme_file, features, history)
         if why:
             skipped[spec.name] = why
             continue
         with progress(spec) if progress else nullcontext() as on_trial:
-            fitted.append(fit_scheme(spec, scheme_file, features, trials, on_trial))
+            try:
+                fitted.append(
+                    fit_scheme(spec, scheme_file, features, trials, on_trial, history=history)
+                )
+            except NothingToLearn as exc:
+                skipped[spec.name] = str(exc)
     return fitted, skipped
 
 
@@ -166,9 +196,16 @@ def _origin(column: str) -> str | None:
     return None
 
 
-def skip_reason(spec: SchemeSpec, scheme_file: SchemeFile, features: pd.DataFrame) -> str | None:
+def skip_reason(
+    spec: SchemeSpec,
+    scheme_file: SchemeFile,
+    features: pd.DataFrame,
+    history: History | None = None,
+) -> str | None:
     """Why a scheme cannot apply to this table (not an error: the others still run)."""
     kind = parse(spec, scheme_file)
+    if isinstance(kind, TreeScheme) and (why := kind.skip_reason(features, history)):
+        return why
     if isinstance(kind, DemographicScheme):
         missing = [c for c in kind.columns if c not in features]
         if missing or all(features[c].isna().all() for c in kind.columns):

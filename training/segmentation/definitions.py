@@ -19,6 +19,7 @@ from training.segmentation.matrix import MatrixAssigner
 from training.segmentation.rules import RuleAssigner
 from training.segmentation.scores import ScoreAssigner
 from training.segmentation.tiers import TierAssigner, share
+from training.segmentation.tree import TreeAssigner
 
 SYMBOLS = {"min": "≥", "max": "≤", "above": ">", "below": "<"}
 TOP_FEATURES = 3
@@ -28,6 +29,8 @@ def definitions(
     assigner, features: pd.DataFrame, labels: np.ndarray, keys: list[str]
 ) -> dict[str, str]:
     """Segment key -> its definition, for every key in `keys`."""
+    if isinstance(assigner, TreeAssigner):
+        return tree_rules(assigner)
     if isinstance(assigner, RuleAssigner):
         return _rules(assigner)
     if isinstance(assigner, ScoreAssigner):
@@ -68,11 +71,14 @@ def _conditions(conditions) -> str:
         high = [c for c in conds if c.bound not in LOWER]
         if len(low) == 1 and len(high) == 1:
             lo, hi = low[0], high[0]
-            parts.append(
+            text = [
                 f"{_num(lo.value)} {LOWER[lo.bound]} {column} {SYMBOLS[hi.bound]} {_num(hi.value)}"
-            )
+            ]
         else:
-            parts += [f"{column} {SYMBOLS[c.bound]} {_num(c.value)}" for c in conds]
+            text = [f"{column} {SYMBOLS[c.bound]} {_num(c.value)}" for c in conds]
+        if all(c.missing for c in conds):
+            text = [f"({' and '.join(text)} or {column} missing)"]
+        parts += text
     return " and ".join(parts) or "everyone"
 
 
@@ -80,6 +86,13 @@ def _rules(assigner: RuleAssigner) -> dict[str, str]:
     out = {r.segment.key: _conditions(r.conditions) for r in assigner.rules}
     otherwise = "none of the rules above" if assigner.rules else "everyone"
     out.setdefault(assigner.default.key, otherwise)
+    return out
+
+
+def tree_rules(assigner: TreeAssigner) -> dict[str, str]:
+    """Each leaf's own path (the default leaf's too: the leaves do not overlap)."""
+    out = {r.segment.key: _conditions(r.conditions) for r in assigner.rules}
+    out[assigner.default.key] = _conditions(assigner.last)
     return out
 
 

@@ -32,6 +32,8 @@ MEASURES = (
     Measure("calinski_harabasz", "CH", "higher"),
     Measure("davies_bouldin", "DB", "lower"),
     Measure("stability_ari", "stability", "higher"),
+    Measure("heldout_eta2_repurchase", "repurch eta2", "higher"),
+    Measure("heldout_eta2_spend", "spend eta2", "higher"),
 )
 COMPARED = tuple(m for m in MEASURES if m.metric not in ("calinski_harabasz", "davies_bouldin"))
 LEGEND = (
@@ -40,7 +42,10 @@ LEGEND = (
     "revenue concentration over segments; RFM silh: silhouette in one log-scaled recency/"
     "frequency/monetary space (comparable across schemes); own silh: in the clustering's own "
     "space; CH: Calinski-Harabasz; DB: Davies-Bouldin; stability: mean adjusted Rand index "
-    "between the fit and bootstrap refits (1 = refits move nobody)."
+    "between the fit and bootstrap refits (1 = refits move nobody); repurch/spend eta2: on the "
+    "held-out window (segments assigned on the features 90 days before the as-of date, by a "
+    "tree grown before that window for tree schemes), the share of the next 90 days' "
+    "repurchase / net spend variance between the segments (`custseg run` only: it needs the log)."
 )
 
 

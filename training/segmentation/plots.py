@@ -117,6 +117,38 @@ def elbow(table: pd.DataFrame, chosen_k: int):
     return fig
 
 
+def tree(scheme: FittedScheme):
+    """The fitted tree (sklearn's plot_tree): each node's split, customers and mean outcome
+    (a rate for repurchase / churn); the box maps the plot's leaf node ids to segment keys."""
+    from sklearn.tree import plot_tree
+
+    learned = scheme.extras["model"]
+    leaves = len(learned.leaves)
+    fig, ax = plt.subplots(figsize=(min(4 + 2.2 * leaves, 30), 3 + 1.4 * learned.model.get_depth()))
+    plot_tree(
+        learned.model,
+        feature_names=learned.columns,
+        filled=True,
+        impurity=False,
+        node_ids=True,
+        precision=2,
+        rounded=True,
+        fontsize=8,
+        ax=ax,
+    )
+    keys = scheme.assigner.node_keys
+    legend = "\n".join(
+        f"node #{n} = {k}"
+        for (n, _), k in sorted(zip(learned.leaves, keys, strict=True), key=lambda x: int(x[1][5:]))
+    )
+    ax.text(1.0, 1.0, legend, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "grey"})  # fmt: skip
+    target = scheme.params.get("target", "")
+    ax.set_title(f"{scheme.name}: decision tree on {target} (value = mean outcome)")
+    fig.tight_layout()
+    return fig
+
+
 def _label(name: str) -> str:
     """A segment name as plot text: at most 48 characters, and `$` shown as itself (matplotlib
     reads text between two `$` as mathtext, and a name like `cost $\\x$` would not draw)."""
@@ -137,6 +169,8 @@ def figures(scheme: FittedScheme, features: pd.DataFrame, rows: np.ndarray) -> d
         if scheme.kind == "clustering":
             out["projection_2d.png"] = projection(scheme, features, rows)
             out["elbow_silhouette.png"] = elbow(scheme.extras["elbow"], scheme.params["chosen.k"])
+        if scheme.kind == "tree" and "model" in scheme.extras:
+            out["tree.png"] = tree(scheme)
         for fig in out.values():
             fig.canvas.draw()  # render now, inside the warning filter
     return out

@@ -21,10 +21,15 @@ class Condition:
     column: str
     bound: str  # min | max | above | below
     value: float
+    missing: bool = False  # a missing value satisfies it (`missing = true` in the scheme file)
 
     def holds(self, features: pd.DataFrame) -> np.ndarray:
-        """Missing values never satisfy a bound."""
-        return BOUNDS[self.bound](numeric(features, self.column), self.value)
+        """Missing values satisfy a bound only when the condition says so (`missing = true`:
+        learned rules place a missing value where the tree did, at the training median)."""
+        values = numeric(features, self.column)
+        with np.errstate(invalid="ignore"):
+            held = BOUNDS[self.bound](values, self.value)
+        return held | np.isnan(values) if self.missing else held
 
 
 @dataclass(frozen=True)
@@ -81,17 +86,25 @@ class RulesScheme:
                         f"{w} ({seg.key}): {column} = {bounds!r}: expected bounds like "
                         "{ min = 5 } or { min = 500, below = 2000 }"
                     )
+                missing = bounds.get("missing", False)
+                if not isinstance(missing, bool) or set(bounds) == {"missing"}:
+                    raise ConfigError(
+                        f"{w} ({seg.key}): {column}.missing = {missing!r}: expected true or "
+                        "false, next to at least one bound"
+                    )
                 for bound, value in bounds.items():
+                    if bound == "missing":
+                        continue
                     if bound not in BOUNDS:
                         raise ConfigError(
                             f"{w} ({seg.key}): {column}.{bound}: unknown bound; use "
-                            f"{', '.join(BOUNDS)}"
+                            f"{', '.join(BOUNDS)} (and missing = true)"
                         )
                     if isinstance(value, bool) or not isinstance(value, int | float):
                         raise ConfigError(
                             f"{w} ({seg.key}): {column}.{bound} = {value!r}: expected a number"
                         )
-                    conds.append(Condition(column, bound, float(value)))
+                    conds.append(Condition(column, bound, float(value), missing))
             rules.append(Rule(seg, tuple(conds)))
         keys = [r.segment.key for r in rules] + [default.key]
         dup = sorted({k for k in keys if keys.count(k) > 1})

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.errors import ConfigError
 from training.segmentation.base import Strategy
 
-KINDS = ("rules", "rfm_scores", "matrix", "abc", "tiers", "demographic", "clustering")
+KINDS = ("rules", "rfm_scores", "matrix", "abc", "tiers", "demographic", "clustering", "tree")
 COMMON = {"kind", "description", "serve"}
 STRATEGY_KEYS = ("direction", "direction_zh", "actions", "actions_zh", "owner")
 

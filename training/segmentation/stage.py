@@ -19,10 +19,12 @@ from training.segmentation.base import FittedScheme
 from training.segmentation.spec import SchemeFile
 
 
-def fit(features: pd.DataFrame, scheme_file: SchemeFile, trials: int | None):
+def fit(features: pd.DataFrame, scheme_file: SchemeFile, trials: int | None, history=None):
     """(fitted schemes, skipped): a progress line per scheme, a bar over the tuning trials of a
-    clustering scheme. `scheme_file` comes from `load_schemes`."""
-    return fit_schemes(features, scheme_file, trials, progress=_progress(trials))
+    clustering scheme. `scheme_file` comes from `load_schemes`; `history` (`outcomes.History`,
+    the log behind `features`) lets tree schemes learn outcomes and measures every scheme on
+    the held-out window."""
+    return fit_schemes(features, scheme_file, trials, progress=_progress(trials), history=history)
 
 
 def load_schemes(schemes: str | Path | None) -> SchemeFile:

@@ -29,6 +29,8 @@ from training.segmentation.base import FittedScheme, Strategy
 from training.segmentation.model import SegmenterModel
 from training.segmentation.profile import rounded
 
+TREE_LEAVES = "tree/leaves.csv"  # per leaf of the served tree: rule, customers, outcome, 95% CI
+TREE_HELDOUT = "tree/heldout_leaves.csv"  # per leaf of the tree measured on the held-out window
 REFERENCE_ROWS = 200_000  # a seeded sample beyond this: drift and health sample anyway
 
 
@@ -103,6 +105,14 @@ def log_scheme(
             mlflow.log_text(csv_text(scheme.extras["trials"], index=False), catalog.TUNING_TRIALS)
             mlflow.log_text(csv_text(scheme.extras["elbow"], index=False), catalog.TUNING_ELBOW)
             _log_trials(scheme.extras["trials"])
+        if scheme.kind == "tree":
+            for key, path in (("leaves", TREE_LEAVES), ("heldout_leaves", TREE_HELDOUT)):
+                if key in scheme.extras:
+                    mlflow.log_text(csv_text(scheme.extras[key], index=False), path)
+            if "trials" in scheme.extras:
+                mlflow.log_text(
+                    csv_text(scheme.extras["trials"], index=False), catalog.TUNING_TRIALS
+                )
         example = example_rows(features, scheme.assigner.columns)
         model = SegmenterModel(scheme, strategies, snapshot)
         info = mlflow.pyfunc.log_model(
