@@ -1,5 +1,5 @@
-"""Customer lifetime value on a real log, out of time: custseg's value model (as `custseg run` fits it) against
-two baselines, on the same customers.
+"""Customer lifetime value on a real log, out of time: custseg's value model, as `custseg run`
+fits it, against two baselines on the same customers.
 
     python benchmarks/bench_value.py ../shared/data/online_retail.parquet --as-of 2011-08-31
     python benchmarks/bench_value.py --sample
