@@ -124,7 +124,6 @@ def measure(
         )
     if current.empty:
         raise CustsegError(f"no customer has an order on or before {as_of} in the new data")
-    current = models.with_value(current, as_of)  # what value tiers and CLV x activity read
     _check_coverage(result.transactions, as_of, base)
     wanted = base.definition_hash
     if wanted and wanted != current.attrs.get("definition_hash"):
@@ -144,6 +143,7 @@ def measure(
             f"the serving champions read feature(s) the current data lacks: "
             f"{', '.join(missing)}{hint}"
         )
+    current = models.with_value(current, as_of)  # what value tiers and CLV x activity read
     notes = []
     h = cfg.repurchase_days
     labels = {  # reference as-of -> forward labels, where the new log covers them
