@@ -17,6 +17,7 @@ from core.progress import note
 from features.cleaning import CleaningConfig
 from features.definitions import FeatureConfig
 from features.stage import FeatureRun, features_from_log, write_clean_and_features
+from training.baskets.config import BasketConfig
 from training.prediction import stage as predict
 from training.prediction.config import PredictionConfig
 from training.scores import write_scores
@@ -42,6 +43,7 @@ class Configs:
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
+    baskets: BasketConfig = field(default_factory=BasketConfig)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ def incidence(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> spa
 def cooccurrence(b: Baskets, shrink: float) -> sparse.csr_matrix:
     """items x items: n_xy / (n_x + shrink), zero diagonal."""
     lines = b.lines
-    basket = incidence(lines["basket"].to_numpy(), lines["item"].to_numpy(), (b.n_baskets, b.n_items))
+    basket = incidence(
+        lines["basket"].to_numpy(), lines["item"].to_numpy(), (b.n_baskets, b.n_items)
+    )
     counts = (basket.T @ basket).tocsr()
     n_x = counts.diagonal()
     counts.setdiag(0)
