@@ -124,7 +124,7 @@ def distinctive(
     """The segment rules with the same rule among the other customers' baskets: confidence
     and lift there, the lift ratio (segment / rest), and a one-sided two-proportion z-test
     that X -> Y is more confident in the segment; `distinctive` when its p-value is below
-    alpha / the segment's number of rules (Bonferroni) and the lift is higher too."""
+    alpha / the segment's number of rules (Bonferroni)."""
     from scipy.stats import norm
 
     from features.engines import duckdb_connection
@@ -163,7 +163,7 @@ def distinctive(
     xy_rest = out["n_all"].fillna(0) - out["n_both"]
     with np.errstate(divide="ignore", invalid="ignore"):
         conf_rest = xy_rest / x_rest
-        lift_rest = conf_rest / (y_rest / n_rest)
+        lift_rest = (conf_rest / (y_rest / n_rest)).where(y_rest > 0, 0.0)
         pooled = (out["n_both"] + xy_rest) / (out["n_antecedent"] + x_rest)
         se = np.sqrt(pooled * (1 - pooled) * (1 / out["n_antecedent"] + 1 / x_rest))
         z = (out["confidence"] - conf_rest) / se
@@ -175,5 +175,6 @@ def distinctive(
         lift_ratio=out["lift"] / lift_rest,
         p_value=p,
     )
-    out["distinctive"] = (out["p_value"] < alpha / tests) & (out["lift"] > out["lift_rest"])
+    higher = out["confidence"] > out["confidence_rest"]
+    out["distinctive"] = (out["p_value"] < alpha / tests) & higher
     return out
