@@ -30,6 +30,12 @@ PROFILES = "profiles.csv"  # every scheme's profile table
 # prediction and the main job
 SCORES = "scores.csv"  # customer_id, probabilities, segment per scheme
 RUN_REPORT = "report.html"
+# baskets (`custseg basket`)
+RULES_CSV = "rules.csv"  # association rules X -> Y, all customers and per segment
+RULES_PARQUET = "rules.parquet"
+NEXT_BEST = "next_best.csv"  # customer_id, next_best_1..k
+BASKETS_JSON = "baskets.json"  # counts and the out-of-time check of the next-best products
+BASKETS_HTML = "baskets.html"
 # monitoring
 MONITOR_SUMMARY = "summary.json"
 MONITOR_REPORT = "monitor_report.html"
@@ -85,6 +91,11 @@ def train_dir() -> Path:
 def segments_dir() -> Path:
     """Default output folder of `custseg segment fit`."""
     return paths.home() / "segments"
+
+
+def baskets_dir() -> Path:
+    """Default output folder of `custseg basket`."""
+    return paths.home() / "baskets"
 
 
 def monitoring_root() -> Path:
@@ -149,6 +160,7 @@ def scheme_of(registered: str) -> str | None:
 RUN_OUTPUTS = "outputs"  # scores.csv and report.html of the main job / `train`
 RUN_CLEANING = "cleaning"  # the audit pages
 RUN_MONITORING = "monitoring"  # a monitoring run's summary, report and Evidently pages
+RUN_BASKETS = "baskets"  # a basket run's rules, next-best products and page
 SNAPSHOT_META = "features/snapshot_meta.json"
 PROFILE_TABLE = "profile.json"  # a scheme's profile, as an MLflow table
 PROFILE_CSV = "profile.csv"

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from core.errors import ConfigError
 
-SECTIONS = ("cleaning", "features", "prediction", "monitoring")
+SECTIONS = ("cleaning", "features", "prediction", "monitoring", "baskets")
 T = TypeVar("T")
 
 

@@ -28,6 +28,13 @@ def test_the_main_job_is_a_function_a_test_can_call(sample_dir, tmp_path):
     assert len(scores) == len(r.features.table) > 1000
     assert {"repurchase_probability", "churn_probability"} <= set(scores.columns)
     assert {f"segment_{s.name}" for s in r.fitted} <= set(scores.columns)
+    # the last columns: each customer's next-best products, never one it bought
+    assert list(scores.columns[-3:]) == ["next_best_1", "next_best_2", "next_best_3"]
+    bought = r.features.result.transactions.groupby("customer_id")["product"].agg(set)
+    picks = scores.set_index(scores["customer_id"].astype(str))["next_best_1"].dropna()
+    assert len(picks) > 1000
+    assert not any(p in bought.get(c, set()) for c, p in picks.items())
+    assert "What to offer" in r.paths["report"].read_text("utf-8")
     for target, p in r.predictions.items():  # untracked: nothing registered, nothing promoted
         assert not p.decision.promote and "not registered (--no-track)" in p.decision.reason
         assert scores[f"{target}_probability"].between(0, 1).all()

@@ -105,11 +105,12 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     assert (scores["clv"] >= 0).all() and scores["p_alive"].between(0, 1).all()
     assert (pd.to_datetime(scores["next_order_date"]) > pd.Timestamp("2026-03-31")).all()
     assert set(scores["value_tier"]) == set(scores["segment_value_tiers_name"])
-    assert list(scores.columns[14:]) == [
+    assert list(scores.columns[14:-3]) == [
         f"segment_{s}{suffix}"
         for s in segments.columns[1:].str.removeprefix("segment_")
         for suffix in ("", "_name", "_name_zh", "_strategy")
     ]
+    assert list(scores.columns[-3:]) == ["next_best_1", "next_best_2", "next_best_3"]
     assert scores.filter(like="_name_zh").notna().all().all()
     assert len(scores) == len(features) and scores["customer_id"].is_unique
     for col in ("repurchase_probability", "churn_probability"):

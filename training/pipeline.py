@@ -13,10 +13,11 @@ from core import catalog
 from core import tracking as mlflow_setup
 from core.errors import InputError
 from core.outputs import check_output, moved, staged
-from core.progress import note
+from core.progress import note, stage
 from features.cleaning import CleaningConfig
 from features.definitions import FeatureConfig
 from features.stage import FeatureRun, features_from_log, write_clean_and_features
+from training.baskets.config import BasketConfig
 from training.prediction import stage as predict
 from training.prediction.config import PredictionConfig
 from training.scores import write_scores
@@ -42,6 +43,7 @@ class Configs:
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
+    baskets: BasketConfig = field(default_factory=BasketConfig)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class RunResult:
     dropped: list[str] = field(default_factory=list)  # served before, fitted on other features
     value: object = None  # training.prediction.clv.ValueResult: CLV, expected orders, tiers
     segment_table: object = None  # the feature table with the value columns: what schemes read
+    offers: object = None  # training.baskets.offers.Offers: next-best products, what to offer
 
     @property
     def scored(self):
@@ -130,6 +133,7 @@ def run(
             predict.decide_untracked(
                 result.predictions, configs.prediction.gate_metric, result.value
             )
+        result.offers = _offers(result, configs.baskets)
         result.paths = paths | _scores(tmp, result)
         if result.run_id:
             _log_outputs(result, track)
@@ -235,7 +239,23 @@ def _scores(out: Path, r: RunResult) -> dict[str, Path]:
         r.skipped,
         r.notes,
         r.run_id,
+        r.offers,
     )
+
+
+def _offers(r: RunResult, cfg):
+    """Next-best products per customer and what to offer per served segment; None (and a
+    note) when the log has no column at the basket level."""
+    from training.baskets.offers import offers
+    from training.segmentation.stage import named_assignments
+
+    tx = r.features.result.transactions
+    if cfg.level not in tx.columns:
+        r.notes.append(f"no next-best products: the log has no {cfg.level!r} column")
+        return None
+    with stage(f"next-best {cfg.level}s"):
+        named = named_assignments(r.scored, r.fitted)
+        return offers(tx, r.features.as_of, cfg, named, r.fitted)
 
 
 def _promote(r: RunResult) -> None:

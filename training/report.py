@@ -76,6 +76,7 @@ def write_report(
     clv=None,
     notes: list[str],
     run_id: str | None,
+    offers: list | None = None,
 ) -> Path:
     from training.prediction import plots as pplots
     from training.prediction.predictor import driver_label
@@ -141,6 +142,7 @@ def write_report(
         skipped=skipped,
         notes=notes,
         run_id=run_id,
+        offers=offers or [],
     )
     path.write_text(html, "utf-8")
     return path

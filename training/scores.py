@@ -68,8 +68,11 @@ def write_scores(
     skipped: dict,
     notes: list,
     run_id: str | None,
+    offers=None,
 ) -> dict[str, Path]:
-    """scores.csv and report.html in `out`; returns their paths."""
+    """scores.csv and report.html in `out`; returns their paths. `offers`
+    (`training.baskets.offers.Offers`) adds next_best_1..3 at the end of scores.csv and "what
+    to offer" per segment to the report."""
     from training.report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,8 @@ def write_scores(
         # customer ids and segment names are text from the data and the scheme file: a cell
         # such as =HYPERLINK(...) must reach spreadsheet users as text, not as a formula
         scores = score_table(features, fitted, predictions, value, as_of)
+        if offers is not None:  # last columns: the customer's next-best products
+            scores = scores.merge(offers.next_best, on="customer_id", how="left")
         table = spreadsheet_safe(scores)
         write_csv(table, paths["scores"], index=False)  # with BOM: Excel reads Chinese names
         write_report(
@@ -91,5 +96,6 @@ def write_scores(
             skipped=skipped,
             notes=notes,
             run_id=run_id,
+            offers=offers.by_scheme if offers is not None else [],
         )
     return paths

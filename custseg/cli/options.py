@@ -55,8 +55,8 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML file with [cleaning], [features], [prediction] and [monitoring] "
-        "tables: thresholds and per-rule policies (see README).",
+        help="TOML file with [cleaning], [features], [prediction], [monitoring] and "
+        "[baskets] tables: thresholds and per-rule policies (see README).",
         show_default=False,
     ),
 ]
@@ -172,12 +172,15 @@ def column_map(column: list[str] | None) -> dict:
     return parse_column_map(column)
 
 
-def configs(path: Path | None, reference_date: date | None = None, **prediction):
+def configs(
+    path: Path | None, reference_date: date | None = None, level: str | None = None, **prediction
+):
     """Every stage's section of the config file, checked by the stage itself; options given on
     the command line (not None) win over the file."""
     from core.config import section
     from features.cleaning.config import CleaningConfig
     from features.definitions import FeatureConfig
+    from training.baskets.config import BasketConfig
     from training.pipeline import Configs
     from training.prediction.config import PredictionConfig
 
@@ -185,6 +188,7 @@ def configs(path: Path | None, reference_date: date | None = None, **prediction)
         cleaning=section(path, "cleaning", CleaningConfig.from_dict, reference_date=reference_date),
         features=section(path, "features", FeatureConfig.from_dict),
         prediction=section(path, "prediction", PredictionConfig.from_dict, **prediction),
+        baskets=section(path, "baskets", BasketConfig.from_dict, level=level),
     )
 
 

@@ -1,0 +1,180 @@
+"""Association rules X -> Y between single items, counted in DuckDB SQL: item counts per group,
+items below the minimum support pruned, then pairs by a self-join on the basket id (x < y, so
+each pair is counted once), then both directions with their measures:
+
+    support    = n_xy / n_baskets          confidence = n_xy / n_x
+    lift       = confidence / (n_y / n_baskets)
+    conviction = (1 - n_y / n_baskets) / (1 - confidence)   (inf when confidence = 1)
+
+A group is "all" or a segment: a basket belongs to its customer's segment. `distinctive`
+compares a segment's rules with the rest of the customers (confidence there, lift ratio, a
+one-sided two-proportion z-test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from training.baskets.build import Baskets
+from training.baskets.config import BasketConfig
+
+ALL = "all"
+COLUMNS = [
+    "segment",
+    "antecedent",
+    "consequent",
+    "antecedent_label",
+    "consequent_label",
+    "n_baskets",
+    "n_antecedent",
+    "n_consequent",
+    "n_both",
+    "support",
+    "confidence",
+    "lift",
+    "conviction",
+]
+
+
+def _grouped(b: Baskets, segments: pd.Series | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The lines with a group code, and the group names (all, or the segments of the
+    customers: `segments` maps customer_id -> segment; customers without one are left out)."""
+    lines = b.lines[["basket", "item", "customer"]]
+    if segments is None:
+        return lines.assign(grp=np.int32(0)).drop(columns="customer"), np.array([ALL], object)
+    seg = pd.Series(segments).astype(object)
+    seg = seg[seg.notna()]
+    per_customer = seg.reindex(pd.Index(b.customers, dtype=object)).to_numpy(object)
+    codes, names = pd.factorize(per_customer[lines["customer"].to_numpy()], sort=True)
+    keep = codes >= 0
+    out = lines[keep].drop(columns="customer").assign(grp=codes[keep].astype(np.int32))
+    return out.reset_index(drop=True), np.asarray(names, object)
+
+
+def rules(b: Baskets, cfg: BasketConfig, segments: pd.Series | None = None) -> pd.DataFrame:
+    """Every rule X -> Y above the thresholds, for all baskets (segments None) or for each
+    segment's baskets, sorted by segment then lift."""
+    from features.engines import duckdb_connection
+
+    lines, names = _grouped(b, segments)
+    if lines.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    con = duckdb_connection()
+    con.register("_rule_lines", pa.Table.from_pandas(lines, preserve_index=False))
+    try:
+        out = con.execute(
+            """
+            WITH n AS (SELECT grp, count(DISTINCT basket)::DOUBLE AS nb FROM _rule_lines
+                       GROUP BY grp),
+            floor AS (SELECT grp, nb, greatest(?, ceil(? * nb)) AS low FROM n),
+            items AS (SELECT grp, item, count(*)::DOUBLE AS n_x FROM _rule_lines
+                      GROUP BY grp, item),
+            kept AS (SELECT l.grp, l.basket, l.item FROM _rule_lines l
+                     JOIN items i ON i.grp = l.grp AND i.item = l.item
+                     JOIN floor f ON f.grp = l.grp WHERE i.n_x >= f.low),
+            pairs AS (SELECT a.grp, a.item AS x, b.item AS y, count(*)::DOUBLE AS n_xy
+                      FROM kept a JOIN kept b
+                        ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
+                      GROUP BY a.grp, a.item, b.item),
+            strong AS (SELECT p.* FROM pairs p JOIN floor f ON f.grp = p.grp
+                       WHERE p.n_xy >= f.low),
+            both_ways AS (SELECT grp, x, y, n_xy FROM strong
+                          UNION ALL SELECT grp, y, x, n_xy FROM strong)
+            SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
+                   ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
+                   r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
+                   r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
+                   CASE WHEN r.n_xy >= ix.n_x THEN 'inf'::DOUBLE
+                        ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction
+            FROM both_ways r
+            JOIN floor f ON f.grp = r.grp
+            JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
+            JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
+            WHERE r.n_xy / ix.n_x >= ? AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= ?
+            """,
+            [cfg.min_count, cfg.min_support, cfg.min_confidence, cfg.min_lift],
+        ).df()
+    finally:
+        con.unregister("_rule_lines")
+    return _named(out, b, names)
+
+
+def _named(out: pd.DataFrame, b: Baskets, names: np.ndarray) -> pd.DataFrame:
+    x, y = out["antecedent"].to_numpy(int), out["consequent"].to_numpy(int)
+    out = out.assign(
+        segment=names[out["grp"].to_numpy(int)],
+        antecedent=b.items[x],
+        consequent=b.items[y],
+        antecedent_label=b.labels[x],
+        consequent_label=b.labels[y],
+    )
+    for c in ("n_baskets", "n_antecedent", "n_consequent", "n_both"):
+        out[c] = out[c].astype("int64")
+    out = out.sort_values(
+        ["segment", "lift", "n_both", "antecedent", "consequent"],
+        ascending=[True, False, False, True, True],
+    )
+    return out[COLUMNS].reset_index(drop=True)
+
+
+def distinctive(
+    b: Baskets, by_segment: pd.DataFrame, segments: pd.Series, alpha: float = 0.05
+) -> pd.DataFrame:
+    """The segment rules with the same rule among the other customers' baskets: confidence
+    and lift there, the lift ratio (segment / rest), and a one-sided two-proportion z-test
+    that X -> Y is more confident in the segment; `distinctive` when its p-value is below
+    alpha / the segment's number of rules (Bonferroni)."""
+    from scipy.stats import norm
+
+    from features.engines import duckdb_connection
+
+    if by_segment.empty:
+        return by_segment.assign(
+            confidence_rest=[], lift_rest=[], lift_ratio=[], p_value=[], distinctive=[]
+        )
+    codes = pd.DataFrame(
+        {"x": b.item_codes(by_segment["antecedent"]), "y": b.item_codes(by_segment["consequent"])}
+    ).drop_duplicates()
+    scoped = b.lines[["basket", "item", "customer"]]
+    seg = pd.Series(segments).astype(object).reindex(pd.Index(b.customers, dtype=object))
+    scoped = scoped[seg.notna().to_numpy()[scoped["customer"].to_numpy()]]
+    con = duckdb_connection()
+    con.register("_d_lines", pa.Table.from_pandas(scoped[["basket", "item"]]))
+    con.register("_d_pairs", pa.Table.from_pandas(codes, preserve_index=False))
+    try:
+        both = con.execute(
+            """SELECT p.x, p.y, count(*)::BIGINT AS n_all FROM _d_pairs p
+               JOIN _d_lines a ON a.item = p.x
+               JOIN _d_lines c ON c.basket = a.basket AND c.item = p.y
+               GROUP BY p.x, p.y"""
+        ).df()
+    finally:
+        con.unregister("_d_lines")
+        con.unregister("_d_pairs")
+    item_n = np.bincount(scoped["item"].to_numpy(), minlength=b.n_items)
+    n_all = scoped["basket"].nunique()
+    out = by_segment.assign(
+        x=b.item_codes(by_segment["antecedent"]), y=b.item_codes(by_segment["consequent"])
+    ).merge(both, on=["x", "y"], how="left")
+    n_rest = n_all - out["n_baskets"]
+    x_rest = item_n[out["x"]] - out["n_antecedent"]
+    y_rest = item_n[out["y"]] - out["n_consequent"]
+    xy_rest = out["n_all"].fillna(0) - out["n_both"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf_rest = xy_rest / x_rest
+        lift_rest = (conf_rest / (y_rest / n_rest)).where(y_rest > 0, 0.0)
+        pooled = (out["n_both"] + xy_rest) / (out["n_antecedent"] + x_rest)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / out["n_antecedent"] + 1 / x_rest))
+        z = (out["confidence"] - conf_rest) / se
+    p = pd.Series(norm.sf(z.fillna(0)), index=out.index).where(x_rest > 0, np.nan)
+    tests = out.groupby("segment")["segment"].transform("size")
+    out = out.drop(columns=["x", "y", "n_all"]).assign(
+        confidence_rest=conf_rest,
+        lift_rest=lift_rest,
+        lift_ratio=out["lift"] / lift_rest,
+        p_value=p,
+    )
+    higher = out["confidence"] > out["confidence_rest"]
+    out["distinctive"] = (out["p_value"] < alpha / tests) & higher
+    return out
