@@ -23,6 +23,7 @@ from monitoring.drift import DriftResult, detect_drift
 from monitoring.health import Health, HealthConfig, segment_health
 from monitoring.reference import Reference, oldest
 from training.prediction.clv import SEGMENT_INPUTS
+from training.segmentation import outcomes
 
 LABEL = "repurchased"
 # id, the cutoff itself, 300+ cities (province carries it), and days-since-first-order / -signup:
@@ -53,6 +54,7 @@ class Monitored:
     cohort_segments: dict[str, np.ndarray]  # scheme -> the champion's segments of the cohort
     reasons: list[str] = field(default_factory=list)  # why re-evaluation is needed (empty: not)
     notes: list[str] = field(default_factory=list)
+    history: object = None  # training.segmentation.outcomes.History of the new log (refits)
 
     @property
     def needed(self) -> bool:
@@ -225,6 +227,15 @@ def measure(
         cohort_segments,
         reasons,
         notes,
+        outcomes.from_log(
+            transactions,
+            customers,
+            result.transactions,
+            as_of,
+            cleaning,
+            features_cfg,
+            base.categories,
+        ),  # fmt: skip
     )
 
 

@@ -121,7 +121,9 @@ def reevaluate(
     from training.segmentation import stage as segstage
 
     specs = [s for s in scheme_file.schemes if s.name in m.health]
-    fitted, skipped = fit_schemes(m.current, replace(scheme_file, schemes=specs), trials)
+    fitted, skipped = fit_schemes(
+        m.current, replace(scheme_file, schemes=specs), trials, history=m.history
+    )
     verdicts: dict[str, Verdict] = {}
     for name, why in skipped.items():
         verdicts[name] = Verdict(name, False, f"not refitted: {why}", {}, {})

@@ -73,26 +73,33 @@ class History:
 def from_feature_run(feats) -> History:
     """The History of a `features.stage.FeatureRun` (the main job's): features at any cutoff
     built the way the backtests build them (same cleaning, definitions and categories)."""
+    return from_log(
+        feats.transactions,
+        feats.customers,
+        feats.result.transactions,
+        feats.as_of,
+        feats.cleaning,
+        feats.features_cfg,
+        feats.table.attrs.get("categories"),
+    )
+
+
+def from_log(transactions, customers, clean, as_of, cleaning, features_cfg, categories):
+    """The History of a raw log (and its clean version): monitoring's re-evaluation refits the
+    tree schemes from the new log with it."""
     from features.pipeline import features_as_of
 
-    clean = feats.result.transactions
     dates = pd.to_datetime(clean["order_date"])
-    first = dates.min().date() if len(dates) else feats.as_of
-    last = dates.max().date() if len(dates) else feats.as_of
-    categories = feats.table.attrs.get("categories")
+    first = dates.min().date() if len(dates) else as_of
+    last = dates.max().date() if len(dates) else as_of
 
     def build(cutoff: date) -> pd.DataFrame:
         table, _ = features_as_of(
-            feats.transactions,
-            feats.customers,
-            cutoff,
-            feats.cleaning,
-            feats.features_cfg,
-            categories=categories,
+            transactions, customers, cutoff, cleaning, features_cfg, categories=categories
         )
         return table
 
-    return History(min(feats.as_of, last), first, build, clean)
+    return History(min(as_of, last), first, build, clean)
 
 
 def eta_squared(labels: np.ndarray, y: np.ndarray) -> float:
