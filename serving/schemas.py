@@ -302,6 +302,8 @@ class CustomerAnswer(BaseModel):
     segments: dict[str, SegmentAnswer]  # scheme -> the customer's segment
     repurchase_probability: float | None = None  # P(order within the horizon), calibrated
     churn_probability: float | None = None  # P(no order within the churn window), calibrated
+    # dynamic tags active for the customer (score tag_<name> >= the tag's threshold)
+    active_tags: list[str] = []
 
 
 class Answer(BaseModel):

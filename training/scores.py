@@ -52,9 +52,20 @@ def score_table(
             scores.insert(at + i, col, values[col].to_numpy())
         scores.insert(at + len(VALUE_COLUMNS), "value_model", label)
         tier = f"segment_{VALUE_TIER_SCHEME}_name"
+        at += len(VALUE_COLUMNS) + 1
         if tier in scores:
-            scores.insert(at + len(VALUE_COLUMNS) + 1, "value_tier", scores[tier])
+            scores.insert(at, "value_tier", scores[tier])
+            at += 1
+    scores.insert(at, "active_tags", active_tag_column(features))
     return scores
+
+
+def active_tag_column(features: pd.DataFrame) -> list[str]:
+    """Per customer, the dynamic tags active as of the cutoff, joined by `;` (empty: none);
+    thresholds from the table's own attrs (`features.build`)."""
+    from features.build import active_tags
+
+    return [";".join(t) for t in active_tags(features, features.attrs.get("tags") or {})]
 
 
 def write_scores(
