@@ -57,6 +57,7 @@ def write_report(
     skipped: dict[str, str],
     value=None,
     clv=None,
+    tags: dict | None = None,
     notes: list[str],
     run_id: str | None,
 ) -> Path:
@@ -117,6 +118,7 @@ def write_report(
         segments=segments,
         models=models,
         value=value_section(value, clv),
+        tags=tags,
         metrics=METRIC_LABELS,
         value_metrics=VALUE_METRICS,
         skipped=skipped,
