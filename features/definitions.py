@@ -281,7 +281,8 @@ def customer_features(
     codes = {**(tag_codes or {}), **categories}
     top = next(iter(categories.values()), -2)
     buys = [t for t in tags if not t.refund]
-    orders = orders.with_columns(**_decay_weights(buys))
+    if weights := _decay_weights(buys):
+        orders = orders.with_columns(**weights)
     new_day = c("gap").is_null() | (c("gap") > 0)
     day_gap = nw.when(c("gap") > 0).then(c("gap"))
     t = cfg.trend_days
@@ -337,16 +338,15 @@ def customer_features(
         order_aggs.append(c(KEY).min().alias(KEY))
     per_customer = orders.group_by("customer_id").agg(*order_aggs)
     backs = [t for t in tags if t.refund]
-    refunds = (
-        tx.filter(c("is_refund"))
-        .with_columns(age=c("as_of") - c("day"))
-        .with_columns(**_decay_weights(backs))
-        .group_by("customer_id")
-        .agg(
-            orders_where().alias("refunds"),
-            (-c("amount")).sum().alias("refund_amount"),
-            *[_tag_score(t, codes, top, is_order, -value) for t in backs],
-        )
+    refunds = tx.filter(c("is_refund"))
+    if backs:
+        refunds = refunds.with_columns(age=c("as_of") - c("day"))
+    if weights := _decay_weights(backs):
+        refunds = refunds.with_columns(**weights)
+    refunds = refunds.group_by("customer_id").agg(
+        orders_where().alias("refunds"),
+        (-c("amount")).sum().alias("refund_amount"),
+        *[_tag_score(t, codes, top, is_order, -value) for t in backs],
     )
     out = per_customer.join(refunds, on="customer_id", how="left")
     recency = c("as_of") - c("last_day")
