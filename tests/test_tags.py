@@ -212,3 +212,32 @@ def test_adding_a_qualifying_event_never_lowers_the_score(ages, extra, period, a
     before, after = score(df, cfg, "any", engine="polars"), score(more, cfg, "any", engine="polars")
     assert after >= before
     assert after - before == pytest.approx(alpha ** (extra // period), rel=1e-9)
+
+
+def test_predict_answers_carry_the_active_tags():
+    from serving.models import ModelSet
+    from serving.schemas import CustomerAnswer
+
+    rows = pd.DataFrame({"customer_id": ["A", "B"], "tag_x": [2.0, 1.9], "tag_y": [9.0, 0.0]})
+    answers = ModelSet({}, {}, {}, tags={"x": 2.0, "y": 7.0, "absent": 1.0}).predict(rows)
+    assert [a["active_tags"] for a in answers] == [["x", "y"], []]
+    assert CustomerAnswer(**answers[0]).active_tags == ["x", "y"]
+
+
+def test_monitoring_keeps_tag_prevalence_per_run(tmp_path):
+    from types import SimpleNamespace
+
+    from monitoring.report import _tags
+    from monitoring.summary import update_tag_history
+
+    path = tmp_path / "tag_history.csv"
+    for day, share in (("2026-05-31", 0.1), ("2026-06-30", 0.2), ("2026-06-30", 0.25)):
+        tags = {"current": {"x": share}, "reference": {"x": 0.05}}
+        history = update_tag_history(path, SimpleNamespace(as_of=date.fromisoformat(day)), tags)
+    assert [(r["as_of"], r["share"]) for r in history] == [
+        ("2026-05-31", 0.1),
+        ("2026-06-30", 0.25),
+    ]
+    shown = _tags({**tags, "history": history})
+    assert shown["names"] == ["x"] and shown["reference"] == [0.05]
+    assert shown["history"] == [("2026-05-31", [0.1]), ("2026-06-30", [0.25])]
