@@ -55,8 +55,13 @@ def main() -> None:
         added = a["total_s"] / b["total_s"] - 1
         print(
             f"  {engine:7} without tags {b['total_s']:6.1f} s ({b['cols'] - 1} features), "
-            f"with {a['cols'] - b['cols']} tags {a['total_s']:6.1f} s: +{100 * added:.0f}% "
+            f"with {a['cols'] - b['cols']} tags {a['total_s']:6.1f} s: {100 * added:+.0f}% "
             f"(peak RSS {b['peak_rss_mb']:,.0f} / {a['peak_rss_mb']:,.0f} MB)"
+        )
+        rounds = zip(a["rounds"], b["rounds"], strict=True)
+        print(
+            "          round by round (with / without): "
+            + ", ".join(f"{x['total_s']:.1f}/{y['total_s']:.1f} s" for x, y in rounds)
         )
 
 

@@ -386,7 +386,8 @@ def customer_features(
 
 
 def _weight_column(tag: TagConfig) -> str:
-    return f"_decay_{tag.period_days}_{tag.alpha!r}".replace(".", "_")
+    """A name per (period, alpha) in use: letters, digits and _ only (0.85 -> 0_85)."""
+    return f"_decay_{tag.period_days}_" + re.sub(r"\W", "_", repr(tag.alpha))
 
 
 def _decay_weights(tags: list[TagConfig]) -> dict[str, nw.Expr]:
