@@ -241,3 +241,23 @@ def test_monitoring_keeps_tag_prevalence_per_run(tmp_path):
     shown = _tags({**tags, "history": history})
     assert shown["names"] == ["x"] and shown["reference"] == [0.05]
     assert shown["history"] == [("2026-05-31", [0.1]), ("2026-06-30", [0.25])]
+
+
+def test_monitoring_prevalence_and_its_table_in_the_report(tmp_path):
+    from types import SimpleNamespace
+
+    from monitoring.report import write_report
+    from monitoring.summary import tag_prevalence
+
+    current = pd.DataFrame({"customer_id": ["A", "B", "C", "D"], "tag_x": [7.0, 6.9, 9.0, 0.0]})
+    reference = pd.DataFrame({"customer_id": ["A", "B"], "tag_x": [0.0, 8.0]})
+    m = SimpleNamespace(current=current, reference=SimpleNamespace(table=reference))
+    tags = tag_prevalence(m, SimpleNamespace(tags={"x": 7.0}))
+    assert tags == {"current": {"x": 0.5}, "reference": {"x": 0.5}}
+    tags["current"]["x"] = 0.25
+    tags["history"] = [{"as_of": "2026-05-31", "tag": "x", "share": 0.125}]
+    bare = {"status": "healthy", "as_of": "2026-06-30", "trigger": {"needed": False}, "tags": tags}
+    html = write_report(bare, pd.DataFrame(), tmp_path).read_text("utf-8")
+    assert '<h2 id="tags">Dynamic tags</h2>' in html
+    assert '<td>2026-05-31</td><td class="num">12.5%</td>' in html
+    assert '<td>reference</td><td class="num">50.0%</td>' in html
