@@ -40,6 +40,7 @@ BASKETS_HTML = "baskets.html"
 MONITOR_SUMMARY = "summary.json"
 MONITOR_REPORT = "monitor_report.html"
 MONITOR_HISTORY = "history.csv"  # one row per monitoring run, in the monitoring folder
+TAG_HISTORY = "tag_history.csv"  # dynamic tag prevalence per monitoring run, beside it
 
 
 def drift_page(group: str) -> str:

@@ -65,10 +65,47 @@ def top_categories(
     return [str(x) for x in ranked["category"].head(n)]
 
 
-def definition_hash(cfg: FeatureConfig, categories: list[str]) -> str:
-    """Names the exact definition: source of the definitions, the config and the categories."""
-    text = inspect.getsource(definitions) + json.dumps(asdict(cfg)) + json.dumps(categories)
+def definition_hash(
+    cfg: FeatureConfig, categories: list[str], tags: list[str] | None = None
+) -> str:
+    """Names the exact definition: source of the definitions, the config (tag definitions
+    included), the categories and the tags computed (default: all configured)."""
+    tags = [t.name for t in cfg.tags] if tags is None else list(tags)
+    text = (
+        inspect.getsource(definitions)
+        + json.dumps(asdict(cfg))
+        + json.dumps(categories)
+        + json.dumps(tags)
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tag_plan(
+    cfg: FeatureConfig, columns, categories: list[str]
+) -> tuple[list[definitions.TagConfig], list[str], list[str]]:
+    """(the tags this log computes, a note per tag skipped, the category values they name
+    beyond `categories`, which must be coded too)."""
+    tags, notes = definitions.applicable_tags(cfg.tags, set(columns), categories)
+    named = [x for t in tags for x in t.category if x != definitions.TOP_CATEGORY]
+    extra = [x for x in dict.fromkeys(named) if x not in categories]
+    return tags, notes, extra
+
+
+def active_tags(features: pd.DataFrame, thresholds: dict[str, float]) -> list[list[str]]:
+    """Per row, the dynamic tags whose score (column tag_<name>) reaches its threshold; a
+    tag whose column the rows lack is never active (one comparison per tag, not per row)."""
+    names = [n for n in thresholds if registry.TAG_PREFIX + n in features]
+    hits = {
+        n: pd.to_numeric(features[registry.TAG_PREFIX + n], errors="coerce").to_numpy("float64")
+        >= thresholds[n]
+        for n in names
+    }
+    return [[n for n in names if hits[n][i]] for i in range(len(features))]
+
+
+def tag_thresholds(tags) -> dict[str, float]:
+    """tag name -> activation threshold: what travels with the table and the models."""
+    return {t.name: t.threshold for t in tags}
 
 
 def column_types(available: list[str], categories: list[str]) -> dict[str, pa.DataType]:
@@ -89,6 +126,8 @@ def _feature_table(
     codes: dict,
     customers: nw.LazyFrame | None,
     categories: list[str],
+    tags: list | None = None,
+    tag_codes: dict | None = None,
 ) -> pd.DataFrame:
     """Run `definitions.customer_features`, sorted by customer id, as typed pandas.
 
@@ -96,9 +135,13 @@ def _feature_table(
     its own: two customers sharing one would have their order days interleaved in the gap
     window. Checked on the result (one distinct key per row); on a clash the query runs again
     partitioned by customer_id itself."""
-    table = collect_sorted(definitions.customer_features(tx, cfg, codes, customers))
+    table = collect_sorted(
+        definitions.customer_features(tx, cfg, codes, customers, tags, tag_codes)
+    )
     if KEY in table.column_names and _repeats(table[KEY].to_numpy()):
-        table = collect_sorted(definitions.customer_features(tx.drop(KEY), cfg, codes, customers))
+        table = collect_sorted(
+            definitions.customer_features(tx.drop(KEY), cfg, codes, customers, tags, tag_codes)
+        )
     names = [n for n in table.column_names if n != KEY]
     return typed_pandas(table, column_types(names, categories))
 
@@ -134,11 +177,24 @@ def build_features(
     cust = None
     if customers is not None:
         cust = to_lazy(prepare_customers(customers), engine)
-    out = _feature_table(tx, cfg, prepared.category_codes(cats), cust, cats)
-    out.attrs.update(
-        as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
-    )
+    tags, notes, extra = tag_plan(cfg, transactions.columns, cats)
+    codes = prepared.category_codes(cats)
+    out = _feature_table(tx, cfg, codes, cust, cats, tags, prepared.category_codes(extra))
+    _describe(out, as_of, cfg, cats, tags, notes, engine)
     return out
+
+
+def _describe(out, as_of, cfg, cats, tags, notes, engine) -> None:
+    """The table's attrs: what it was built from (the snapshot and the models carry them)."""
+    names = [t.name for t in tags]
+    out.attrs.update(
+        as_of=str(as_of),
+        definition_hash=definition_hash(cfg, cats, names),
+        engine=engine,
+        categories=cats,
+        tags=tag_thresholds(tags),
+        tag_notes=notes,
+    )
 
 
 # The columns `build_features_from_parquet` reads from clean tables: (required, what it must be,
@@ -327,14 +383,16 @@ def build_features_from_scans(
     """`build_features_from_parquet` on tables `scan_clean` already scanned and checked."""
     cfg = cfg or FeatureConfig()
     day = as_day(as_of)
+    columns = tx.collect_schema().names()
     tx = prepare_scanned(tx, day)
     cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
     cust = None if customers is None else scanned_attributes(customers)
-    tx, codes = code_categories(tx, cats)
-    out = _feature_table(tx, cfg, codes, cust, cats)
-    out.attrs.update(
-        as_of=str(as_of), definition_hash=definition_hash(cfg, cats), engine=engine, categories=cats
-    )
+    tags, notes, extra = tag_plan(cfg, columns, cats)
+    tx, codes = code_categories(tx, cats + extra)
+    share = {k: v for k, v in codes.items() if k in cats}
+    tag_codes = {k: v for k, v in codes.items() if k in extra}
+    out = _feature_table(tx, cfg, share, cust, cats, tags, tag_codes)
+    _describe(out, as_of, cfg, cats, tags, notes, engine)
     return out
 
 

@@ -19,6 +19,7 @@ Categories arrive as integer codes (any type works: the definitions only compare
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import narwhals as nw
@@ -35,6 +36,159 @@ KEY = "customer_key"
 ORDER_TOTAL = "order_total"  # with order lines: an order's total on its first line, else null
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_SETS = {"weekend": ("sat", "sun"), "weekday": ("mon", "tue", "wed", "thu", "fri")}
+TOP_CATEGORY = "@top"  # in a tag's `category`: the log's top category by spend
+_TAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    """A dynamic tag (`[features.tags.<name>]`): an event condition over orders, and its decay.
+
+    score = sum over qualifying events of alpha ** age, age = whole periods of `period_days`
+    between the event and the cutoff (0: the `period_days` days ending on the cutoff); the tag
+    is active when score >= threshold. An event is an order (with order lines: a whole order,
+    its amount the order total), or an order line when the tag names categories. Conditions
+    combine with AND; a tag without any counts every order.
+    """
+
+    name: str
+    category: tuple[str, ...] = ()  # category in (TOP_CATEGORY: the log's top category)
+    channel: str | None = None  # "online" | "offline"
+    days: tuple[str, ...] = ()  # weekdays the order falls on (mon .. sun)
+    refund: bool = False  # refunds / cancellations (negative amounts) instead of purchases
+    min_amount: float | None = None  # order value (refunds: amount refunded) >= min_amount
+    max_amount: float | None = None  # ... and < max_amount
+    alpha: float = 0.85  # decay per period
+    period_days: int = 7
+    threshold: float = 7.0  # active when the score reaches it (decayed events)
+    description: str = ""
+
+    @property
+    def column(self) -> str:
+        return TAG_PREFIX + self.name
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Input columns the condition reads beyond the contract's required ones."""
+        return (("channel",) if self.channel else ()) + (("category",) if self.category else ())
+
+    def explain(self) -> str:
+        """The condition in words (registry descriptions, the README, the report)."""
+        if self.description:
+            return self.description
+        what = ["refunds" if self.refund else ("order lines" if self.category else "orders")]
+        if self.category:
+            names = ["the top category" if x == TOP_CATEGORY else x for x in self.category]
+            what.append(f"in {' / '.join(names)}")
+        if self.channel:
+            what.append(self.channel)
+        if self.days:
+            named = [k for k, v in DAY_SETS.items() if set(v) == set(self.days)]
+            what.append(f"on {named[0] if named else ', '.join(self.days)}")
+        if self.min_amount is not None:
+            what.append(f"of {self.min_amount:g} or more")
+        if self.max_amount is not None:
+            what.append(f"under {self.max_amount:g}")
+        return " ".join(what)
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict) -> TagConfig:
+        """One `[features.tags.<name>]` table, every value checked."""
+        where = f"features.tags.{name}"
+        if not isinstance(name, str) or not _TAG_NAME.match(name):
+            raise ConfigError(
+                f"[{where}]: a tag name is lower-case letters, digits and _ (a letter first, "
+                "at most 41 characters): it becomes the column tag_<name>"
+            )
+        if not isinstance(data, dict):
+            raise ConfigError(f"[{where}] must be a table of settings, not {data!r}")
+        check_keys(where, {k: v for k, v in data.items() if k != "name"}, cls)
+        if "name" in data:
+            raise ConfigError(f"{where}.name: the name is the table's own ([features.tags.NAME])")
+        out = dict(data)
+
+        def texts(key: str) -> tuple[str, ...]:
+            v = data[key]
+            v = [v] if isinstance(v, str) else v
+            if not (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)):
+                raise ConfigError(f"{where}.{key} = {data[key]!r}: a text or a list of texts")
+            return tuple(v)
+
+        if "category" in data:
+            out["category"] = texts("category")
+        if "days" in data:
+            days: list[str] = []
+            for d in texts("days"):
+                d = d.lower()
+                if d in DAY_SETS:
+                    days += DAY_SETS[d]
+                elif d[:3] in WEEKDAYS:
+                    days.append(d[:3])
+                else:
+                    raise ConfigError(
+                        f"{where}.days = {data['days']!r}: weekday names (mon .. sun), "
+                        '"weekend" or "weekday"'
+                    )
+            out["days"] = tuple(sorted(set(days), key=WEEKDAYS.index))
+        if "channel" in data and data["channel"] not in ("online", "offline"):
+            raise ConfigError(f'{where}.channel = {data["channel"]!r}: "online" or "offline"')
+        if "refund" in data and not isinstance(data["refund"], bool):
+            raise ConfigError(f"{where}.refund = {data['refund']!r}: true or false")
+        for key in ("min_amount", "max_amount"):
+            if key in data:
+                v = data[key]
+                if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                    raise ConfigError(f"{where}.{key} = {v!r}: an amount >= 0")
+                out[key] = float(v)
+        lo, hi = out.get("min_amount"), out.get("max_amount")
+        if lo is not None and hi is not None and hi <= lo:
+            raise ConfigError(f"{where}: max_amount {hi:g} must be above min_amount {lo:g}")
+        alpha = data.get("alpha", cls.alpha)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha <= 1:
+            raise ConfigError(f"{where}.alpha = {alpha!r}: the decay per period, 0 < alpha <= 1")
+        out["alpha"] = float(alpha)
+        period = data.get("period_days", cls.period_days)
+        if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+            raise ConfigError(f"{where}.period_days = {period!r}: a whole number of days >= 1")
+        threshold = data.get("threshold", cls.threshold)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
+            raise ConfigError(f"{where}.threshold = {threshold!r}: a number of decayed events > 0")
+        out["threshold"] = float(threshold)
+        if "description" in data and not isinstance(data["description"], str):
+            raise ConfigError(f"{where}.description = {data['description']!r}: a text")
+        return cls(name=name, **out)
+
+
+TAG_PREFIX = "tag_"
+DEFAULT_TAGS = (
+    TagConfig("weekend_shopper", days=DAY_SETS["weekend"]),
+    TagConfig("big_basket", min_amount=100.0),
+    TagConfig("refunder", refund=True),
+    TagConfig("online_fan", channel="online"),
+    TagConfig("top_category_fan", category=(TOP_CATEGORY,)),
+)
+
+
+def applicable_tags(
+    tags: tuple[TagConfig, ...], columns: set[str], categories: list[str]
+) -> tuple[list[TagConfig], list[str]]:
+    """(the tags this log can compute, a note per tag skipped): a tag reading a column the log
+    does not have (channel, category), or the top category of a log without categories, is
+    left out, not an error."""
+    kept, notes = [], []
+    for tag in tags:
+        missing = [n for n in tag.needs if n not in columns]
+        if not missing and TOP_CATEGORY in tag.category and not categories:
+            missing = ["category values"]
+        if missing:
+            notes.append(f"tag {tag.name}: skipped, the log has no {' or '.join(missing)}")
+        else:
+            kept.append(tag)
+    return kept, notes
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """The `[features]` slice of the config file."""
@@ -46,12 +200,26 @@ class FeatureConfig:
     lost_days: int = 180  # last order more than this many days ago: "lost" (between: at_risk)
     top_categories: int = 10
     age_bands: tuple[int, ...] = field(default=(25, 35, 45, 55))
+    # dynamic tags: `[features.tags.<name>]` tables add to (or, by name, replace) the defaults;
+    # `default_tags = false` starts from none
+    tags: tuple[TagConfig, ...] = DEFAULT_TAGS
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
         """The `[features]` table, every value checked (a ConfigError names the key)."""
-        check_keys("features", data, cls)
         data = dict(data)
+        defaults = data.pop("default_tags", True)
+        if not isinstance(defaults, bool):
+            raise ConfigError(f"features.default_tags = {defaults!r}: true or false")
+        check_keys("features", data, cls)
+        given = data.pop("tags", {})
+        if not isinstance(given, dict):
+            raise ConfigError(
+                f"features.tags = {given!r}: one table per tag, [features.tags.<name>]"
+            )
+        tags = {t.name: t for t in DEFAULT_TAGS} if defaults else {}
+        tags.update({name: TagConfig.from_dict(name, v) for name, v in given.items()})
+        data["tags"] = tuple(tags.values())
         for key in ("windows", "age_bands"):
             if key in data:
                 values = data[key]
@@ -88,8 +256,14 @@ def customer_features(
     cfg: FeatureConfig,
     categories: dict[str, int],
     customers: nw.LazyFrame | None = None,
+    tags: list[TagConfig] | tuple[TagConfig, ...] | None = None,
+    tag_codes: dict[str, int] | None = None,
 ) -> nw.LazyFrame:
-    """One row per customer with an order on or before the cutoff in column `as_of`."""
+    """One row per customer with an order on or before the cutoff in column `as_of`.
+
+    `categories`: share column categories -> code; `tags`: the tags to compute (default: all
+    of `cfg.tags`; `applicable_tags` leaves out those the log cannot compute); `tag_codes`:
+    codes of the other categories the tags name."""
     names = tx.collect_schema().names()
     by = KEY if KEY in names else "customer_id"
     tx = tx.filter(c("day") <= c("as_of"))
@@ -103,6 +277,12 @@ def customer_features(
         .with_columns(gap=c("day").diff().over(by, order_by="day"))
         .with_columns(age=c("as_of") - c("day"))
     )
+    tags = list(cfg.tags if tags is None else tags)
+    codes = {**(tag_codes or {}), **categories}
+    top = next(iter(categories.values()), -2)
+    buys = [t for t in tags if not t.refund]
+    if weights := _decay_weights(buys):
+        orders = orders.with_columns(**weights)
     new_day = c("gap").is_null() | (c("gap") > 0)
     day_gap = nw.when(c("gap") > 0).then(c("gap"))
     t = cfg.trend_days
@@ -153,13 +333,20 @@ def customer_features(
         _sum_if(c("category") == code, c("amount")).alias(share[cat])
         for cat, code in categories.items()
     ]
+    order_aggs += [_tag_score(t, codes, top, is_order, value) for t in buys]
     if by == KEY:
         order_aggs.append(c(KEY).min().alias(KEY))
     per_customer = orders.group_by("customer_id").agg(*order_aggs)
-    refunds = (
-        tx.filter(c("is_refund"))
-        .group_by("customer_id")
-        .agg(orders_where().alias("refunds"), (-c("amount")).sum().alias("refund_amount"))
+    backs = [t for t in tags if t.refund]
+    refunds = tx.filter(c("is_refund"))
+    if backs:
+        refunds = refunds.with_columns(age=c("as_of") - c("day"))
+    if weights := _decay_weights(backs):
+        refunds = refunds.with_columns(**weights)
+    refunds = refunds.group_by("customer_id").agg(
+        orders_where().alias("refunds"),
+        (-c("amount")).sum().alias("refund_amount"),
+        *[_tag_score(t, codes, top, is_order, -value) for t in backs],
     )
     out = per_customer.join(refunds, on="customer_id", how="left")
     recency = c("as_of") - c("last_day")
@@ -189,12 +376,57 @@ def customer_features(
             for w in cfg.windows
         },
         **{share[cat]: _ratio(c(share[cat]), c("monetary")) for cat in categories},
+        **{t.column: c(t.column).fill_null(0.0) for t in backs},
     ).drop("last_day", "first_day", "refunds", *hidden)
     if customers is not None:
         out = out.join(_attributes(customers, cfg), on="customer_id", how="left")
         if "signup_day" in customers.collect_schema().names():
             out = out.with_columns(signup_tenure_days=c("as_of") - c("signup_day"))
     return out.drop(*[n for n in ("as_of", "signup_day") if n in out.collect_schema().names()])
+
+
+def _weight_column(tag: TagConfig) -> str:
+    """A name per (period, alpha) in use: letters, digits and _ only (0.85 -> 0_85)."""
+    return f"_decay_{tag.period_days}_" + re.sub(r"\W", "_", repr(tag.alpha))
+
+
+def _decay_weights(tags: list[TagConfig]) -> dict[str, nw.Expr]:
+    """alpha ** (whole periods before the cutoff) per row, once per (alpha, period) in use."""
+    return {
+        _weight_column(t): nw.lit(t.alpha) ** (c("age") // t.period_days)
+        for t in tags
+        if t.alpha != 1.0
+    }
+
+
+def _tag_score(
+    tag: TagConfig, codes: dict[str, int], top: int, is_order: nw.Expr | None, value: nw.Expr
+) -> nw.Expr:
+    """The tag's decayed event count: sum of the rows' decay weights where its condition holds
+    (rows of orders before the cutoff, or of refunds for a refund tag)."""
+    conds = []
+    if tag.category:  # line-level: each order line in the categories is an event
+        wanted = sorted({top if x == TOP_CATEGORY else codes.get(x, -2) for x in tag.category})
+        conds.append(c("category").is_in(wanted))
+        value = c("amount").abs() if tag.refund else c("amount")
+    elif is_order is not None:  # order lines: an order is an event on its first line
+        conds.append(is_order)
+    if tag.channel:
+        conds.append(c("online") == (1 if tag.channel == "online" else 0))
+    if tag.days:
+        # day 0 (1970-01-01) was a Thursday: (day + 3) % 7 is 0 on Mondays
+        conds.append(((c("day") + 3) % 7).is_in([WEEKDAYS.index(d) for d in tag.days]))
+    if tag.min_amount is not None:
+        conds.append(value >= tag.min_amount)
+    if tag.max_amount is not None:
+        conds.append(value < tag.max_amount)
+    weight = nw.lit(1.0) if tag.alpha == 1.0 else c(_weight_column(tag))
+    cond = c("age") >= 0  # every row: all are on or before the cutoff
+    if conds:
+        cond = conds[0]
+        for more in conds[1:]:
+            cond = cond & more
+    return _sum_if(cond, weight).cast(nw.Float64).alias(tag.column)
 
 
 def _attributes(customers: nw.LazyFrame, cfg: FeatureConfig) -> nw.LazyFrame:

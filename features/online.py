@@ -21,7 +21,7 @@ from polars.io.plugins import register_io_source
 
 from features import definitions
 from features.build import as_day, column_types
-from features.definitions import ORDER_TOTAL, FeatureConfig
+from features.definitions import ORDER_TOTAL, TOP_CATEGORY, FeatureConfig
 from features.engines import prepare_customers, prepare_transactions, typed_pandas
 
 TX_SCHEMA = pl.Schema(
@@ -54,12 +54,27 @@ class OnlineFeatures:
     """`OnlineFeatures(categories=snapshot_categories)(orders, as_of)` -> feature rows."""
 
     def __init__(
-        self, categories: list[str], cfg: FeatureConfig | None = None, with_customers: bool = True
+        self,
+        categories: list[str],
+        cfg: FeatureConfig | None = None,
+        with_customers: bool = True,
+        tags: list[str] | None = None,
     ):
-        """`categories` and `with_customers` must match the training snapshot's columns: with
-        customers, attribute columns are always there (missing for customers not given)."""
+        """`categories`, `with_customers` and `tags` (names; default: every configured tag)
+        must match the training snapshot's columns: with customers, attribute columns are
+        always there (missing for customers not given)."""
         self.cfg = cfg or FeatureConfig()
         self.categories = list(categories)
+        wanted = [t.name for t in self.cfg.tags] if tags is None else list(tags)
+        unknown = sorted(set(wanted) - {t.name for t in self.cfg.tags})
+        if unknown:
+            raise ValueError(f"tags {', '.join(unknown)} are not in the feature config")
+        self.tags = [t for t in self.cfg.tags if t.name in wanted]
+        named = [x for t in self.tags for x in t.category if x != TOP_CATEGORY]
+        # categories the tags name beyond the share columns: coded after them
+        self._coded = self.categories + [
+            x for x in dict.fromkeys(named) if x not in self.categories
+        ]
         self._lock = threading.Lock()
         self._inputs: dict[str, pl.DataFrame] = {}
         tx = nw.from_native(self._source("tx", TX_SCHEMA))
@@ -67,7 +82,8 @@ class OnlineFeatures:
             nw.from_native(self._source("customers", CUSTOMER_SCHEMA)) if with_customers else None
         )
         codes = {name: i for i, name in enumerate(self.categories)}
-        query = definitions.customer_features(tx, self.cfg, codes, cust)
+        extra = {n: i for i, n in enumerate(self._coded) if i >= len(self.categories)}
+        query = definitions.customer_features(tx, self.cfg, codes, cust, self.tags, extra)
         self._types = column_types(query.collect_schema().names(), self.categories)
         self._query = nw.to_native(query.sort("customer_id"))
 
@@ -85,7 +101,7 @@ class OnlineFeatures:
     def __call__(
         self, transactions: pd.DataFrame, as_of: date, customers: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        tx = prepare_transactions(transactions, as_of_day := as_day(as_of), self.categories)
+        tx = prepare_transactions(transactions, as_of_day := as_day(as_of), self._coded)
         cust = _complete(prepare_customers(customers) if customers is not None else None)
         with self._lock:
             table = tx.table
@@ -96,7 +112,12 @@ class OnlineFeatures:
             # the plan is small and fixed: skip re-optimising it, run the in-memory engine
             result = self._query.collect(engine="in-memory", optimizations=_NO_OPT)
         out = typed_pandas(result.to_arrow(), self._types)
-        out.attrs.update(as_of=str(as_of), as_of_day=as_of_day, categories=self.categories)
+        out.attrs.update(
+            as_of=str(as_of),
+            as_of_day=as_of_day,
+            categories=self.categories,
+            tags={t.name: t.threshold for t in self.tags},
+        )
         return out
 
 

@@ -45,6 +45,7 @@ def features_as_of(
     table = build_features(
         result.transactions, result.customers, as_of, features, engine, categories
     )
+    result.audit["notes"] += table.attrs.get("tag_notes", [])
     return table, result
 
 

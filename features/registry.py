@@ -203,14 +203,35 @@ def category_feature(category: str, column: str | None = None) -> Feature:
     )
 
 
+TAG_PREFIX = "tag_"  # features.definitions.TagConfig.column
+
+
+def tag_feature(column: str) -> Feature:
+    """The score of one dynamic tag (`[features.tags.<name>]`): its qualifying events, each
+    weighted alpha ** (whole periods before the cutoff)."""
+    name = column.removeprefix(TAG_PREFIX)
+    return Feature(
+        column,
+        f"dynamic tag {name}: qualifying events weighted by alpha^age (age in periods before "
+        "the cutoff); active at the tag's threshold",
+        "decayed events",
+    )
+
+
+def tag_names(columns) -> list[str]:
+    """The dynamic tags among a table's columns, in their order."""
+    return [c.removeprefix(TAG_PREFIX) for c in columns if c.startswith(TAG_PREFIX)]
+
+
 def describe(names: list[str]) -> list[Feature]:
     """Registry entries for the columns of a feature table, in registry order (behaviour,
     then category shares in the order given, then attributes). A category share's description
     names its category value as the data spell it."""
     windows = tuple(sorted({int(m.group(1)) for n in names if (m := _WINDOWED.match(n))}))
     cats = [category_feature(category_value(n), n) for n in names if n.startswith(CATEGORY_PREFIX)]
+    tags = [tag_feature(n) for n in names if n.startswith(TAG_PREFIX)]
     present = set(names)
-    return [f for f in core(windows) + cats + ATTRIBUTES if f.name in present]
+    return [f for f in core(windows) + cats + tags + ATTRIBUTES if f.name in present]
 
 
 def table(names: list[str]) -> list[Feature]:
@@ -220,8 +241,9 @@ def table(names: list[str]) -> list[Feature]:
     the models read fewer: a row of `custseg features`' table is sent as it is."""
     windows = tuple(sorted({int(m.group(1)) for n in names if (m := _WINDOWED.match(n))}))
     cats = [category_feature(category_value(n), n) for n in names if n.startswith(CATEGORY_PREFIX)]
+    tags = [tag_feature(n) for n in names if n.startswith(TAG_PREFIX)]
     attributes = ATTRIBUTES if {f.name for f in ATTRIBUTES} & set(names) else []
-    return core(windows or WINDOWS) + cats + attributes
+    return core(windows or WINDOWS) + cats + tags + attributes
 
 
 _WINDOWED = re.compile(r"^(?:orders|order_days|spend|avg_order_value|max_order_value)_(\d+)d$")

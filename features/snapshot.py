@@ -63,7 +63,11 @@ def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, dict]:
     df = arrow_to_pandas(table)
     meta = json.loads(raw)
     df.attrs.update(
-        {k: meta[k] for k in ("as_of", "definition_hash", "engine", "categories") if k in meta}
+        {
+            k: meta[k]
+            for k in ("as_of", "definition_hash", "engine", "categories", "tags")
+            if k in meta
+        }
     )
     return df, meta
 

@@ -81,6 +81,9 @@ def monitor(
                 verdicts = {k: v.to_dict() for k, v in found.items()}
             data = summary.summary(m, models, health, verdicts, pages)
             history = summary.update_history(catalog.monitoring_root() / catalog.MONITOR_HISTORY, m)
+            data["tags"]["history"] = summary.update_tag_history(
+                catalog.monitoring_root() / catalog.TAG_HISTORY, m, data["tags"]
+            )
             report = write_report(data, history, out)
             path = summary.write(out, data)
             run_id = summary.log_run(m, data, [path, report, *pages.values()])

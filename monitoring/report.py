@@ -90,6 +90,7 @@ def write_report(summary: dict, history: pd.DataFrame | None, out_dir: Path) -> 
         reevaluation=_reevaluation(summary.get("reevaluation")),
         notes=[str(n) for n in summary.get("notes") or []],
         sections=sections,
+        tags=_tags(summary.get("tags")),
     )
     path = out / catalog.MONITOR_REPORT
     path.write_text(html, "utf-8")
@@ -97,6 +98,25 @@ def write_report(summary: dict, history: pd.DataFrame | None, out_dir: Path) -> 
 
 
 # ---- data for the template ---------------------------------------------------------------------
+
+
+def _tags(t: dict | None) -> dict | None:
+    """Dynamic tag prevalence: reference vs now, and one row per monitoring run (as of) with
+    each tag's share of customers active."""
+    if not t or not (t.get("current") or t.get("history")):
+        return None
+    names = list(
+        dict.fromkeys([*(t.get("current") or {}), *(r["tag"] for r in t.get("history") or [])])
+    )
+    runs: dict[str, dict] = {}
+    for r in t.get("history") or []:
+        runs.setdefault(str(r["as_of"]), {})[r["tag"]] = r["share"]
+    return {
+        "names": names,
+        "reference": [(t.get("reference") or {}).get(n) for n in names],
+        "current": [(t.get("current") or {}).get(n) for n in names],
+        "history": [(day, [runs[day].get(n) for n in names]) for day in sorted(runs)],
+    }
 
 
 def _history(history: pd.DataFrame | None) -> pd.DataFrame:

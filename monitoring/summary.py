@@ -40,7 +40,44 @@ def summary(m: Monitored, models, cfg, reevaluation: dict | None, reports: dict)
         "notes": m.notes,
         "reevaluation": reevaluation,
         "reports": {k: Path(v).name for k, v in reports.items()},
+        "tags": tag_prevalence(m, models),
     }
+
+
+def tag_prevalence(m: Monitored, models) -> dict:
+    """Share of customers with each dynamic tag active, now and on the reference (thresholds
+    as the serving champions carry them, else as the current table was built with)."""
+    from training.scores import tag_matrix
+
+    thresholds = dict(models.tags or m.current.attrs.get("tags") or {})
+
+    def shares(table: pd.DataFrame) -> dict[str, float]:
+        table = table.copy()
+        table.attrs["tags"] = thresholds
+        active = tag_matrix(table)
+        return {n: round(float(active[n].mean()), 6) for n in active.columns if len(active)}
+
+    return {"current": shares(m.current), "reference": shares(m.reference.table)}
+
+
+def update_tag_history(path: Path, m: Monitored, tags: dict) -> list[dict]:
+    """Append this run's tag prevalence (`tag_prevalence`) to the history file kept in the
+    state folder (one row per as-of date and tag; a rerun for a date replaces its rows);
+    returns the whole history, oldest first."""
+    new = pd.DataFrame(
+        {
+            "as_of": str(m.as_of),
+            "tag": list(tags["current"]),
+            "share": list(tags["current"].values()),
+        }
+    )
+    history = new
+    if path.exists():
+        old = pd.read_csv(path, dtype={"as_of": str, "tag": str}, encoding=CSV_ENCODING)
+        history = pd.concat([old[old["as_of"] != str(m.as_of)], new], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(history, path, index=False)
+    return history.sort_values(["as_of", "tag"], kind="stable").to_dict("records")
 
 
 def update_history(path: Path, m: Monitored) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from core.catalog import CHAMPION, VALUE_TARGET, predictor_name, scheme_of
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
+from features.build import active_tags
 
 # what the value champion answers per customer (training.scores.VALUE_COLUMNS, scores.csv's)
 VALUE_FIELDS = (
@@ -42,6 +43,9 @@ class ModelSet:
     online: object = None  # OnlineFeatures for raw transactions (None: see online_problem)
     value: object = None  # training.prediction.clv.ValuePredictor (None: no value champion)
     online_problem: str | None = None
+    # dynamic tag -> activation threshold, as the champions' feature snapshot computed them
+    # (the thresholds travel with the models: a row's tag_<name> score >= it: active)
+    tags: dict[str, float] = field(default_factory=dict)
 
     @cached_property
     def computed_columns(self) -> tuple[str, ...]:
@@ -224,11 +228,13 @@ class ModelSet:
             fields["value_tier"] = [names[k] for k in tiers]
         outputs = probabilities | fields
         answers = self.answers
+        active = active_tags(features, self.tags)
         return [
             {
                 "customer_id": cid,
                 "segments": {s: answers[s][keys[i]] for s, keys in segments.items()},
                 **{k: v[i] for k, v in outputs.items()},
+                "active_tags": active[i],
             }
             for i, cid in enumerate(features["customer_id"].tolist())
         ]
@@ -291,25 +297,27 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
     versions = require_champions(uri)
-    segmenters, predictors, hashes, value = {}, {}, {}, None
+    segmenters, predictors, hashes, value, tags = {}, {}, {}, None, {}
     for name, version in versions.items():
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         inner = model.unwrap_python_model()
         hashes[name] = (model.metadata.metadata or {}).get("definition_hash")
+        tags.update(getattr(inner, "snapshot", {}).get("tags") or {})
         if scheme := scheme_of(name):
             segmenters[scheme] = inner
         elif name == predictor_name(VALUE_TARGET):
             value = inner.predictor
         else:
             predictors[inner.predictor.target] = inner.predictor
-    models = ModelSet(segmenters, predictors, versions, hashes, value=value)
-    online, problem = online_features(models.columns, hashes)
+    models = ModelSet(segmenters, predictors, versions, hashes, value=value, tags=tags)
+    online, problem = online_features(models.columns, hashes, list(tags) or None)
     return replace(models, online=online, online_problem=problem)
 
 
-def online_features(columns: list[str], hashes: dict):
+def online_features(columns: list[str], hashes: dict, tags: list[str] | None = None):
     """(OnlineFeatures with the champions' feature definition, None) or (None, why not);
-    `columns`: every feature the champions read (`ModelSet.columns`).
+    `columns`: every feature the champions read (`ModelSet.columns`); `tags`: the dynamic
+    tags their snapshot computed (default: the tag columns among `columns`).
 
     The definition is the default feature config with the champions' category columns; its
     hash must equal the one the champions were trained with, else raw transactions would be
@@ -321,12 +329,18 @@ def online_features(columns: list[str], hashes: dict):
 
     categories = list(dict.fromkeys(registry.category_values(columns)))
     cfg = FeatureConfig()
+    tags = registry.tag_names(columns) if tags is None else list(tags)
+    configured = {t.name for t in cfg.tags}
     wanted = {h for h in hashes.values() if h}
-    ours = definition_hash(cfg, categories)
+    ours = definition_hash(cfg, categories, [t.name for t in cfg.tags if t.name in tags])
     if wanted and wanted != {ours}:
         return None, (
             f"the champions were trained on feature definition(s) {', '.join(sorted(wanted))}, "
             f"this service computes {ours}: send feature rows to /predict instead"
         )
     with_customers = any(c in columns for c in ("age_band", "province", "gender", "industry"))
-    return OnlineFeatures(categories, cfg, with_customers), None
+    unknown = sorted(set(tags) - configured)
+    if unknown:  # a custom [features.tags] config (models without a hash to say so)
+        return None, f"the champions read tags this service does not define: {', '.join(unknown)}"
+    tags = [t.name for t in cfg.tags if t.name in tags]
+    return OnlineFeatures(categories, cfg, with_customers, tags), None

@@ -311,6 +311,8 @@ class CustomerAnswer(BaseModel):
     days_to_next_order: float | None = None  # median wait of a customer still active
     avg_days_between_orders: float | None = None  # the customer's mean gap so far
     value_tier: str | None = None  # the value_tiers segment's name, where that scheme is served
+    # dynamic tags active for the customer (score tag_<name> >= the tag's threshold)
+    active_tags: list[str] = []
 
 
 class Answer(BaseModel):

@@ -98,7 +98,7 @@ def test_scores_name_each_segment_and_its_strategy(fitted, tmp_path):
     per_scheme = [
         f"segment_{s}{suffix}" for s in SCHEMES for suffix in ("", "_name", "_name_zh", "_strategy")
     ]
-    assert scores.columns.tolist() == first + per_scheme
+    assert scores.columns.tolist() == [*first, "active_tags", *per_scheme]
     for scheme in schemes:
         col = f"segment_{scheme.name}"
         assert scores[[col, f"{col}_name", f"{col}_strategy"]].notna().all().all(), col

@@ -105,7 +105,19 @@ def test_custseg_run_cleans_sample_data_and_tracks_it_in_mlflow(tmp_path):
     assert (scores["clv"] >= 0).all() and scores["p_alive"].between(0, 1).all()
     assert (pd.to_datetime(scores["next_order_date"]) > pd.Timestamp("2026-03-31")).all()
     assert set(scores["value_tier"]) == set(scores["segment_value_tiers_name"])
-    assert list(scores.columns[14:-3]) == [
+    # dynamic tags active as of the cutoff, `;`-joined (the seed thresholds: few on the sample)
+    assert scores.columns[14] == "active_tags"
+    tags = [t for t in features.columns if t.startswith("tag_")]
+    assert (
+        tags
+        and scores["active_tags"]
+        .fillna("")
+        .str.split(";")
+        .explode()
+        .isin(["", *[t.removeprefix("tag_") for t in tags]])
+        .all()
+    )
+    assert list(scores.columns[15:-3]) == [
         f"segment_{s}{suffix}"
         for s in segments.columns[1:].str.removeprefix("segment_")
         for suffix in ("", "_name", "_name_zh", "_strategy")

@@ -52,9 +52,20 @@ def score_table(
             scores.insert(at + i, col, values[col].to_numpy())
         scores.insert(at + len(VALUE_COLUMNS), "value_model", label)
         tier = f"segment_{VALUE_TIER_SCHEME}_name"
+        at += len(VALUE_COLUMNS) + 1
         if tier in scores:
-            scores.insert(at + len(VALUE_COLUMNS) + 1, "value_tier", scores[tier])
+            scores.insert(at, "value_tier", scores[tier])
+            at += 1
+    scores.insert(at, "active_tags", active_tag_column(features))
     return scores
+
+
+def active_tag_column(features: pd.DataFrame) -> list[str]:
+    """Per customer, the dynamic tags active as of the cutoff, joined by `;` (empty: none);
+    thresholds from the table's own attrs (`features.build`)."""
+    from features.build import active_tags
+
+    return [";".join(t) for t in active_tags(features, features.attrs.get("tags") or {})]
 
 
 def write_scores(
@@ -93,9 +104,63 @@ def write_scores(
             predictions=predictions,
             value=value,
             clv=scores["clv"].to_numpy() if "clv" in scores else None,
+            tags=tag_section(features, fitted),
             skipped=skipped,
             notes=notes,
             run_id=run_id,
             offers=offers.by_scheme if offers is not None else [],
         )
     return paths
+
+
+def tag_matrix(features: pd.DataFrame) -> pd.DataFrame:
+    """One boolean column per dynamic tag of the table: active (score >= its threshold)."""
+    thresholds = features.attrs.get("tags") or {}
+    return pd.DataFrame(
+        {
+            n: features[f"tag_{n}"].to_numpy("float64", na_value=np.nan) >= t
+            for n, t in thresholds.items()
+            if f"tag_{n}" in features
+        },
+        index=features.index,
+    )
+
+
+def tag_section(features: pd.DataFrame, fitted: list) -> dict | None:
+    """The report's dynamic tags: per tag its threshold, share of customers active and mean
+    score; per served scheme, the share of each segment's customers active per tag."""
+    active = tag_matrix(features)
+    if not len(active.columns):
+        return None
+    thresholds = features.attrs.get("tags") or {}
+    tags = [
+        {
+            "name": n,
+            "threshold": thresholds[n],
+            "active": int(active[n].sum()),
+            "share": float(active[n].mean()) if len(active) else 0.0,
+            "mean_score": float(features[f"tag_{n}"].mean()) if len(active) else 0.0,
+        }
+        for n in active.columns
+    ]
+    schemes = []
+    for s in fitted:
+        if not getattr(s, "serve", True):
+            continue
+        names = s.profile.iloc[:-1].set_index("segment")["name"]
+        labels = pd.Series(np.asarray(s.labels, dtype=object), index=features.index)
+        grouped = active.groupby(labels.map(names).fillna(labels).to_numpy())
+        shares = grouped.mean()
+        sizes = grouped.size()
+        order = sizes.sort_values(ascending=False, kind="stable").index
+        schemes.append(
+            {
+                "name": s.name,
+                "rows": [
+                    (str(seg), int(sizes[seg]), [float(shares.at[seg, n]) for n in active.columns])
+                    for seg in order
+                ],
+            }
+        )
+    notes = features.attrs.get("tag_notes") or []
+    return {"tags": tags, "columns": list(active.columns), "schemes": schemes, "notes": notes}

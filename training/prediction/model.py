@@ -15,7 +15,7 @@ class PredictorModel(PythonModel):
         # the same model as fitted without its test window: what the gate re-scores on a later
         # run's test window (the refit may have learned from labels inside that window)
         self.held_out = held_out
-        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
+        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine", "tags")}
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
@@ -34,7 +34,7 @@ class ValueModelPyfunc(PythonModel):
     def __init__(self, predictor, snapshot: dict, held_out=None):
         self.predictor = predictor  # training.prediction.clv.ValuePredictor
         self.held_out = held_out  # fitted without the test window: what the gate re-scores
-        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
+        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine", "tags")}
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None

@@ -33,7 +33,7 @@ class SegmenterModel(PythonModel):
         self.segments = {s.key: s for s in scheme.segments}
         used = {s.strategy for s in scheme.segments}
         self.strategies = {k: v for k, v in strategies.items() if k in used}
-        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine")}
+        self.snapshot = {k: snapshot.get(k) for k in ("as_of", "definition_hash", "engine", "tags")}
 
     @property
     def columns(self) -> tuple[str, ...]:
