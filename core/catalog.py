@@ -41,6 +41,17 @@ MONITOR_SUMMARY = "summary.json"
 MONITOR_REPORT = "monitor_report.html"
 MONITOR_HISTORY = "history.csv"  # one row per monitoring run, in the monitoring folder
 TAG_HISTORY = "tag_history.csv"  # dynamic tag prevalence per monitoring run, beside it
+# campaigns (`custseg campaign plan / evaluate`)
+PLAN = "plan.csv"  # customer_id, scheme, segment, segment_name, strategy, group, plan_date
+CAMPAIGN_RESULTS = "campaign_results.csv"  # one row per segment: uplift, CIs, cost, ROI
+CAMPAIGN_SUMMARY = "campaign_summary.json"
+CAMPAIGN_REPORT = "campaign_report.html"
+CAMPAIGN_EFFECTS = "campaign_effects.csv"  # measured effect per (scheme, segment, strategy)
+
+
+def plan_summary(plan: Path) -> Path:
+    """The summary (JSON) written beside a plan file: plan.csv -> plan.summary.json."""
+    return plan.with_name(plan.stem + ".summary.json")
 
 
 def drift_page(group: str) -> str:
@@ -97,6 +108,16 @@ def segments_dir() -> Path:
 def baskets_dir() -> Path:
     """Default output folder of `custseg basket`."""
     return paths.home() / "baskets"
+
+
+def campaigns_dir() -> Path:
+    """Default folder of `custseg campaign`: plans, results, and the strategy-effect table."""
+    return paths.home() / "campaigns"
+
+
+def campaign_effects() -> Path:
+    """The strategy-effect table every `campaign evaluate` updates (`segment compare` reads it)."""
+    return campaigns_dir() / CAMPAIGN_EFFECTS
 
 
 def monitoring_root() -> Path:

@@ -16,7 +16,14 @@ from typing import TypeVar
 
 from core.errors import ConfigError
 
-SECTIONS = ("cleaning", "features", "prediction", "monitoring", "baskets")
+SECTIONS = (
+    "cleaning",
+    "features",
+    "prediction",
+    "monitoring",
+    "baskets",
+    "segmentation_benefit",
+)
 T = TypeVar("T")
 
 

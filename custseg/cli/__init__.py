@@ -9,7 +9,7 @@ import sys
 import typer
 
 from core.errors import CustsegError
-from custseg.cli import baskets, data, jobs, monitor, segment, services
+from custseg.cli import baskets, campaign, data, jobs, monitor, segment, services
 
 app = typer.Typer(
     name="custseg",
@@ -30,6 +30,7 @@ app.command()(baskets.basket)
 app.command()(services.serve)
 app.command()(services.ui)
 app.command()(monitor.monitor)
+app.add_typer(campaign.app, name="campaign")
 
 
 def main() -> None:
