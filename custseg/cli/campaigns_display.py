@@ -63,49 +63,78 @@ def _ci(v, lo, hi, f) -> str:
     return f"{f(v)} ({f(lo)}, {f(hi)})"
 
 
+def _table(title: str, heads: list[str]) -> Table:
+    t = _t(title)
+    for h in heads:
+        t.add_column(h, justify="left" if h == "segment" else "right", overflow="fold")
+    return t
+
+
 def evaluation(e) -> None:
     c = out()
     seg = e.segments
-    t = _t(f"campaign on scheme {e.scheme}, {e.start} to {e.end} (plan {e.plan_id})")
-    heads = ["segment", "T/C", "conv T/C", "conv uplift (95% CI)", "p holm"]
-    heads += ["rev/cust uplift (95% CI)", "p holm", "incr revenue"]
-    if e.totals["has_costs"]:
-        heads += ["cost", "incr ROI"]
-    if "ltv_cac" in seg:
-        heads.append("LTV/CAC")
-    for h in heads:
-        t.add_column(h, justify="left" if h == "segment" else "right", overflow="fold")
     pts = lambda v: pct(v, 2, signed=True)  # noqa: E731
     money = lambda v: number(v, "{:+,.2f}")  # noqa: E731
+    c.print(
+        f"campaign on scheme {e.scheme}, {e.start} to {e.end} (plan {e.plan_id}); "
+        "95% intervals, p-values Holm-corrected across segments (* significant at 5%)"
+    )
+    conv = _table(
+        "conversion (any order)",
+        ["segment", "treated", "control", "conv T", "conv C", "uplift", "95% CI", "p holm"],
+    )
+    rev = _table(
+        "orders and revenue per customer",
+        ["segment", "orders T", "orders C", "rev T", "rev C", "uplift", "95% CI", "p holm"],
+    )
+    heads = ["segment", "incr revenue", "95% CI"]
+    if e.totals["has_costs"]:
+        heads += ["cost", "ROI", "incr ROI"]
+    if "ltv_cac" in seg:
+        heads.append("LTV/CAC")
+    value = _table("value", heads)
     for key, r in seg.iterrows():
-        row = [
-            str(key) + (" ✗" if key in e.not_paid else ""),
-            f"{r['treatment']:,}/{r['control']:,}",
-            f"{pct(r['conversion_treatment'])}/{pct(r['conversion_control'])}",
-            _ci(r["conversion_uplift"], r["conversion_low"], r["conversion_high"], pts),
+        name = str(key) + (" ✗" if key in e.not_paid else "")
+        conv.add_row(
+            name,
+            f"{r['treatment']:,}",
+            f"{r['control']:,}",
+            pct(r["conversion_treatment"]),
+            pct(r["conversion_control"]),
+            pts(r["conversion_uplift"]),
+            f"{pts(r['conversion_low'])}, {pts(r['conversion_high'])}",
             number(r["conversion_p_adj"], "{:.3g}") + ("*" if r["conversion_significant"] else ""),
-            _ci(r["revenue_uplift"], r["revenue_low"], r["revenue_high"], money),
+        )
+        rev.add_row(
+            name,
+            number(r["orders_treatment"], "{:.3f}"),
+            number(r["orders_control"], "{:.3f}"),
+            number(r["revenue_treatment"], "{:,.2f}"),
+            number(r["revenue_control"], "{:,.2f}"),
+            money(r["revenue_uplift"]),
+            f"{money(r['revenue_low'])}, {money(r['revenue_high'])}",
             number(r["revenue_p_adj"], "{:.3g}") + ("*" if r["revenue_significant"] else ""),
+        )
+        row = [
+            name,
             number(r["incremental_revenue"], "{:+,.0f}"),
+            f"{number(r['incremental_revenue_low'], '{:+,.0f}')}, "
+            f"{number(r['incremental_revenue_high'], '{:+,.0f}')}",
         ]
         if e.totals["has_costs"]:
-            row += [number(r["cost"], "{:,.0f}"), pct(r["incremental_roi"], 0)]
+            row += [number(r["cost"], "{:,.0f}"), pct(r["roi"], 0), pct(r["incremental_roi"], 0)]
         if "ltv_cac" in seg:
             row.append(number(r["ltv_cac"], "{:.2f}"))
-        t.add_row(*row)
-    c.print(t)
+        value.add_row(*row)
+    for t in (conv, rev, value):
+        c.print(t)
     tot = e.totals
     line = f"total incremental revenue {tot['incremental_revenue']:+,.0f}"
     if tot["has_costs"]:
         line += f", cost {tot['cost']:,.0f}"
         if "incremental_roi" in tot and math.isfinite(tot["incremental_roi"]):
             line += f", incremental ROI {tot['incremental_roi']:.0%}"
-    c.print(
-        Text(
-            line + ". p holm: Holm-corrected across segments (* significant at 5%). "
-            "T/C: treatment/control customers."
-        )
-    )
+    c.print(Text(line + ". T: treatment, C: control; ✗: did not pay."))
     if e.not_paid:
         why = "incremental profit < 0" if tot["has_costs"] else "no incremental revenue"
         warn(f"the strategy did not pay in: {', '.join(e.not_paid)} ({why})")

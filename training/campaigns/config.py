@@ -76,7 +76,7 @@ def load_costs(path: str | Path | None) -> Costs:
     )
 
 
-# seed 004's 细分效益评估矩阵: each dimension scored 1-5; segmenting pays below the threshold no more
+# seed 004: 细分效益评估矩阵, each dimension 1-5; below the threshold segmenting no longer pays
 DIMENSIONS = ("market_maturity", "product_standardisation", "decision_cycle", "segmentation_roi")
 DIMENSION_LABELS = {
     "market_maturity": "market maturity (市场成熟度)",

@@ -131,8 +131,9 @@ def funnel(plan: pd.DataFrame, events: pd.DataFrame, converted: pd.Series) -> pd
             f"known: {', '.join(EVENTS)}"
         )
     flags = pd.crosstab(ev["customer_id"], ev["event"]).reindex(columns=list(EVENTS), fill_value=0)
-    p = plan[["customer_id", "segment", "group"]].join(flags > 0, on="customer_id")
-    p[list(EVENTS)] = p[list(EVENTS)].fillna(False).astype(bool)
+    p = plan[["customer_id", "segment", "group"]].reset_index(drop=True)
+    seen = (flags > 0).reindex(p["customer_id"], fill_value=False).reset_index(drop=True)
+    p = pd.concat([p, seen], axis=1)
     p["converted_sent"] = p["sent"] & converted.to_numpy()
     f = p.groupby(["segment", "group"])[[*EVENTS, "converted_sent"]].sum()
     sent = f["sent"].where(f["sent"] > 0)
