@@ -86,8 +86,25 @@ def compare(table, title: str) -> None:
         ranking = heldout_ranking(rows)
         if ranking:
             c.print(Text(ranking))
+        response = business_response(rows)
+        if response:
+            c.print(Text(response))
         c.print()
     c.print(Text(f"{title}. v: registered version (*: served, r: reused, not refitted). " + LEGEND))
+
+
+def business_response(rows) -> str:
+    """The schemes' measured response to their strategies (`campaign evaluate`): one line."""
+    if "business response" not in rows:
+        return ""
+    got = rows.dropna(subset=["business response"])
+    if got.empty:
+        return ""
+    return (
+        "business response (segments with a significant Holm-corrected uplift / measured, "
+        "latest `campaign evaluate`): "
+        + ", ".join(f"{r['scheme']} {r['business response']}" for _, r in got.iterrows())
+    )
 
 
 def heldout_ranking(rows) -> str:

@@ -124,6 +124,11 @@ def compare(
             f"no {which} in experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
             "run `custseg segment fit` or `custseg run` first"
         )
+    from training.campaigns.effects import business_response
+
+    response = business_response()
+    if response:  # measured by `campaign evaluate`: segments that responded / measured
+        table["business response"] = table["scheme"].map(response)
     fits.compare(table, f"experiment {experiment}" + (", newest fit first" if all_runs else ""))
 
 
