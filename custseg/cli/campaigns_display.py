@@ -90,7 +90,8 @@ def evaluation(e) -> None:
     heads = ["segment", "incr revenue", "95% CI"]
     if e.totals["has_costs"]:
         heads += ["cost", "ROI", "incr ROI"]
-    if "ltv_cac" in seg:
+    ltv = "ltv_cac" in seg and e.totals["has_costs"]  # CAC needs a cost
+    if ltv:
         heads.append("LTV/CAC")
     value = _table("value", heads)
     for key, r in seg.iterrows():
@@ -123,7 +124,7 @@ def evaluation(e) -> None:
         ]
         if e.totals["has_costs"]:
             row += [number(r["cost"], "{:,.0f}"), pct(r["roi"], 0), pct(r["incremental_roi"], 0)]
-        if "ltv_cac" in seg:
+        if ltv:
             row.append(number(r["ltv_cac"], "{:.2f}"))
         value.add_row(*row)
     for t in (conv, rev, value):

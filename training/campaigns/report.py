@@ -42,7 +42,7 @@ def write_report(evaluation, path: Path) -> Path:
     html = env.get_template("campaign.html").render(
         e=e,
         rows=rows,
-        has_ltv="ltv_cac" in e.segments,
+        has_ltv="ltv_cac" in e.segments and e.totals["has_costs"],
         funnel=e.funnel.to_dict("records") if e.funnel is not None else None,
         pairs=", ".join(f"{a} + {b}" for a, b in e.mergeable),
         dims=dims,
