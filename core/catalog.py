@@ -167,6 +167,12 @@ def segmenter_name(scheme: str) -> str:
     return f"{project()}-segmenter-{scheme}"
 
 
+def next_best_name() -> str:
+    """Registered model of the next-best products (item-item co-occurrence):
+    <project>-next-best."""
+    return f"{project()}-next-best"
+
+
 def predictor_name(target: str) -> str:
     """Registered model of a prediction target: <project>-repurchase, <project>-churn."""
     return f"{project()}-{target}"

@@ -80,9 +80,9 @@ def _aliases(client) -> dict[str, str]:
     """Each of this project's models with its own champion alias (stores before model sets)."""
     from mlflow.exceptions import MlflowException
 
-    from core.catalog import predictor_name, scheme_of
+    from core.catalog import next_best_name, predictor_name, scheme_of
 
-    targets = {predictor_name(t) for t in catalog.PREDICTION_TARGETS}
+    targets = {predictor_name(t) for t in catalog.PREDICTION_TARGETS} | {next_best_name()}
     out = {}
     for rm in client.search_registered_models():
         if not (scheme_of(rm.name) or rm.name in targets):

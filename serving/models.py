@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.catalog import CHAMPION, VALUE_TARGET, predictor_name, scheme_of
+from core.catalog import CHAMPION, VALUE_TARGET, next_best_name, predictor_name, scheme_of
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
@@ -32,6 +32,7 @@ VALUE_FIELDS = (
 )
 NUMERIC_VALUE_FIELDS = tuple(c for c in VALUE_FIELDS if c != "next_order_date")
 VALUE_TIER_SCHEME = "value_tiers"  # its segment name is the answer's value_tier (as scores.csv)
+NEXT_BEST_K = 3  # next-best products per customer (scores.csv's next_best_1..3)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class ModelSet:
     # dynamic tag -> activation threshold, as the champions' feature snapshot computed them
     # (the thresholds travel with the models: a row's tag_<name> score >= it: active)
     tags: dict[str, float] = field(default_factory=dict)
+    # training.baskets.model.NextBestModel (None: no next-best champion, every next_best [])
+    next_best: object = None
 
     @cached_property
     def computed_columns(self) -> tuple[str, ...]:
@@ -127,6 +130,17 @@ class ModelSet:
                 "computed": list(self.computed_columns),
                 "as_of": "/predict: today (UTC); /score_transactions: the request's as_of",
             },
+            # next-best products: from the customer's products (/predict: each row's optional
+            # recent_products; /score_transactions: the product of the posted lines)
+            "next_best": {
+                "model": next_best_name() if self.next_best is not None else None,
+                "k": NEXT_BEST_K,
+                "level": getattr(self.next_best, "level", None),
+                "as_of": getattr(self.next_best, "as_of", None),
+                "items": getattr(self.next_best, "n_items", 0),
+                "input": "/predict: recent_products per row (at most 200 product ids as the "
+                "log's product column); /score_transactions: the transactions' product",
+            },
             "id": "customer_id",
             "features": [
                 {
@@ -147,6 +161,8 @@ class ModelSet:
             return [f"segments.{scheme}", *(["value_tier"] if scheme == VALUE_TIER_SCHEME else [])]
         if name == predictor_name(VALUE_TARGET):
             return list(VALUE_FIELDS)
+        if name == next_best_name():
+            return ["next_best"]
         return [f"{t}_probability" for t in self.predictors if predictor_name(t) == name]
 
     @cached_property
@@ -188,7 +204,16 @@ class ModelSet:
 
         return join_value(features, self.value_table(features, as_of) if values is None else values)
 
-    def predict(self, features: pd.DataFrame, as_of: date | None = None) -> list[dict]:
+    def recommend(self, products: list | None, n: int) -> list[list[str]]:
+        """Per customer, up to NEXT_BEST_K products not in its `products` (a list of product
+        names per customer, or None); [] everywhere without products or a next-best model."""
+        if products is None or self.next_best is None:
+            return [[] for _ in range(n)]
+        return self.next_best.recommend(products, NEXT_BEST_K)
+
+    def predict(
+        self, features: pd.DataFrame, as_of: date | None = None, products: list | None = None
+    ) -> list[dict]:
         """Per customer: segment per scheme, each target's probability and the value fields.
         The rows were checked against `columns` already (request schema or our own feature
         code), so the assigners and predictors are called directly, not through the pyfunc
@@ -200,7 +225,9 @@ class ModelSet:
         today (UTC), the right day for feature rows computed for the request (a feature row
         carries no cutoff of its own); /score_transactions passes its as_of. Without a value
         champion every value field is null, as a probability without a champion is;
-        `value_tier` is the `value_tiers` segment's name wherever that scheme is served."""
+        `value_tier` is the `value_tiers` segment's name wherever that scheme is served.
+        `products`: per row, the customer's recent products (None or [] for none): the
+        next-best champion's `next_best` (always [] without one)."""
         n, as_of = len(features), as_of or today()
         values = self.value_table(features, as_of)
         rows = self.with_value(features, as_of, values)
@@ -226,6 +253,7 @@ class ModelSet:
         else:
             names = {k: a["name"] for k, a in self.answers[VALUE_TIER_SCHEME].items()}
             fields["value_tier"] = [names[k] for k in tiers]
+        fields["next_best"] = self.recommend(products, n)
         outputs = probabilities | fields
         answers = self.answers
         active = active_tags(features, self.tags)
@@ -288,7 +316,8 @@ def require_champions(tracking_uri: str) -> dict[str, str]:
 
 
 def load_champions(tracking_uri: str | None = None) -> ModelSet:
-    """Every registered model with a champion alias: segmenters and predictors. Each is loaded
+    """Every member of the served model set: segmenters, predictors, the value model and the
+    next-best model (`<project>-next-best`). Each is loaded
     by the version the alias pointed at when listed, so `versions` says what answers."""
     import mlflow
 
@@ -297,7 +326,7 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
     versions = require_champions(uri)
-    segmenters, predictors, hashes, value, tags = {}, {}, {}, None, {}
+    segmenters, predictors, hashes, value, tags, next_best = {}, {}, {}, None, {}, None
     for name, version in versions.items():
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         inner = model.unwrap_python_model()
@@ -307,10 +336,15 @@ def load_champions(tracking_uri: str | None = None) -> ModelSet:
             segmenters[scheme] = inner
         elif name == predictor_name(VALUE_TARGET):
             value = inner.predictor
+        elif name == next_best_name():
+            next_best = inner.model
         else:
             predictors[inner.predictor.target] = inner.predictor
-    models = ModelSet(segmenters, predictors, versions, hashes, value=value, tags=tags)
-    online, problem = online_features(models.columns, hashes, list(tags) or None)
+    models = ModelSet(
+        segmenters, predictors, versions, hashes, value=value, tags=tags, next_best=next_best
+    )
+    online_hashes = {n: h for n, h in hashes.items() if n != next_best_name()}
+    online, problem = online_features(models.columns, online_hashes, list(tags) or None)
     return replace(models, online=online, online_problem=problem)
 
 

@@ -48,6 +48,12 @@ def _text(feature: registry.Feature | None) -> object:
     return Annotated[str | None if optional else str, Field(strict=True)]
 
 
+MAX_RECENT_PRODUCTS = 200  # recent_products per row, at most
+MAX_PRODUCT_CHARS = 200  # a product id, at most (the log's product column, as text)
+Product = Annotated[str, Field(min_length=1, max_length=MAX_PRODUCT_CHARS, strict=True)]
+RecentProducts = Annotated[list[Product], Field(max_length=MAX_RECENT_PRODUCTS, strict=True)]
+
+
 class BadRequest(ValueError):
     """A request the caller must fix (HTTP 400); the message says what and where."""
 
@@ -64,6 +70,8 @@ def row_model(
     fields = {"customer_id": Required[Annotated[str, Field(min_length=1, strict=True)]]}
     fields |= {c: Required[_number(known.get(c))] for c in numeric}
     fields |= {c: Required[_text(known.get(c))] for c in categories}
+    # the customer's recent products (optional): what its next-best products start from
+    fields["recent_products"] = NotRequired[RecentProducts | None]
     for c in ignored:
         feature = known.get(c)
         kind = _text if feature is not None and feature.kind == "category" else _number
@@ -76,6 +84,14 @@ def row_model(
 def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     """The validated rows as a feature table (numbers as one float64 block, categories as
     text)."""
+    return predict_rows(rows, models, limit)[0]
+
+
+def predict_rows(
+    rows: object, models: ModelSet, limit: int
+) -> tuple[pd.DataFrame, list[list[str]] | None]:
+    """`feature_rows`, and per row its `recent_products` ([] where absent or null; None when
+    no row sends any)."""
     numeric, categories = models.numeric_columns, models.category_columns
     adapter = row_model(tuple(numeric), tuple(categories), tuple(models.ignored_columns))
     valid = _validate(rows, adapter, "customers", limit)
@@ -85,7 +101,9 @@ def feature_rows(rows: object, models: ModelSet, limit: int) -> pd.DataFrame:
     _refuse_repeats(pd.Series(columns["customer_id"]), "customers", "customer_id", "customer")
     columns |= {c: block[:, i] for i, c in enumerate(numeric)}
     columns |= {c: np.array([r[c] for r in valid], dtype=object) for c in categories}
-    return pd.DataFrame(columns)  # built at once: inserting columns one by one cost more
+    products = [r.get("recent_products") or [] for r in valid]
+    # built at once: inserting columns one by one cost more
+    return pd.DataFrame(columns), products if any(products) else None
 
 
 def describe(exc: ValidationError, root: str, most: int = 5) -> str:
@@ -134,6 +152,7 @@ class Transaction(BaseModel):
     category: str | None = None
     channel: Literal["online", "offline"] | None = None
     order_id: str | None = None
+    product: Product | None = None  # what the customer's next-best products start from
 
 
 class Customer(BaseModel):
@@ -311,6 +330,9 @@ class CustomerAnswer(BaseModel):
     days_to_next_order: float | None = None  # median wait of a customer still active
     avg_days_between_orders: float | None = None  # the customer's mean gap so far
     value_tier: str | None = None  # the value_tiers segment's name, where that scheme is served
+    # up to 3 products not in the customer's products, best first (the next-best champion's;
+    # [] without products or without a next-best champion)
+    next_best: list[str] = []
     # dynamic tags active for the customer (score tag_<name> >= the tag's threshold)
     active_tags: list[str] = []
 

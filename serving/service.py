@@ -34,7 +34,7 @@ from serving.schemas import (
     ScoreRequest,
     as_of_date,
     customers_frame,
-    feature_rows,
+    predict_rows,
     transactions_frame,
 )
 
@@ -110,14 +110,15 @@ class Custseg:
     @bentoml.api(route="/predict")
     def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:  # see answer
         """Feature rows of one or more customers -> segment per scheme, probabilities, value
-        (CLV, expected orders, P(alive), next order and value tier). The rows carry no cutoff:
-        they describe the customers today (UTC), the day the next order's date counts from."""
+        (CLV, expected orders, P(alive), next order and value tier), next-best products (from
+        each row's optional recent_products). The rows carry no cutoff: they describe the
+        customers today (UTC), the day the next order's date counts from."""
         models = self.models  # one model set for the whole request
         try:
-            frame = feature_rows(request.customers, models, MAX_BATCH)
+            frame, products = predict_rows(request.customers, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
-        customers = models.predict(frame, today())
+        customers = models.predict(frame, today(), products)
         return answer({"customers": customers, "versions": models.versions})
 
     @bentoml.api(route="/score_transactions")
@@ -146,7 +147,7 @@ class Custseg:
         return answer(
             {
                 "as_of": str(cutoff),
-                "customers": models.predict(features, cutoff),
+                "customers": models.predict(features, cutoff, products_of(tx, features)),
                 "versions": models.versions,
             }
         )
@@ -168,6 +169,17 @@ def answer(payload: dict) -> Response:
     """The JSON response, encoded in one call: BentoML's generic output path (a pydantic model
     dump, then the stdlib encoder) took most of a 500-customer request."""
     return Response(pydantic_core.to_json(payload), media_type="application/json")
+
+
+def products_of(tx, features) -> list[list[str]]:
+    """Per feature row, the distinct products of its customer's posted lines that sold something
+    (refunds left out, as the batch job's baskets), in the order first bought."""
+    if "product" not in tx or tx["product"].isna().all():
+        return [[] for _ in range(len(features))]
+    sold = tx[~tx["is_refund"] & tx["product"].notna()].sort_values("order_date", kind="stable")
+    first = sold.drop_duplicates(["customer_id", "product"])
+    bought = first.groupby("customer_id", sort=False)["product"].agg(list)
+    return [bought.get(c, []) for c in features["customer_id"]]
 
 
 class Conflict(bentoml.exceptions.BentoMLException):

@@ -249,3 +249,60 @@ def test_custseg_basket_on_the_sample(sample_dir, tmp_path, capsys):
     assert "recall@3" in page and "segment popularity" in page
     code, _, err = run_cli([*args[:-1], "--level", "category", "--scheme", "nope"], capsys)
     assert code == 2 and "no such scheme" in err
+
+
+def test_the_served_model_recommends_as_the_batch_job():
+    """NextBestModel.recommend (what the service answers) gives each customer's history the
+    products next_best gives it in the batch job; never one in the history; [] without one."""
+    from training.baskets.model import NextBestModel
+
+    tx = planted(seed=5)
+    bk = build_baskets(tx, AS_OF)
+    cfg = BasketConfig()
+    model = NextBestModel.fit(bk, cfg)
+    picks = next_best(bk, cfg, 3, model).set_index("customer_id")
+    bought = tx.groupby("customer_id")["product"].agg(lambda p: list(dict.fromkeys(p)))
+    got = model.recommend(list(bought), 3)
+    for customer, history, served in zip(bought.index, bought, got, strict=True):
+        assert served == [p for p in picks.loc[customer] if p is not None]
+        assert len(served) == 3 and not set(served) & set(history)
+    # the order of a history and repeats in it change nothing
+    assert model.recommend([list(reversed(bought.iloc[0])) * 2], 3) == [got[0]]
+    # p1 without p2: p2 first; no history: nothing; unknown products only: the most popular
+    out = model.recommend([["p1"], [], None, ["no such product"]], 2)
+    assert out[0][0] == "p2" and out[1] == [] and out[2] == []
+    popular = list(model.items[np.argsort(-model.tie, kind="stable")[:2]])
+    assert out[3] == popular
+    assert model.recommend([["p1"]], 1) == [["p2"]]
+
+
+def test_the_model_keeps_items_of_enough_baskets_only():
+    """Items in fewer than min_item_baskets baskets are left out of the model: never offered,
+    and a history of them points nowhere (the sparse matrix holds the others' pairs only)."""
+    from training.baskets.model import NextBestModel
+
+    lone = log([("z1", "u9", "2026-03-30", ["rare", "p1"])])
+    bk = build_baskets(pd.concat([planted(seed=6, n=600), lone]), AS_OF)
+    model = NextBestModel.fit(bk, BasketConfig(min_item_baskets=2))
+    assert "rare" not in set(model.items) and "p1" in set(model.items)
+    assert model.conf.shape == (model.n_items, model.n_items) and model.conf.nnz > 0
+    assert model.conf.diagonal().sum() == 0
+    picks = next_best(bk, BasketConfig(min_item_baskets=2), 3, model)
+    assert "rare" not in set(picks[["next_best_1", "next_best_2", "next_best_3"]].stack())
+    everything = NextBestModel.fit(bk, BasketConfig(min_item_baskets=1))
+    assert "rare" in set(everything.items)
+    with pytest.raises(ConfigError, match="min_item_baskets"):
+        BasketConfig.from_dict({"min_item_baskets": 0})
+
+
+def test_the_next_best_gate():
+    from training.baskets.tracking import decide
+
+    check = {"k": 3, "cutoff": "2026-01-01", "customers": 10, "methods": {}}
+    better = {"co-occurrence": {"recall": 0.3}, "popularity": {"recall": 0.1}}
+    worse = {"co-occurrence": {"recall": 0.1}, "popularity": {"recall": 0.3}}
+    assert decide({**check, "methods": better}, "4").promote
+    assert decide({**check, "methods": worse}, None).promote  # no champion yet
+    kept = decide({**check, "methods": worse}, "4")
+    assert not kept.promote and "champion v4 stays" in kept.reason
+    assert decide(check, None).promote and not decide(check, "2").promote

@@ -392,6 +392,99 @@ def test_score_transactions_matches_the_batch_job(server, trained):
         assert c["value_tier"] == expected["value_tier"]
 
 
+def products_bought(trained, ids: list[str]) -> dict[str, list[str]]:
+    """Per customer, the products of its lines that sold something (the batch job's baskets)."""
+    _, out = trained
+    tx = pd.read_parquet(out / "transactions.parquet")
+    as_of = pd.Timestamp(str(pd.read_parquet(out / "features.parquet").attrs["as_of"]))
+    sold = tx[tx["customer_id"].isin(ids) & (tx["amount"] > 0) & ~tx["is_refund"]]
+    sold = sold[sold["order_date"] <= as_of]
+    if "quantity" in sold:
+        sold = sold[sold["quantity"].fillna(1) > 0]
+    sold = sold[sold["product"].notna()].sort_values("order_date", kind="stable")
+    return {
+        c: list(dict.fromkeys(g["product"].astype(str))) for c, g in sold.groupby("customer_id")
+    }
+
+
+def batch_next_best(trained, ids: list[str]) -> dict[str, list[str]]:
+    _, out = trained
+    scores = pd.read_csv(out / "scores.csv", dtype=str).set_index("customer_id")
+    cols = ["next_best_1", "next_best_2", "next_best_3"]
+    return {c: [p for p in scores.loc[c, cols] if isinstance(p, str)] for c in ids}
+
+
+def test_predict_answers_next_best_from_recent_products(server, trained):
+    """The run registered <project>-next-best with the champions; /predict with a customer's
+    products answers up to 3 others, the batch job's (scores.csv) and the registered model's
+    for the same history; without recent_products, []."""
+    from serving.models import load_champions
+
+    home, out = trained
+    status, meta = call(server, "/metadata")
+    assert meta["next_best"]["model"] == "custseg-next-best" and meta["next_best"]["k"] == 3
+    assert {m["name"]: m["answers"] for m in meta["models"]}["custseg-next-best"] == ["next_best"]
+    batch = rows(server, trained, 8)
+    ids = [r["customer_id"] for r in batch]
+    bought = products_bought(trained, ids)
+    sent = [{**r, "recent_products": bought.get(r["customer_id"], [])} for r in batch]
+    status, body = call(server, "/predict", {"customers": sent})
+    assert status == 200, body
+    models = load_champions(f"sqlite:///{home / 'mlflow.db'}")
+    expected = batch_next_best(trained, ids)
+    for c in body["customers"]:
+        history = bought.get(c["customer_id"], [])
+        assert c["next_best"] and len(c["next_best"]) <= 3
+        assert not set(c["next_best"]) & set(history)
+        assert c["next_best"] == models.next_best.recommend([history], 3)[0]
+        assert c["next_best"] == expected[c["customer_id"]], c["customer_id"]
+    status, body = call(server, "/predict", {"customers": batch[:2]})
+    assert status == 200 and [c["next_best"] for c in body["customers"]] == [[], []]
+
+
+@pytest.mark.parametrize(
+    ("products", "message"),
+    [
+        ("C01-001", "customers[0].recent_products: Input should be a valid list"),
+        (["x"] * 201, "customers[0].recent_products: List should have at most 200 items"),
+        ([17], "customers[0].recent_products[0]: Input should be a valid string"),
+        (["x" * 201], "customers[0].recent_products[0]: String should have at most 200"),
+        ([""], "customers[0].recent_products[0]: String should have at least 1"),
+        ({"a": 1}, "customers[0].recent_products: Input should be a valid list"),
+    ],
+)
+def test_bad_recent_products_get_400(server, trained, products, message):
+    sent = rows(server, trained, 1)
+    sent[0]["recent_products"] = products
+    status, text = call(server, "/predict", {"customers": sent})
+    assert status == 400 and json.loads(text) == {"error": json.loads(text)["error"]}, text
+    assert message in text, text
+
+
+def test_score_transactions_answers_next_best(server, trained):
+    """The posted lines' products are the customer's history: the batch job's next-best."""
+    _, out = trained
+    ids = list(pd.read_csv(out / "scores.csv", dtype={"customer_id": str})["customer_id"][:4])
+    as_of = str(pd.read_parquet(out / "features.parquet").attrs["as_of"])
+    body = raw_orders(trained, ids)
+    tx = pd.read_parquet(out / "transactions.parquet")
+    products = tx[tx["customer_id"].isin(ids)]["product"].astype(str).tolist()
+    for line, product in zip(body["transactions"], products, strict=True):
+        line["product"] = product
+    status, answer = call(server, "/score_transactions", {"as_of": as_of, **body})
+    assert status == 200, answer
+    expected = batch_next_best(trained, ids)
+    for c in answer["customers"]:
+        assert c["next_best"] == expected[c["customer_id"]], c["customer_id"]
+    for line in body["transactions"]:
+        line.pop("product")
+    status, answer = call(server, "/score_transactions", {"as_of": as_of, **body})
+    assert status == 200 and all(c["next_best"] == [] for c in answer["customers"])
+    body["transactions"][0]["product"] = 5
+    status, text = call(server, "/score_transactions", {"as_of": as_of, **body})
+    assert status == 400 and "transactions[0].product: Input should be a valid string" in text
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -72,6 +72,7 @@ class RunResult:
     value: object = None  # training.prediction.clv.ValueResult: CLV, expected orders, tiers
     segment_table: object = None  # the feature table with the value columns: what schemes read
     offers: object = None  # training.baskets.offers.Offers: next-best products, what to offer
+    next_best: dict = field(default_factory=dict)  # the next-best model: version, promoted, ...
 
     @property
     def scored(self):
@@ -118,6 +119,7 @@ def run(
         for scheme in result.fitted:
             result.notes += scheme.extras.get("notes", [])
         paths |= segment.write(tmp, table, result.fitted)
+        result.offers = _offers(result, configs.baskets)
         if track:
             name = _run_name("run", feats, inputs)
             with mlflow_setup.run(track.experiment, name, track.uri) as active:
@@ -128,12 +130,15 @@ def run(
                 result.registered = predict.log_targets(
                     result.predictions, snapshot, configs.prediction, result.value
                 )
+                if result.offers is not None:
+                    from training.baskets.tracking import log_next_best
+
+                    result.next_best = log_next_best(result.offers)
                 result.run_id = active.info.run_id
         else:
             predict.decide_untracked(
                 result.predictions, configs.prediction.gate_metric, result.value
             )
-        result.offers = _offers(result, configs.baskets)
         result.paths = paths | _scores(tmp, result)
         if result.run_id:
             _log_outputs(result, track)
@@ -263,8 +268,10 @@ def _promote(r: RunResult) -> None:
     import mlflow
 
     from core.registry import publish
+    from training.baskets.tracking import promotions as next_best
 
     promotions = segment.promotions(r.segmenters) | predict.promotions(r.registered)
+    promotions |= next_best(r.next_best)
     r.model_set, r.dropped = publish(
         mlflow.MlflowClient(), promotions, r.run_id, r.snapshot.get("definition_hash")
     )

@@ -117,6 +117,13 @@ def predictors(predictions: dict, registered: dict, value=None) -> None:
             console.print(f"{target}: registered v{out['version']}, {verdict}: {out['decision']}")
 
 
+def next_best(out: dict) -> None:
+    """The next-best model's registry verdict (nothing when it was not logged)."""
+    if out:
+        verdict = "[green]champion[/]" if out["promoted"] else "[yellow]not promoted[/]"
+        console.print(f"next-best: registered v{out['version']}, {verdict}: {out['decision']}")
+
+
 def model_set(version: str | None, dropped: list[str]) -> None:
     """What is served now: the model set this command published (in one step), if any."""
     from core import catalog

@@ -157,6 +157,7 @@ def run(
     console.print(f"segments: {r.paths['segments']}; profiles: {r.paths['profiles']}")
     display.segmenters(r.segmenters)
     display.predictors(r.predictions, r.registered, r.value)
+    display.next_best(r.next_best)
     if r.run_id:
         display.model_set(r.model_set, r.dropped)
     _print_outputs(r, experiment)

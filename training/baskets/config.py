@@ -21,6 +21,7 @@ class BasketConfig:
     horizon_days: int = 90  # out-of-time check: history up to as_of - horizon, then compare
     repeat_after_days: int = 0  # 0: never offer what the customer bought; N: not in N days
     shrink: float = 10.0  # co-occurrence score n_xy / (n_x + shrink): rare X weigh less
+    min_item_baskets: int = 2  # next-best model: items in fewer baskets are left out of it
     top_rules: int = 10  # rules per segment on the page and in the report
     alpha: float = 0.05  # distinctive rules: one-sided test, Bonferroni within a segment
 

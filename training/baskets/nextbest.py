@@ -86,11 +86,19 @@ def top_k(
     return out
 
 
-def _cooccurrence_scores(b: Baskets, cfg: BasketConfig, hist: sparse.csr_matrix):
-    conf = cooccurrence(b, cfg.shrink)
-    # popularity breaks ties and scores customers whose items co-occur with nothing
-    tie = (popularity(b) * 1e-6).astype(np.float32)
-    return lambda chunk: (hist[chunk] @ conf).toarray() + tie
+def _served(model, keep: np.ndarray, hist: sparse.csr_matrix):
+    """Scores over all the baskets' items of the next-best model (which knows the items in
+    `keep` only: the others score -inf, never offered); popularity breaks ties and scores
+    customers whose items co-occur with nothing."""
+    n_items = hist.shape[1]
+    sub = hist[:, keep].tocsr()
+
+    def scores(chunk: np.ndarray) -> np.ndarray:
+        out = np.full((len(chunk), n_items), -np.inf, np.float32)
+        out[:, keep] = (sub[chunk] @ model.conf).toarray() + model.tie
+        return out
+
+    return scores
 
 
 def _exclusion(b: Baskets, cfg: BasketConfig) -> sparse.csr_matrix:
@@ -100,17 +108,29 @@ def _exclusion(b: Baskets, cfg: BasketConfig) -> sparse.csr_matrix:
     return history(b, as_of - cfg.repeat_after_days)
 
 
-def next_best(b: Baskets, cfg: BasketConfig, k: int | None = None) -> pd.DataFrame:
+def next_best(b: Baskets, cfg: BasketConfig, k: int | None = None, model=None) -> pd.DataFrame:
     """customer_id, next_best_1..k (item names; empty when fewer are left), one row per
-    customer with a basket."""
+    customer with a basket. Scored by `model` (`NextBestModel.fit(b, cfg)` when not given),
+    as the service scores a history: the same matrices, the same `top`."""
+    from training.baskets.model import NextBestModel
+
     k = k or cfg.top_k
-    hist = history(b)
-    rows = np.arange(b.n_customers)
-    best = top_k(_cooccurrence_scores(b, cfg, hist), _exclusion(b, cfg), rows, k)
-    names = np.append(b.items, None)[best]  # -1 -> None
+    model = model or NextBestModel.fit(b, cfg)
+    keep = _codes(b, model)
+    hist = history(b)[:, keep].tocsr()
+    hist.sort_indices()  # the order the service's histories sum in
+    best = model.top(hist, _exclusion(b, cfg)[:, keep].tocsr(), k)
+    names = np.append(model.items, None)[best]  # -1 -> None
     out = pd.DataFrame(names, columns=[f"next_best_{i + 1}" for i in range(best.shape[1])])
     out.insert(0, "customer_id", b.customers)
     return out
+
+
+def _codes(b: Baskets, model) -> np.ndarray:
+    """The baskets' item codes of the model's items (the model names items as text)."""
+    return pd.Index([str(x) for x in b.items], dtype=object).get_indexer(
+        pd.Index(model.items, dtype=object)
+    )
 
 
 def validate(
@@ -146,8 +166,12 @@ def validate(
     if not len(rows):
         return out
     pop = popularity(past).astype(np.float32)
+    from training.baskets.model import NextBestModel
+
+    model = NextBestModel.fit(past, cfg)
+    keep = _codes(past, model)
     methods = {
-        "co-occurrence": _cooccurrence_scores(past, cfg, hist),
+        "co-occurrence": _served(model, keep, hist),
         "popularity": lambda chunk: np.broadcast_to(pop, (len(chunk), len(pop))).copy(),
     }
     if segments_at is not None:

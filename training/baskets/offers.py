@@ -11,7 +11,8 @@ import pandas as pd
 
 from training.baskets.build import build_baskets
 from training.baskets.config import BasketConfig
-from training.baskets.nextbest import next_best
+from training.baskets.model import NextBestModel
+from training.baskets.nextbest import next_best, validate
 from training.baskets.rules import rules
 
 TOP = 3  # scores.csv: next_best_1..3
@@ -21,16 +22,19 @@ TOP = 3  # scores.csv: next_best_1..3
 class Offers:
     next_best: pd.DataFrame  # customer_id, next_best_1..3
     by_scheme: list[dict] = field(default_factory=list)  # report rows per served scheme
+    model: NextBestModel | None = None  # what scored next_best: registered as <project>-next-best
+    validation: dict = field(default_factory=dict)  # its out-of-time check at k = TOP
 
 
 def offers(tx: pd.DataFrame, as_of, cfg: BasketConfig, named: pd.DataFrame, schemes) -> Offers:
     """`named`: scores' customer_id + segment_<scheme>_name columns; `schemes`: fitted schemes
     (only served ones get a report section)."""
     b = build_baskets(tx, as_of, cfg.level)
-    picks = next_best(b, cfg, TOP)
+    model = NextBestModel.fit(b, cfg)
+    picks = next_best(b, cfg, TOP, model)
     for i in range(picks.shape[1] - 1, TOP):  # fewer items than TOP: empty columns
         picks[f"next_best_{i + 1}"] = None
-    out = Offers(picks)
+    out = Offers(picks, model=model, validation=validate(b, cfg, k=TOP))
     label = dict(zip(b.items, b.labels, strict=True))
     joined = named.merge(picks, on="customer_id", how="left")
     for s in schemes:
