@@ -61,6 +61,7 @@ def test_custseg_train_registers_the_predictors_alone(sample_dir, tmp_path, caps
         "churn_model",
         *VALUE_COLUMNS,
         "value_model",
+        "active_tags",
     ]
     # each target names the model that scored it: the registered, promoted version
     assert (

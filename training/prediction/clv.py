@@ -25,6 +25,7 @@ import pandas as pd
 
 from training.prediction.dataset import VALID_SHARE, Backtest, _held_out
 from training.prediction.predictor import _levels, _numbers, input_columns
+from training.prediction.spend import NoRepeatCustomers
 from training.prediction.value import (
     ValueConfig,
     ValueModel,
@@ -229,7 +230,11 @@ def fit_value(
     if plan.test is None or plan.test not in backtest.features:
         return result
     h = plan.horizon_days
-    fits = {d: ValueModel.fit(backtest.features[d], vcfg, cfg.seed) for d in plan.cutoffs}
+    try:
+        fits = {d: ValueModel.fit(backtest.features[d], vcfg, cfg.seed) for d in plan.cutoffs}
+    except NoRepeatCustomers as exc:  # an early cutoff with too few repeat customers
+        result.notes.append(f"value: no held-out comparison ({exc} at an earlier cutoff)")
+        return result
     xt = backtest.features[plan.test]
     yt = spend_labels(transactions, xt, plan.test, h)
     models = {

@@ -18,6 +18,8 @@ from training.prediction.calibration import Calibrator
 
 CATEGORICAL = ("lifecycle_stage", "age_band", "gender", "province", "industry")
 EXCLUDED = {"customer_id", "cutoff", "region"}  # region: 300+ cities, province carries it
+TAG_PREFIX = "tag_"  # dynamic tag scores: descriptions of behaviour for people, not inputs (a
+# caller of /predict would have to send every tag's score; the features they sum are inputs)
 BTYD_COLUMNS = ("btyd_p_alive", "btyd_p_purchase")
 EPS = 1e-6
 
@@ -58,7 +60,7 @@ def input_columns(features: pd.DataFrame) -> tuple[list[str], dict[str, list[str
     (sorted, so the codes are the same in every window and at serving time)."""
     numeric, categories = [], {}
     for col in features.columns:
-        if col in EXCLUDED:
+        if col in EXCLUDED or col.startswith(TAG_PREFIX):
             continue
         if col in CATEGORICAL:
             categories[col] = sorted(features[col].dropna().astype(str).unique().tolist())

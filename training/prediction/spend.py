@@ -40,6 +40,10 @@ def repeat_customers(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return (x > 0) & np.isfinite(m) & (m > 0)
 
 
+class NoRepeatCustomers(ValueError):
+    """Too few customers with a repeat order for the spend model to learn from."""
+
+
 @dataclass(frozen=True)
 class GammaGamma:
     p: float  # shape of one order's value around the customer's mean
@@ -52,7 +56,10 @@ class GammaGamma:
         order carry no information on their own scatter and are left out."""
         keep = repeat_customers(x, m)
         if keep.sum() < 10:
-            raise ValueError(f"Gamma-Gamma needs repeat customers; the data has {keep.sum()}")
+            raise NoRepeatCustomers(
+                f"Gamma-Gamma needs at least 10 customers with a repeat order; the data has "
+                f"{keep.sum()}"
+            )
         x, m = np.asarray(x, float)[keep], np.asarray(m, float)[keep]
         if len(x) > MAX_FIT_ROWS:  # the likelihood is a sum: a large sample estimates it well
             rows = np.random.default_rng(seed).choice(len(x), MAX_FIT_ROWS, replace=False)

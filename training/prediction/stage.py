@@ -13,6 +13,7 @@ from core.catalog import VALUE_TARGET as VALUE
 from training.prediction import dataset
 from training.prediction.clv import ValueResult, fit_value
 from training.prediction.config import PredictionConfig
+from training.prediction.spend import NoRepeatCustomers
 from training.prediction.train import TargetResult, fit_target, fit_unsupervised
 from training.prediction.windows import (
     UNSUPERVISED,
@@ -97,9 +98,13 @@ def fit(
             notes.append(why)
             fallback = unsupervised(p.target, anchor, first, cfg, why)
             results[p.target] = fit_unsupervised(fallback, backtest, scoring_features, cfg)
-    with stage("value: CLV models on the held-out window"):
-        value = fit_value(value_plan, backtest, clean_transactions, scoring_features, cfg)
-    notes += value.notes
+    try:
+        with stage("value: CLV models on the held-out window"):
+            value = fit_value(value_plan, backtest, clean_transactions, scoring_features, cfg)
+        notes += value.notes
+    except NoRepeatCustomers as exc:  # nobody bought twice: no order value to learn
+        notes.append(f"value: no CLV ({exc})")
+        value = None
     return results, {}, notes, value
 
 
