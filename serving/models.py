@@ -89,18 +89,24 @@ class ModelSet:
         return [*self.numeric_columns, *self.category_columns]
 
     @cached_property
+    def row_columns(self) -> list[str]:
+        """What a feature row of the champions' table holds: the columns the models read and
+        the dynamic tag scores (no model reads them; they decide `active_tags`)."""
+        return [*self.columns, *(registry.TAG_PREFIX + t for t in self.tags)]
+
+    @cached_property
     def ignored_columns(self) -> list[str]:
         """Columns of the feature table the models do not read (e.g. `region`): a row may carry
         them, as `custseg features` writes it; they are type-checked, then dropped."""
         read = set(self.columns)
-        return [f.name for f in registry.table(self.columns) if f.name not in read]
+        return [f.name for f in registry.table(self.row_columns) if f.name not in read]
 
     def describe(self) -> dict:
         """Model names, versions and the input schema (for /metadata): every column a row may
         carry, in feature-table order, with its description, unit and `input`: "required" (a
         value), "nullable" (sent, may be null) or "ignored" (accepted, not read)."""
         read = set(self.columns)
-        table = registry.table(self.columns)
+        table = registry.table(self.row_columns)
         known = {f.name: f for f in table}
         order = [f.name for f in table] + [c for c in self.columns if c not in known]
 

@@ -101,6 +101,13 @@ def predict_rows(
     _refuse_repeats(pd.Series(columns["customer_id"]), "customers", "customer_id", "customer")
     columns |= {c: block[:, i] for i, c in enumerate(numeric)}
     columns |= {c: np.array([r[c] for r in valid], dtype=object) for c in categories}
+    # dynamic tag scores read by no model: kept where sent, they decide `active_tags`
+    tags = [registry.TAG_PREFIX + t for t in models.tags]
+    columns |= {
+        c: np.array([r.get(c) for r in valid], dtype="float64")
+        for c in tags
+        if any(c in r for r in valid)
+    }
     products = [r.get("recent_products") or [] for r in valid]
     # built at once: inserting columns one by one cost more
     return pd.DataFrame(columns), products if any(products) else None
