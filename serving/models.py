@@ -19,19 +19,10 @@ from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
 from features.build import active_tags
+from training.prediction.clv import VALUE_COLUMNS, VALUE_TIER_SCHEME
 
-# what the value champion answers per customer (training.scores.VALUE_COLUMNS, scores.csv's)
-VALUE_FIELDS = (
-    "clv",
-    "expected_orders",
-    "expected_order_value",
-    "p_alive",
-    "next_order_date",
-    "days_to_next_order",
-    "avg_days_between_orders",
-)
+VALUE_FIELDS = VALUE_COLUMNS  # what the value champion answers per customer (as scores.csv)
 NUMERIC_VALUE_FIELDS = tuple(c for c in VALUE_FIELDS if c != "next_order_date")
-VALUE_TIER_SCHEME = "value_tiers"  # its segment name is the answer's value_tier (as scores.csv)
 NEXT_BEST_K = 3  # next-best products per customer (scores.csv's next_best_1..3)
 
 

@@ -14,17 +14,7 @@ from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.outputs import write_csv
 from core.progress import stage
 from features.vector import spreadsheet_safe
-
-VALUE_COLUMNS = (
-    "clv",
-    "expected_orders",
-    "expected_order_value",
-    "next_order_date",
-    "days_to_next_order",
-    "avg_days_between_orders",
-    "p_alive",
-)
-VALUE_TIER_SCHEME = "value_tiers"  # its segment name is scores.csv's value_tier
+from training.prediction.clv import VALUE_COLUMNS, VALUE_TIER_SCHEME
 
 
 def score_table(

@@ -106,7 +106,11 @@ class ValuePredictor:
         v = value or self.btyd
         h = v.cfg.horizon_days
         if self.kind == BTYD_GG:
-            return v.expected_orders(features, h) * v.expected_order_value(features)
+            orders, order_value = btyd or (
+                v.expected_orders(features, h),
+                v.expected_order_value(features),
+            )
+            return orders * order_value
         if self.kind == SPEND_RATE:
             tenure = np.maximum(features["tenure_days"].to_numpy(float), 30.4375)
             return np.maximum(features["net_monetary"].to_numpy(float), 0) / tenure * h
@@ -368,6 +372,15 @@ def orders_by_frequency(
 
 
 SEGMENT_INPUTS = ("clv", "expected_orders", "expected_order_value", "p_alive")  # numeric
+# what the value model answers per customer: scores.csv's columns and the service's fields
+VALUE_COLUMNS = (
+    *SEGMENT_INPUTS[:3],
+    "next_order_date",
+    "days_to_next_order",
+    "avg_days_between_orders",
+    "p_alive",
+)
+VALUE_TIER_SCHEME = "value_tiers"  # its segment name is the value tier (scores.csv, /predict)
 
 
 def with_value(table: pd.DataFrame, value: ValueResult | None, as_of: date) -> pd.DataFrame:

@@ -38,6 +38,14 @@ def plans(as_of: date, first_order: date, cfg: PredictionConfig) -> list[WindowP
     return out
 
 
+def span(clean_transactions: pd.DataFrame, as_of: date) -> tuple[date, date, date]:
+    """(first order, last order, anchor): labels need data up to the end of every label
+    window, so windows are planned back from the as-of date or the last order, the earlier."""
+    dates = clean_transactions["order_date"]
+    first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
+    return first, last, min(as_of, last)
+
+
 def fit(
     transactions,
     customers,
@@ -57,9 +65,7 @@ def fit(
     if not len(dates) or not len(scoring_features):
         why = "no orders on or before the as-of date: nobody to score"
         return {}, dict.fromkeys(TARGETS, why), [], None
-    first, last = (pd.Timestamp(d).date() for d in (dates.min(), dates.max()))
-    # labels need data up to the end of every label window: never past the last order
-    anchor = min(as_of, last)
+    first, last, anchor = span(clean_transactions, as_of)
     todo = plans(anchor, first, cfg)
     notes = [n for p in todo for n in p.notes]
     if anchor < as_of:
@@ -239,9 +245,7 @@ def fit_value_only(
     cfg: PredictionConfig,
 ) -> ValueResult:
     """The value model alone, planned and fitted as `fit` does (benchmarks and tests)."""
-    dates = pd.to_datetime(clean_transactions["order_date"])
-    first, last = dates.min().date(), dates.max().date()
-    anchor = min(as_of, last)
+    first, _, anchor = span(clean_transactions, as_of)
     value_plan = plans(anchor, first, cfg)[-1]
     cutoffs = sorted({*value_plan.cutoffs, *value_plan.refit_between()})
     backtest = dataset.build(
