@@ -8,7 +8,10 @@ measurements, so a low index says *what* is wrong, not only that something is:
 - freshness: days between the scheme's as-of date and the current data's;
 - stability: share of the same customers who changed segment (with the transition matrix);
 - separation: silhouette of the current segments in the common RFM space vs the reference;
-- business_signal: movement of per-segment revenue shares and repurchase rates.
+- business_signal: movement of per-segment revenue shares and repurchase rates;
+- business_response: share of the segments whose strategy measurably worked in the scheme's
+  latest evaluated campaign (`custseg campaign evaluate`: a significant Holm-corrected uplift
+  against the control group), the seeds' "效果跟踪" fed back into the index.
 
 Every part falls linearly from 100 at a "good" level to 0 at a "bad" level (`HealthConfig`). A
 part that cannot be measured (no audit, no shared customers, no feature columns, ...) is None,
@@ -35,7 +38,14 @@ from training.segmentation.base import numeric, require_numbers
 from training.segmentation.clustering import separation
 from training.segmentation.quality import COMMON_SPACE, common_space, eval_rows
 
-PARTS = ("data_quality", "freshness", "stability", "separation", "business_signal")
+PARTS = (
+    "data_quality",
+    "freshness",
+    "stability",
+    "separation",
+    "business_signal",
+    "business_response",
+)
 
 # Cleaning drops that lose no information: a merged duplicate id lives on as its group's id, an
 # exact copy repeats a kept row, a test account is not a customer. They are reported, not scored.
@@ -50,12 +60,14 @@ _SHARES = (
     "max_revenue_shift",
     "drift_share",
     "max_repurchase_shift",
+    "min_response_share",
 )
 _SPANS = (  # the level at which a part reaches 0: at 0 any change at all would score 0
     "max_changed_share",
     "separation_drop",
     "max_revenue_shift",
     "max_repurchase_shift",
+    "min_response_share",
 )
 _PAIRS = (  # (good, bad): the line from 100 to 0 needs good < bad
     ("fresh_days", "stale_days"),
@@ -75,6 +87,7 @@ class HealthConfig:
     weight_stability: float = 1.0
     weight_separation: float = 1.0
     weight_business_signal: float = 1.0
+    weight_business_response: float = 1.0
     missing_limit: float = 0.05  # seed documents' 5% limit for key fields
     missing_bad: float = 0.30
     dropped_limit: float = 0.02
@@ -86,6 +99,8 @@ class HealthConfig:
     separation_sample: int = 5000  # rows per side: silhouette is quadratic in rows
     max_revenue_shift: float = 0.3  # total-variation distance of revenue shares
     max_repurchase_shift: float = 0.2  # mean absolute change of per-segment repurchase rate
+    # full marks when at least this share of a campaign's measured segments responded
+    min_response_share: float = 0.5
     # re-evaluation triggers besides health < threshold (used by monitoring.job)
     drift_share: float = DRIFT_SHARE  # share of drifted features (also on Evidently's pages)
     repurchase_days: int = 30  # label horizon of the repurchase rates per segment
@@ -205,6 +220,7 @@ def segment_health(
     features_reference: pd.DataFrame | None = None,
     features_current: pd.DataFrame | None = None,
     current_cohort: pd.DataFrame | None = None,
+    campaign: pd.DataFrame | None = None,
     config: HealthConfig = HealthConfig(),  # noqa: B008 - frozen, so a shared default is safe
     seed: int = 0,
 ) -> Health:
@@ -217,6 +233,8 @@ def segment_health(
     `current_cohort` (customer_id, `segment`, `repurchased`): the newest cohort whose labels are
     known, segmented as of its own cutoff; when given, the current repurchase rates come from it
     (today's customers cannot have a label yet, and the reference's labels look forward too).
+    `campaign`: the scheme's rows of its latest evaluated campaign (training.campaigns.effects:
+    segment, responded, plan_id, ...) for the business-response part; None: not measured.
     Raises InputError (a CustsegError) for an empty table, missing columns, duplicated or
     missing ids or labels, and a current as-of date before the reference one.
     """
@@ -253,6 +271,7 @@ def segment_health(
             seed,
         ),
         business,
+        _business_response(campaign, set(cur["segment"]), config),
     ]
     available = [p for p in parts if p.score is not None and p.weight > 0]
     total = sum(p.weight for p in available)
@@ -555,6 +574,49 @@ def _business_signal(
     text = "; ".join(texts) if scores else "not available: " + "; ".join(texts)
     part = HealthPart("business_signal", score, cfg.weight("business_signal"), detail, text)
     return part, segments
+
+
+def _business_response(
+    campaign: pd.DataFrame | None, current: set, cfg: HealthConfig
+) -> HealthPart:
+    """Strategies that no longer move their segment are the plainest sign the scheme needs
+    revisiting; only segments the scheme still assigns count (a renamed segment's old result
+    says nothing about the new one)."""
+    name, weight = "business_response", cfg.weight("business_response")
+    if campaign is None or campaign.empty:
+        why = "not available: no evaluated campaign for this scheme (custseg campaign evaluate)"
+        return HealthPart(name, None, weight, {}, why)
+    segment = campaign["segment"].astype(str)
+    rows = campaign[segment.isin(current)]
+    gone = sorted(set(segment) - current)
+    if rows.empty:
+        why = f"not available: the campaign's segments ({', '.join(gone)}) are no longer assigned"
+        return HealthPart(name, None, weight, {"gone": gone}, why)
+    responded = rows["responded"].astype(bool)
+    share = float(responded.mean())
+    lost = (
+        sorted(rows.loc[rows["incremental_roi"] < 0, "segment"].astype(str))
+        if "incremental_roi" in rows
+        else []
+    )
+    plan = str(rows["plan_id"].iloc[0]) if "plan_id" in rows else "?"
+    detail = {
+        "plan_id": plan,
+        "measured": len(rows),
+        "responded": int(responded.sum()),
+        "share": share,
+        "no_response": sorted(rows.loc[~responded, "segment"].astype(str)),
+        "did_not_pay": lost,
+        "gone": gone,
+    }
+    text = (
+        f"{int(responded.sum())} of {len(rows)} segment(s) responded to campaign {plan} "
+        f"(full marks at {cfg.min_response_share:.0%})"
+    )
+    if detail["no_response"]:
+        text += f"; no measurable effect: {', '.join(detail['no_response'])}"
+    score = 100.0 * min(1.0, share / cfg.min_response_share)
+    return HealthPart(name, score, weight, detail, text)
 
 
 def _jsonable(value: object) -> object:

@@ -22,6 +22,7 @@ from features.contract import TypedTable
 from monitoring.drift import DriftResult, detect_drift
 from monitoring.health import Health, HealthConfig, segment_health
 from monitoring.reference import Reference, oldest
+from training.campaigns import effects
 from training.prediction.clv import SEGMENT_INPUTS
 from training.segmentation import outcomes
 
@@ -186,6 +187,7 @@ def measure(
     )
     drift = _drift(base, current, models, segments, labels, cohort, cfg.drift_share)
     health = {}
+    campaigns = effects.latest(effects.read())  # measured strategy effects, where evaluated
     with stage("segment health"):
         for s in schemes:
             health[s] = _health(
@@ -198,6 +200,7 @@ def measure(
                 as_of,
                 result.audit,
                 cfg,
+                campaigns[campaigns["scheme"] == s] if len(campaigns) else None,
             )
     reasons = _population(base, current, customers is not None)
     if drift.share_drifted > cfg.drift_share:
@@ -334,7 +337,9 @@ def _drift(
         )
 
 
-def _health(reference, current, segments, labels, cohort, cohort_segments, as_of, audit, cfg):
+def _health(
+    reference, current, segments, labels, cohort, cohort_segments, as_of, audit, cfg, campaign
+):
     ref = reference.table
     a, b = segments
     labelled = reference.as_of in labels
@@ -369,6 +374,7 @@ def _health(reference, current, segments, labels, cohort, cohort_segments, as_of
         features_reference=ref,
         features_current=current,
         current_cohort=cohort_frame,
+        campaign=campaign,
         config=cfg,
     )
 

@@ -36,6 +36,7 @@ PART_LABELS = {
     "stability": "stability",
     "separation": "separation",
     "business_signal": "business signal",
+    "business_response": "business response",
 }
 METRIC_LABELS = {
     "separation": "separation (silhouette)",

@@ -106,6 +106,12 @@ def test_power_calculation():
     assert seg.loc["a", "mde"] < seg.loc["c", "mde"]  # the larger segment detects less
 
 
+def test_mde_is_undefined_at_a_certain_baseline():
+    # everyone (or no one) converts: no variance, so no MDE rather than a misleading 0
+    got = stats.mde([0.0, 1.0, 0.5, 0.5], [100, 100, 0, 100], [10, 10, 10, 10])
+    assert np.isnan(got[:3]).all() and got[3] > 0
+
+
 def test_holm():
     adj = stats.holm([0.01, 0.04, 0.03, np.nan])
     assert adj[0] == pytest.approx(0.03) and adj[2] == pytest.approx(0.06)

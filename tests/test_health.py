@@ -298,7 +298,8 @@ def test_audit_of_the_wrong_shape_is_an_error():
 
 def test_identical_reference_and_current_is_fully_healthy():
     ref = clusters()
-    h = health(ref, ref.copy(), repurchased="rep", audit=CLEAN_AUDIT)
+    worked = campaign(A=True, B=True, C=False)  # 2 of 3 responded: above the 50% for full marks
+    h = health(ref, ref.copy(), repurchased="rep", audit=CLEAN_AUDIT, campaign=worked)
     assert all(p.score == 100.0 for p in h.parts), [(p.name, p.explanation) for p in h.parts]
     assert h.score == 100.0 and h.healthy
     assert [p.name for p in h.parts] == list(PARTS)
@@ -334,8 +335,54 @@ def test_unavailable_parts_renormalise_the_weights():
             "stability": 0.25,
             "separation": 0,
             "business_signal": 0.25,
+            "business_response": 0,
         }
     )
+
+
+def campaign(**responded) -> pd.DataFrame:
+    """The scheme's rows of an evaluated campaign (training.campaigns.effects.latest)."""
+    return pd.DataFrame(
+        {
+            "segment": list(responded),
+            "responded": list(responded.values()),
+            "plan_id": "p1",
+            "incremental_roi": [1.5 if r else -0.4 for r in responded.values()],
+        }
+    )
+
+
+def test_business_response_is_the_share_of_segments_that_responded():
+    ref, cur = six()  # current segments: A, B
+    part = health(ref, cur, campaign=campaign(A=False, B=False)).part("business_response")
+    assert part.score == 0.0
+    assert part.detail["no_response"] == ["A", "B"] and part.detail["did_not_pay"] == ["A", "B"]
+    part = health(ref, cur, campaign=campaign(A=True, B=False)).part("business_response")
+    assert part.score == 100.0  # half responded: the default full-marks share
+    config = HealthConfig(min_response_share=0.8)
+    part = health(ref, cur, campaign=campaign(A=True, B=False), config=config).part(
+        "business_response"
+    )
+    assert part.score == pytest.approx(100 * 0.5 / 0.8)
+    assert "1 of 2 segment(s) responded to campaign p1" in part.explanation
+
+
+def test_business_response_counts_only_segments_still_assigned():
+    ref, cur = six()
+    # C is no longer assigned: its success says nothing about today's scheme
+    part = health(ref, cur, campaign=campaign(A=False, C=True)).part("business_response")
+    assert part.score == 0.0 and part.detail["gone"] == ["C"] and part.detail["measured"] == 1
+    part = health(ref, cur, campaign=campaign(C=True)).part("business_response")
+    assert part.score is None and "no longer assigned" in part.explanation
+
+
+def test_no_campaign_leaves_business_response_out():
+    ref, cur = six()
+    with_none = health(ref, cur)
+    part = with_none.part("business_response")
+    assert part.score is None and "custseg campaign evaluate" in part.explanation
+    # a failed campaign pulls the index down; no campaign does not
+    assert health(ref, cur, campaign=campaign(A=False, B=False)).score < with_none.score
 
 
 def test_threshold_decides_healthy():
@@ -427,6 +474,8 @@ def test_config_defaults():
         ({"missing_limit": 0.4}, "missing_limit = 0.4 must be below monitoring.missing_bad"),
         ({"max_changed_share": 1.5}, "max_changed_share = 1.5: a share"),
         ({"max_revenue_shift": 0}, "max_revenue_shift = 0: must be > 0"),
+        ({"min_response_share": 0}, "min_response_share = 0: must be > 0"),
+        ({"min_response_share": 2}, "min_response_share = 2: a share"),
         ({"threshold": 101}, "threshold = 101"),
         ({"separation_sample": 2.5}, "separation_sample = 2.5: a whole number"),
         ({f"weight_{p}": 0 for p in PARTS}, "all weights are 0"),

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from custseg.process import running
+from monitoring.health import PARTS
 from tests.conftest import free_port, run_job, serve_env
 
 pytestmark = pytest.mark.slow
@@ -85,7 +86,7 @@ def test_resampled_stable_data_is_healthy_and_everything_is_written(fitted, resa
     health = summary["health"]["rfm_rules"]
     assert health["score"] >= 90
     parts = {p["name"]: p for p in health["parts"]}
-    assert set(parts) == {"data_quality", "freshness", "stability", "separation", "business_signal"}
+    assert set(parts) == set(PARTS)
     # a few customers move: cleaning thresholds (outlier mean) come from the resampled log
     assert parts["freshness"]["detail"]["age_days"] == 0 and parts["stability"]["score"] >= 95
     assert {d["column"] for d in summary["drift"]["predictions"]} >= {

@@ -51,7 +51,8 @@ def plan(p) -> None:
         Text(
             f"base conv: {s['baseline_source']}. MDE: smallest absolute conversion uplift a "
             f"two-proportion test detects (alpha {s['alpha']}, power {s['power']}); MDE rel: "
-            "over the baseline. SMD: standardised mean difference treatment - control of "
+            "over the baseline (n/a at a 0% or 100% baseline: no variance to test). "
+            "SMD: standardised mean difference treatment - control of "
             f"{', '.join(s['balance_features']) or 'no pre-period feature'} (balanced below 0.1)."
         )
     )

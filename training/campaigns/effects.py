@@ -68,17 +68,19 @@ def update(evaluation, path: Path | None = None) -> Path:
     return path
 
 
+def latest(table: pd.DataFrame) -> pd.DataFrame:
+    """Each scheme's rows of its latest evaluated plan, measured segments only, with `responded`
+    as booleans (the CSV stores them as text)."""
+    if table.empty:
+        return table
+    table = table.sort_values("evaluated_at", kind="stable")
+    plan = table.groupby("scheme")["plan_id"].transform("last")
+    out = table[(table["plan_id"] == plan) & table["conversion_uplift"].notna()].copy()
+    out["responded"] = out["responded"].astype(str).str.lower().eq("true")
+    return out
+
+
 def business_response(path: Path | None = None) -> dict[str, str]:
     """scheme -> "responded/measured segments" in its latest evaluated campaign, e.g. "3/5"."""
-    table = read(path)
-    if table.empty:
-        return {}
-    table = table.sort_values("evaluated_at")
-    latest = table.groupby("scheme")["plan_id"].last()
-    out = {}
-    for scheme, plan in latest.items():
-        r = table[(table["scheme"] == scheme) & (table["plan_id"] == plan)]
-        measured = r["conversion_uplift"].notna()
-        responded = r["responded"].astype(str).str.lower().eq("true") & measured
-        out[str(scheme)] = f"{int(responded.sum())}/{int(measured.sum())}"
-    return out
+    got = latest(read(path)).groupby("scheme")["responded"].agg(["sum", "size"])
+    return {str(s): f"{int(r['sum'])}/{int(r['size'])}" for s, r in got.iterrows()}

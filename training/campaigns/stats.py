@@ -15,11 +15,13 @@ def _z(alpha: float = ALPHA, power: float = POWER) -> float:
 
 def mde(p0, n_treat, n_control, alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
     """Smallest absolute change of a conversion rate `p0` that a two-sided two-proportion test
-    at `alpha` detects with `power` on groups of these sizes (variance taken at the baseline)."""
+    at `alpha` detects with `power` on groups of these sizes (variance taken at the baseline).
+    NaN (shown "n/a") when a group is empty or the baseline is 0% or 100%: with no variance at
+    the baseline the formula says 0, which would read as "detects any change"."""
     p0, nt, nc = (np.asarray(x, dtype=float) for x in (p0, n_treat, n_control))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = _z(alpha, power) * np.sqrt(p0 * (1 - p0) * (1 / nt + 1 / nc))
-    return np.where((nt > 0) & (nc > 0), out, np.nan)
+    return np.where((nt > 0) & (nc > 0) & (p0 > 0) & (p0 < 1), out, np.nan)
 
 
 def control_needed(p0, effect, ratio, alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
