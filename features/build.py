@@ -45,6 +45,18 @@ def as_day(d: date) -> int:
     return int(day_number([np.datetime64(d, "D")])[0])
 
 
+def fixed_categories(categories: list[str], columns) -> list[str]:
+    """Category-share columns fixed by a reference (a snapshot, the champions) need the log's
+    category column; without it the query would fail deep in the engine."""
+    if categories and "category" not in columns:
+        shown = ", ".join(map(str, categories[:3])) + (", ..." if len(categories) > 3 else "")
+        raise InputError(
+            f"the reference features have {len(categories)} category share(s) ({shown}) but this "
+            "log has no category column: map the same source column with --column category=SOURCE"
+        )
+    return categories
+
+
 def top_categories(
     tx: nw.LazyFrame, as_of: int, n: int, names: pa.Array | None = None
 ) -> list[str]:
@@ -172,7 +184,7 @@ def build_features(
     cats = (
         top_categories(tx, day, cfg.top_categories, prepared.categories)
         if categories is None
-        else categories
+        else fixed_categories(categories, transactions.columns)
     )
     cust = None
     if customers is not None:
@@ -385,7 +397,11 @@ def build_features_from_scans(
     day = as_day(as_of)
     columns = tx.collect_schema().names()
     tx = prepare_scanned(tx, day)
-    cats = top_categories(tx, day, cfg.top_categories) if categories is None else categories
+    cats = (
+        top_categories(tx, day, cfg.top_categories)
+        if categories is None
+        else fixed_categories(categories, columns)
+    )
     cust = None if customers is None else scanned_attributes(customers)
     tags, notes, extra = tag_plan(cfg, columns, cats)
     tx, codes = code_categories(tx, cats + extra)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import InputError
 from features import registry
-from features.build import build_features, build_labels
+from features.build import build_features, build_features_from_parquet, build_labels
 from features.definitions import FeatureConfig
 
 D = date(2026, 6, 30)
@@ -192,6 +193,18 @@ def test_minimal_log_without_optional_columns():
     f = build_features(df, None, D)
     assert f["customer_id"].tolist() == ["A", "B"] and f["online_share"].isna().all()
     assert not [c for c in f.columns if c.startswith("category_share__")]
+
+
+def test_reference_categories_need_the_category_column(tmp_path):
+    # monitoring passes the champions' categories; a log mapped without category must say so
+    df = tx([("A", 1, 10.0)]).drop(columns=["category"])
+    wanted = r"2 category share\(s\) \(食品, 服装\).*--column category="
+    with pytest.raises(InputError, match=wanted):
+        build_features(df, None, D, categories=["食品", "服装"])
+    df.to_parquet(tmp_path / "tx.parquet")
+    with pytest.raises(InputError, match="no category column"):
+        build_features_from_parquet(tmp_path / "tx.parquet", D, categories=["食品"])
+    assert len(build_features(df, None, D, categories=[])) == 1
 
 
 def test_cutoff_before_any_order_gives_empty_tables():
