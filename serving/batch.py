@@ -50,6 +50,7 @@ def score_parquet(
     customers: str | Path | None = None,
     mapping: dict | None = None,
     cleaned: bool = False,
+    configs=None,
     csv: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     models: ModelSet | None = None,
@@ -61,8 +62,9 @@ def score_parquet(
     writes them), or a transaction log (CSV, Excel or Parquet, with `customers` and the
     column `mapping` as `custseg features` takes them; `cleaned`: clean Parquet tables the
     engine reads itself), whose features are built first as of `as_of` (default: the last
-    order date) on `engine` with the champions' category columns, and written beside the
-    scores (features.parquet). For a snapshot the as-of date is its own.
+    order date) on `engine` with the champions' category columns and `configs`' cleaning and
+    feature sections (`training.pipeline.Configs`; default: the defaults), and written beside
+    the scores (features.parquet). For a snapshot the as-of date is its own.
 
     Writes `out_dir`/scores/part-*.parquet (+ scores.csv with `csv`) and score.json; a
     failed run leaves an earlier run's outputs as they were. `models`: an already loaded
@@ -84,13 +86,14 @@ def score_parquet(
     with staged(out) as tmp:
         if _is_log(source, cleaned):
             snapshot = tmp / catalog.FEATURES
-            as_of = _features_of_log(source, snapshot, models, engine, as_of, customers, mapping,
-                                     cleaned)  # fmt: skip
+            as_of = _features_of_log(
+                source, snapshot, models, engine, as_of, customers, mapping, cleaned, configs
+            )
         else:
-            if customers is not None or cleaned or mapping:
+            if customers is not None or cleaned or mapping or configs is not None:
                 raise CustsegError(
-                    f"{source} is a feature snapshot: --customers, --column and --cleaned "
-                    "apply to a transaction log"
+                    f"{source} is a feature snapshot: --customers, --column, --config and "
+                    "--cleaned apply to a transaction log"
                 )
             snapshot = source
         meta = _snapshot_meta(snapshot)
@@ -277,7 +280,7 @@ def _warn_other_definition(meta: dict, models: ModelSet) -> None:
         )
 
 
-def _features_of_log(source, snapshot, models, engine, as_of, customers, mapping, cleaned):
+def _features_of_log(source, snapshot, models, engine, as_of, customers, mapping, cleaned, configs):
     """Build the features of a transaction log as of `as_of` on `engine`, with the
     champions' category columns, and write them as the snapshot to score; returns the
     cutoff used."""
@@ -286,13 +289,15 @@ def _features_of_log(source, snapshot, models, engine, as_of, customers, mapping
     from features.snapshot import write_snapshot
     from features.stage import features_from_clean, features_from_log
 
+    cleaning = getattr(configs, "cleaning", None) or CleaningConfig()
+    features_cfg = getattr(configs, "features", None) or FeatureConfig()
     categories = list(dict.fromkeys(registry.category_values(models.columns)))
     customers = Path(customers) if customers is not None else None
     if cleaned:
-        table = features_from_clean(source, customers, FeatureConfig(), as_of, engine, categories)
+        table = features_from_clean(source, customers, features_cfg, as_of, engine, categories)
     else:
         run = features_from_log(
-            source, customers, mapping or {}, CleaningConfig(), FeatureConfig(), as_of, engine,
+            source, customers, mapping or {}, cleaning, features_cfg, as_of, engine,
             categories=categories,
         )  # fmt: skip
         table = run.table

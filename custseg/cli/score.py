@@ -12,9 +12,11 @@ from core import catalog
 from custseg.cli.options import (
     AsOfOpt,
     ColumnOpt,
+    ConfigOpt,
     CustomersOpt,
     TrackingOpt,
     column_map,
+    configs,
     out_option,
     parse_date,
 )
@@ -50,6 +52,7 @@ def score(
     tracking_uri: TrackingOpt = None,
     customers: CustomersOpt = None,
     column: ColumnOpt = None,
+    config: ConfigOpt = None,
     cleaned: Annotated[
         bool,
         typer.Option(
@@ -88,6 +91,7 @@ def score(
         customers=customers,
         mapping=column_map(column),
         cleaned=cleaned,
+        configs=configs(config) if config is not None else None,
         csv=csv,
         chunk_rows=chunk_rows,
     )
