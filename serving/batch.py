@@ -38,6 +38,9 @@ from serving.scoring import output_schema
 DEFAULT_CHUNK_ROWS = 100_000  # customers per chunk: ~60 features x 8 bytes = ~50 MB a chunk
 LOG_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")  # a transaction log, never a snapshot
 LOG_COLUMNS = ("order_date", "amount")  # a Parquet file with these is a log, not features
+# per customer its products (a list, as a /predict row's field): the next-best model's input;
+# `custseg score` on a log writes it into the features it builds
+PRODUCTS = "recent_products"
 
 
 def score_parquet(
@@ -154,8 +157,11 @@ def feature_frame(batch: pa.RecordBatch | pa.Table, models: ModelSet) -> pd.Data
 
 
 def score_batch(batch: pa.RecordBatch | pa.Table, models: ModelSet, as_of: date) -> pa.Table:
-    """One chunk of feature rows -> its rows of scores (`Scores.to_arrow`)."""
-    return models.score(feature_frame(batch, models), as_of).to_arrow(models.answers)
+    """One chunk of feature rows -> its rows of scores (`Scores.to_arrow`); a
+    `recent_products` column, where there is one, is each customer's history for next_best."""
+    products = batch.column(PRODUCTS).to_pylist() if PRODUCTS in batch.schema.names else None
+    frame = feature_frame(batch, models)
+    return models.score(frame, as_of, products).to_arrow(models.answers)
 
 
 def write_scores_csv(parts: Path, path: Path) -> Path:
@@ -262,7 +268,11 @@ def _check_columns(snapshot: Path, models: ModelSet) -> list[str]:
                 or pa.types.is_dictionary(kind) or pa.types.is_null(kind)):  # fmt: skip
             raise InputError(f"{snapshot}: column {c!r} is {kind}, expected text")
     tags = [registry.TAG_PREFIX + t for t in models.tags if registry.TAG_PREFIX + t in names]
-    return ["customer_id", *models.columns, *tags]
+    products = [PRODUCTS] if PRODUCTS in names and models.next_best is not None else []
+    if products and not pa.types.is_list(schema.field(PRODUCTS).type):
+        raise InputError(f"{snapshot}: column {PRODUCTS!r} is {schema.field(PRODUCTS).type}, "
+                         "expected a list of product ids per customer")  # fmt: skip
+    return ["customer_id", *models.columns, *tags, *products]
 
 
 def _warn_other_definition(meta: dict, models: ModelSet) -> None:
@@ -282,8 +292,9 @@ def _warn_other_definition(meta: dict, models: ModelSet) -> None:
 
 def _features_of_log(source, snapshot, models, engine, as_of, customers, mapping, cleaned, configs):
     """Build the features of a transaction log as of `as_of` on `engine`, with the
-    champions' category columns, and write them as the snapshot to score; returns the
-    cutoff used."""
+    champions' category columns, and write them as the snapshot to score, with each
+    customer's products (`recent_products`, what /score_transactions reads from the posted
+    lines) where the champions recommend; returns the cutoff used."""
     from features.cleaning import CleaningConfig
     from features.definitions import FeatureConfig
     from features.snapshot import write_snapshot
@@ -301,6 +312,12 @@ def _features_of_log(source, snapshot, models, engine, as_of, customers, mapping
             categories=categories,
         )  # fmt: skip
         table = run.table
+        if models.next_best is not None:
+            from serving.scoring import bought
+
+            history = bought(run.result.transactions)
+            ids = table["customer_id"].to_numpy(dtype=object)
+            table[PRODUCTS] = history.reindex(ids).to_numpy(dtype=object)  # none: null
     with stage("writing the features"):
         write_snapshot(table, snapshot)
     return date.fromisoformat(table.attrs["as_of"])

@@ -88,6 +88,23 @@ class Scores:
         return pa.table([cols[f.name] for f in schema], schema=schema)
 
 
+def bought(tx: pd.DataFrame) -> pd.Series:
+    """customer_id -> the distinct products of its lines that sold something (refunds left
+    out, as the batch job's baskets), in the order first bought: a customer's history for the
+    next-best model (/score_transactions, and `custseg score` on a log)."""
+    if "product" not in tx or tx["product"].isna().all():
+        return pd.Series([], dtype=object)
+    sold = tx[~tx["is_refund"] & tx["product"].notna()].sort_values("order_date", kind="stable")
+    first = sold.drop_duplicates(["customer_id", "product"])
+    return first.groupby("customer_id", sort=False)["product"].agg(list)
+
+
+def products_of(tx: pd.DataFrame, features: pd.DataFrame) -> list[list[str]]:
+    """Per feature row, `bought` of its customer ([] for none)."""
+    history = bought(tx)
+    return [history.get(c, []) for c in features["customer_id"]]
+
+
 def output_schema(segments: dict[str, dict]) -> pa.Schema:
     """The columns of `Scores.to_arrow` for a model set whose schemes are `segments`' keys:
     fixed by the models, never by the data (every part of a batch run has the same)."""

@@ -244,8 +244,9 @@ def test_spark_scores_equal_duckdb(served, duckdb_scores, tmp_path):
 def test_cli_scores_a_log_and_refuses_missing_columns(served, duckdb_scores, tmp_path, capsys):
     """`custseg score` on the raw sample log as of the run's cutoff, cleaned as the run
     cleaned it (the sample's cancellation invoices): its features built with the champions'
-    categories, the same rows as scoring the run's snapshot. A snapshot lacking a feature
-    the champions read: one line, exit 2."""
+    categories, the same rows as scoring the run's snapshot, and from the log's products
+    the next-best products of the run's scores.csv. A snapshot lacking a feature the
+    champions read: one line, exit 2."""
     from custseg.sample import CANCEL_ID_PATTERN
 
     home, out, _ = served
@@ -258,8 +259,20 @@ def test_cli_scores_a_log_and_refuses_missing_columns(served, duckdb_scores, tmp
     code, _, err = run_cli([*args, "--out", str(tmp_path / "log")], capsys)
     assert code == 0, err
     assert (tmp_path / "log" / "features.parquet").exists()
-    summary = {"scores": tmp_path / "log" / "scores"}
-    pd.testing.assert_frame_equal(written(summary), written(duckdb_scores), check_exact=True)
+    got = written({"scores": tmp_path / "log" / "scores"})
+    snapshot_scores = written(duckdb_scores)
+    assert snapshot_scores["next_best"].map(len).eq(0).all()  # a snapshot has no products
+    pd.testing.assert_frame_equal(
+        got.drop(columns="next_best"), snapshot_scores.drop(columns="next_best"), check_exact=True
+    )
+    # the log's products: each customer's next-best products, as the run's scores.csv has them
+    run = pd.read_csv(out / "scores.csv", encoding="utf-8-sig", dtype=str)
+    offers = run.set_index("customer_id")[["next_best_1", "next_best_2", "next_best_3"]]
+    expected = [[p for p in row if isinstance(p, str)] for row in offers.to_numpy().tolist()]
+    assert dict(zip(got["customer_id"], got["next_best"], strict=True)) == dict(
+        zip(offers.index, expected, strict=True)
+    )
+    assert got["next_best"].map(len).gt(0).mean() > 0.9
 
     lacking = tmp_path / "lacking.parquet"
     snapshot = pq.read_table(out / "features.parquet")
