@@ -126,8 +126,10 @@ def score_parquet(
         }
         (tmp / catalog.SCORE_SUMMARY).write_text(json.dumps(summary, indent=2), encoding="utf-8")
         shutil.rmtree(out / catalog.SCORE_PARTS, ignore_errors=True)  # no stale parts left
-        if not csv:
+        if not csv:  # nothing of an earlier run left beside this one's scores
             (out / catalog.SCORE_CSV).unlink(missing_ok=True)
+        if snapshot == source:
+            (out / catalog.FEATURES).unlink(missing_ok=True)
     return summary | {
         "out": str(out),
         "scores": str(out / catalog.SCORE_PARTS),
