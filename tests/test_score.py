@@ -122,6 +122,29 @@ def test_batch_rows_are_the_service_answers(small, tmp_path, engine):
     assert np.isnan(got["expected_orders"][1])  # infinity: null, as the service answers
 
 
+def test_a_recent_products_column_gives_next_best(small, tmp_path):
+    """A snapshot may carry each customer's products (as a /predict row may, and as `custseg
+    score` writes them for a log): the next-best champion's products, as the service's."""
+    from scipy import sparse
+
+    from features.snapshot import write_snapshot
+    from serving.batch import feature_frame, score_parquet
+    from training.baskets.model import NextBestModel
+
+    models, features, _ = small
+    conf = sparse.csr_matrix(np.array([[0, 0.5, 0.1], [0.5, 0, 0.2], [0.1, 0.2, 0]], np.float32))
+    items = np.array(["p1", "p2", "p3"], dtype=object)
+    models = replace(models, next_best=NextBestModel(items, conf, np.full(3, 1e-6, np.float32)))
+    products = [["p1"], None, ["p3", "unknown"]]
+    path = tmp_path / "with-products.parquet"
+    write_snapshot(features.assign(recent_products=products), path)
+    got = written(score_parquet(path, tmp_path / "out", models=models, chunk_rows=2))
+    frame = feature_frame(pq.read_table(path), models)
+    expected = flat(models.predict(frame, AS_OF, [p or [] for p in products]))
+    pd.testing.assert_frame_equal(got, expected[got.columns], check_exact=True)
+    assert got["next_best"].tolist() == [["p2", "p3"], [], ["p2", "p1"]]
+
+
 def test_the_csv_has_the_same_rows(small, tmp_path):
     from serving.batch import score_parquet
 
