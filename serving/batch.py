@@ -363,9 +363,12 @@ def _batches(snapshot: Path, columns: list[str], rows: int, engine: str) -> Iter
         else:
             import polars as pl
 
+            # slices, not collect_batches: that runs the whole query ahead of a slow reader
+            # and holds what it read (1M customers: +0.5 GB, 2M: +1 GB)
             lf = pl.scan_parquet(snapshot if snapshot.is_file() else f"{snapshot}/**/*.parquet")
-            for frame in lf.select(columns).collect_batches(chunk_size=rows):
-                yield frame.to_arrow()
+            lf = lf.select(columns)
+            for offset in range(0, _count_rows(snapshot), rows):
+                yield lf.slice(offset, rows).collect().to_arrow()
     except (CustsegError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - each engine raises its own kinds
