@@ -163,15 +163,15 @@ def main() -> None:
     n = results["prepare"]["customers"]
     print(f"{n:,} customers ({'sampled from ' if args.customers else ''}{source}), "
           f"{args.rounds} round(s), medians")  # fmt: skip
-    base = results[phases[0]]["customers_per_s"]
+    rate = {name: n / results[name]["seconds"] for name in phases}  # of the median time
     for name in phases:
         r = results[name]
         spark = (
             f"  (+ Spark session start {r['session_seconds']} s)" if "session_seconds" in r else ""
         )
         print(
-            f"  {name:8} {r['seconds']:8.2f} s  {r['customers_per_s']:>9,} customers/s  "
-            f"x{r['customers_per_s'] / base:5.1f}  peak RSS {r['peak_rss_mb']:,} MB "
+            f"  {name:8} {r['seconds']:8.2f} s  {rate[name]:>9,.0f} customers/s  "
+            f"x{rate[name] / rate[phases[0]]:5.1f}  peak RSS {r['peak_rss_mb']:,} MB "
             f"(models loaded: {r['rss_after_load_mb']:,} MB){spark}"
         )
 
