@@ -37,6 +37,7 @@ from serving.schemas import (
     predict_rows,
     transactions_frame,
 )
+from serving.scoring import products_of
 
 # customers per request (/predict rows; distinct customers of /score_transactions' orders)
 MAX_BATCH = int(os.environ.get("CUSTSEG_MAX_BATCH", "5000"))
@@ -169,17 +170,6 @@ def answer(payload: dict) -> Response:
     """The JSON response, encoded in one call: BentoML's generic output path (a pydantic model
     dump, then the stdlib encoder) took most of a 500-customer request."""
     return Response(pydantic_core.to_json(payload), media_type="application/json")
-
-
-def products_of(tx, features) -> list[list[str]]:
-    """Per feature row, the distinct products of its customer's posted lines that sold something
-    (refunds left out, as the batch job's baskets), in the order first bought."""
-    if "product" not in tx or tx["product"].isna().all():
-        return [[] for _ in range(len(features))]
-    sold = tx[~tx["is_refund"] & tx["product"].notna()].sort_values("order_date", kind="stable")
-    first = sold.drop_duplicates(["customer_id", "product"])
-    bought = first.groupby("customer_id", sort=False)["product"].agg(list)
-    return [bought.get(c, []) for c in features["customer_id"]]
 
 
 class Conflict(bentoml.exceptions.BentoMLException):

@@ -81,6 +81,18 @@ def cleaned(sample_dir, tmp_path_factory):
     return result, out
 
 
+@pytest.fixture(scope="session")
+def champions(tmp_path_factory) -> tuple[Path, Path]:
+    """A state folder where `custseg run` registered champions on 1,200 sample customers (the
+    served model set), and that run's output folder: (home, out). One run a session; tests
+    that change the registry put it back as they found it."""
+    home = tmp_path_factory.mktemp("champions-home")
+    out = home / "out"
+    proc = run_job(home, "run", "--sample-customers", "1200", "--trials", "3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return home, out
+
+
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     """Run the real `custseg` entry point in-process; returns (exit code, stdout, stderr)."""
     from custseg.cli import main

@@ -66,6 +66,7 @@ def test_every_default_folder_lies_under_the_state_folder(tmp_path, monkeypatch)
         catalog.run_dir(),
         catalog.train_dir(),
         catalog.segments_dir(),
+        catalog.score_dir(),
         catalog.monitoring_dir(__import__("datetime").date(2026, 6, 30)),
     ]
     for path in defaults:

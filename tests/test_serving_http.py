@@ -18,13 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A state folder where `custseg run` has registered champions; its output folder."""
-    home = tmp_path_factory.mktemp("serve-home")
-    out = home / "out"
-    proc = run_job(home, "run", "--sample-customers", "1200", "--trials", "3", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return home, out
+def trained(champions):
+    """A state folder where `custseg run` has registered champions; its output folder (the
+    session's, shared with batch scoring's tests: test_reload puts the served set back)."""
+    return champions
 
 
 @pytest.fixture(scope="module")
