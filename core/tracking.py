@@ -30,13 +30,27 @@ def use(experiment: str, tracking_uri: str | None = None) -> str:
     mlflow.set_tracking_uri(uri)
     try:
         if mlflow.get_experiment_by_name(experiment) is None:
-            mlflow.create_experiment(
-                experiment, artifact_location=paths.artifact_root() + f"/{experiment}"
-            )
+            _create_experiment(experiment, uri)
         mlflow.set_experiment(experiment)
     except MlflowException as exc:
         raise ConfigError(f"MLflow tracking URI {uri}: {exc.message.strip()}") from None
     return uri
+
+
+def _create_experiment(experiment: str, uri: str) -> None:
+    """Artifacts under the state folder for a store of this machine; a tracking server keeps
+    its own (a path of this machine would mean nothing to a colleague's). Another process
+    creating it at the same moment is no error."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    server = uri.startswith(("http://", "https://"))
+    location = None if server else paths.artifact_root() + f"/{experiment}"
+    try:
+        mlflow.create_experiment(experiment, artifact_location=location)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from core.errors import CustsegError
-from custseg.cli import baskets, campaign, data, jobs, monitor, segment, services
+from custseg.cli import baskets, campaign, data, jobs, monitor, segment, services, team
 
 app = typer.Typer(
     name="custseg",
@@ -31,6 +31,7 @@ app.command()(services.serve)
 app.command()(services.ui)
 app.command()(monitor.monitor)
 app.add_typer(campaign.app, name="campaign")
+app.add_typer(team.app, name="team")
 
 
 def main() -> None:
