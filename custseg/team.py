@@ -248,9 +248,20 @@ def _start_postgres(team: Team, binaries: Path, port: int | None, timeout: float
     )
     logged = log.stat().st_size  # the log of earlier starts is not this start's reason
     start = _pg(
-        team, "pg_ctl", "-D", str(data), "-l", str(log), "-o", options,
-        "-w", "-t", str(int(timeout)), "start", check=False,
-    )  # fmt: skip
+        team,
+        "pg_ctl",
+        "-D",
+        str(data),
+        "-l",
+        str(log),
+        "-o",
+        options,
+        "-w",
+        "-t",
+        str(int(timeout)),
+        "start",
+        check=False,
+    )
     if start.returncode != 0:
         raise TeamError(
             f"PostgreSQL did not start on port {team.pg_port}: "
@@ -268,9 +279,19 @@ def _initdb(team: Team, data: Path) -> None:
     try:
         _owned_by_server(team, pwfile)
         _pg(
-            team, "initdb", "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
-            "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C",
-        )  # fmt: skip
+            team,
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            USER,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
     finally:
         pwfile.unlink(missing_ok=True)
 
@@ -316,24 +337,37 @@ def _start_mlflow(team: Team, port: int | None, workers: int, timeout: float) ->
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no GenAI job runner (see `custseg ui`)
     }
     args = [
-        sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(team.mlflow_port),
-        "--workers", str(workers), "--artifacts-destination", team.artifacts,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        HOST,
+        "--port",
+        str(team.mlflow_port),
+        "--workers",
+        str(workers),
+        "--artifacts-destination",
+        team.artifacts,
+    ]
     log = _mlflow_log(team)
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=team.dir, start_new_session=True,
-        )  # fmt: skip
+            args,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=team.dir,
+            start_new_session=True,
+        )
     team.mlflow_pid = proc.pid
     health = f"{team.tracking_uri}/health"
     deadline = time.monotonic() + timeout
     while not _answers(health):
         if proc.poll() is not None:
             team.mlflow_pid = 0
-            raise TeamError(
-                f"the MLflow server exited: {_reason(log)} (log: {log})"
-            )
+            raise TeamError(f"the MLflow server exited: {_reason(log)} (log: {log})")
         if time.monotonic() > deadline:
             raise TeamError(f"the MLflow server did not answer in {timeout:.0f} s (log: {log})")
         time.sleep(0.5)

@@ -41,16 +41,22 @@ def up(
     pg_port: Annotated[
         int | None,
         typer.Option(
-            "--pg-port", min=1, max=65535, help="PostgreSQL's port. Default: the last one if "
-            "free, else a free one.", show_default=False,
-        ),  # fmt: skip
+            "--pg-port",
+            min=1,
+            max=65535,
+            help="PostgreSQL's port. Default: the last one if free, else a free one.",
+            show_default=False,
+        ),
     ] = None,
     mlflow_port: Annotated[
         int | None,
         typer.Option(
-            "--mlflow-port", min=1, max=65535, help="The MLflow server's port. Default: the "
-            "last one if free, else a free one.", show_default=False,
-        ),  # fmt: skip
+            "--mlflow-port",
+            min=1,
+            max=65535,
+            help="The MLflow server's port. Default: the last one if free, else a free one.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Start PostgreSQL (the first time: a new cluster with the databases mlflow and optuna)
