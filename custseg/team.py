@@ -17,6 +17,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -96,8 +97,8 @@ def up(
     """Start PostgreSQL and the MLflow server of `folder` (what already runs is left running).
     Ports: the ones given, else the last ones if still free, else free ones."""
     folder = (folder or default_dir()).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     binaries = pg_bin()
+    folder.mkdir(parents=True, exist_ok=True)
     team = _load(folder)
     if artifacts is not None:
         artifacts = artifacts.resolve()
@@ -116,12 +117,33 @@ def up(
                 "`custseg team down` first"
             )
         team.artifacts = str(artifacts)
-    team.pg_version = binaries.parent.name
-    _start_postgres(team, binaries, pg_port, timeout)
+    version = subprocess.run([binaries / "postgres", "--version"], capture_output=True, text=True)
+    found = re.search(r"PostgreSQL\) (\d[\d.]*)", version.stdout)  # postgres (PostgreSQL) 15.18
+    team.pg_version = found[1] if found else "?"
+    _choose_ports(team, pg_port, mlflow_port)  # a taken port fails before anything starts
+    _start_postgres(team, timeout)
     _save(team)
-    _start_mlflow(team, mlflow_port, workers, timeout)
+    _start_mlflow(team, workers, timeout)
     _save(team)
     return team
+
+
+def _choose_ports(team: Team, pg_port: int | None, mlflow_port: int | None) -> None:
+    """Ports of the servers that do not run yet; a server that runs keeps its own (asked to
+    move, a TeamError)."""
+    for name, alive, asked, option, attr in (
+        ("PostgreSQL", _postgres_alive(team), pg_port, "--pg-port", "pg_port"),
+        ("the MLflow server", _mlflow_alive(team), mlflow_port, "--mlflow-port", "mlflow_port"),
+    ):
+        current = getattr(team, attr)
+        if alive and asked and asked != current:
+            raise TeamError(
+                f"{name} of {team.dir} already runs on port {current}: `custseg team down` "
+                "first to move it"
+            )
+        if not alive:
+            taken = {team.pg_port} if attr == "mlflow_port" else set()
+            setattr(team, attr, _port(asked, current, option, taken))
 
 
 def down(folder: Path | None = None) -> Status:
@@ -223,19 +245,13 @@ def _owned_by_server(team: Team, *paths: Path) -> None:
         )
 
 
-def _start_postgres(team: Team, binaries: Path, port: int | None, timeout: float) -> None:
+def _start_postgres(team: Team, timeout: float) -> None:
     data, sockets, log = _data(team), _socket_dir(team), _pg_log(team)
     if _postgres_alive(team):
-        if port and port != team.pg_port:
-            raise TeamError(
-                f"PostgreSQL of {team.dir} already runs on port {team.pg_port}: "
-                "`custseg team down` first to move it"
-            )
         _create_databases(team)
         return
     if len(str(sockets / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
         raise TeamError(f"{sockets}: too long a path for a unix socket; pass a shorter --dir")
-    team.pg_port = _port(port, team.pg_port, "--pg-port")
     for d in (data, sockets):
         d.mkdir(mode=0o700, exist_ok=True)
     log.touch()
@@ -318,17 +334,11 @@ def _mlflow_log(team: Team) -> Path:
     return Path(team.dir) / "mlflow.log"
 
 
-def _start_mlflow(team: Team, port: int | None, workers: int, timeout: float) -> None:
+def _start_mlflow(team: Team, workers: int, timeout: float) -> None:
     """`mlflow server` on the `mlflow` database, serving artifacts from team.artifacts, in its
     own session (it outlives this process); returns once /health answers."""
     if _mlflow_alive(team):
-        if port and port != team.mlflow_port:
-            raise TeamError(
-                f"the MLflow server of {team.dir} already runs on port {team.mlflow_port}: "
-                "`custseg team down` first to move it"
-            )
         return
-    team.mlflow_port = _port(port, team.mlflow_port, "--mlflow-port")
     Path(team.artifacts).mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -395,17 +405,21 @@ def _answers(url: str) -> bool:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _port(asked: int | None, last: int, option: str) -> int:
-    """The port asked for (a TeamError when taken), else the last one if free, else a free one."""
+def _port(asked: int | None, last: int, option: str, taken: set[int]) -> int:
+    """The port asked for (a TeamError when taken), else the last one if free, else a free one;
+    never one of `taken` (the other server's)."""
     if asked:
-        if not _free(asked):
+        if asked in taken or not _free(asked):
             raise TeamError(f"port {asked} is in use: pick another {option}, or leave it out")
         return asked
-    if last and _free(last):
+    if last and last not in taken and _free(last):
         return last
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
 
 
 def _free(port: int) -> bool:
