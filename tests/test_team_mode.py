@@ -230,3 +230,16 @@ def test_team_commands_print_the_uris_and_refuse_a_taken_port(servers, capsys, t
     )
     code, out, _ = run_cli(["team", "status", "--dir", str(tmp_path / "none")], capsys)
     assert code == 1 and "never started" in out
+
+
+def test_a_server_that_is_down_is_one_line_in_seconds(capsys):
+    """Any command reading MLflow (here `segment compare`, which has no job around it) says in
+    seconds that the server cannot be reached, instead of a traceback after minutes of
+    retries."""
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    code, _, err = run_cli(["segment", "compare", "--tracking-uri", uri], capsys)
+    assert code == 2 and err.strip() == (
+        f"custseg: error: MLflow tracking URI {uri}: cannot reach it (Connection refused)"
+    )
+    assert time.monotonic() - started < 60
