@@ -129,6 +129,12 @@ def campaign_effects() -> Path:
     return campaigns_dir() / CAMPAIGN_EFFECTS
 
 
+def team_dir() -> Path:
+    """Default folder of team mode (`custseg team up`): PostgreSQL's cluster, the MLflow
+    server's artifacts, their logs and ports."""
+    return paths.home() / "team"
+
+
 def monitoring_root() -> Path:
     """Where monitoring keeps its history; each run writes a folder per as-of date inside."""
     return paths.home() / "monitoring"

@@ -15,28 +15,57 @@ def use(experiment: str, tracking_uri: str | None = None) -> str:
     """Point MLflow at the store and experiment (created with artifacts under the state
     folder); a ConfigError when the URI is unusable. Cheap: call it before long work."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # a remote server that is down should fail in seconds, not after minutes of retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    fail_fast()
     import logging
 
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from core.errors import ConfigError
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # not the store's migration chatter
     uri = tracking_uri or paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
         if mlflow.get_experiment_by_name(experiment) is None:
-            mlflow.create_experiment(
-                experiment, artifact_location=paths.artifact_root() + f"/{experiment}"
-            )
+            _create_experiment(experiment, uri)
         mlflow.set_experiment(experiment)
     except MlflowException as exc:
-        raise ConfigError(f"MLflow tracking URI {uri}: {exc.message.strip()}") from None
+        raise store_error(uri, exc) from None
     return uri
+
+
+def fail_fast() -> None:
+    """A tracking server that is down fails in seconds, not after minutes of retries (MLflow's
+    default: 7 retries with backoff, 8 minutes for `custseg serve` to say so)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+def store_error(uri: str, exc) -> Exception:
+    """One line for an MlflowException from the store at `uri`: a server that cannot be reached
+    says why (connection refused, unknown host) instead of the HTTP library's retry report."""
+    from core.errors import ConfigError
+
+    message = exc.message.strip()
+    reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)", message)
+    if reason and message.startswith("API request to"):
+        message = f"cannot reach it ({reason[1].strip()})"
+    return ConfigError(f"MLflow tracking URI {uri}: {message}")
+
+
+def _create_experiment(experiment: str, uri: str) -> None:
+    """Artifacts under the state folder for a store of this machine; a tracking server keeps
+    its own (a path of this machine would mean nothing to a colleague's). Another process
+    creating it at the same moment is no error."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    server = uri.startswith(("http://", "https://"))
+    location = None if server else paths.artifact_root() + f"/{experiment}"
+    try:
+        mlflow.create_experiment(experiment, artifact_location=location)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
 
 
 @contextmanager

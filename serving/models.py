@@ -295,9 +295,17 @@ def require_champions(tracking_uri: str) -> dict[str, str]:
     """`champion_versions`, or a CustsegError when nothing is served: `custseg serve` checks
     this before starting workers (they would fail to load and restart forever). A local
     SQLite store that does not exist holds nothing: it is not created just to be found empty."""
+    from mlflow.exceptions import MlflowException
+
+    from core import tracking
+
+    tracking.fail_fast()  # a tracking server that is down: one line in seconds
     local = tracking_uri.removeprefix("sqlite:///") if tracking_uri.startswith("sqlite:///") else ""
     missing = bool(local) and "?" not in local and not Path(local).exists()
-    versions = {} if missing else champion_versions(tracking_uri)
+    try:
+        versions = {} if missing else champion_versions(tracking_uri)
+    except MlflowException as exc:
+        raise tracking.store_error(tracking_uri, exc) from None
     if not versions:
         raise CustsegError(
             f"no champion models in the registry at {tracking_uri}: run `custseg run` first"

@@ -9,7 +9,17 @@ import sys
 import typer
 
 from core.errors import CustsegError
-from custseg.cli import baskets, campaign, data, jobs, monitor, score, segment, services
+from custseg.cli import (
+    baskets,
+    campaign,
+    data,
+    jobs,
+    monitor,
+    score,
+    segment,
+    services,
+    team,
+)
 
 app = typer.Typer(
     name="custseg",
@@ -32,9 +42,13 @@ app.command()(services.serve)
 app.command()(services.ui)
 app.command()(monitor.monitor)
 app.add_typer(campaign.app, name="campaign")
+app.add_typer(team.app, name="team")
 
 
 def main() -> None:
+    from core.tracking import fail_fast
+
+    fail_fast()  # a tracking server that is down: an answer in seconds, from every command
     try:
         app()
     except CustsegError as exc:
@@ -44,3 +58,22 @@ def main() -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         typer.echo(f"custseg: error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        unreachable = _unreachable_store(exc)
+        if unreachable is None:
+            raise
+        typer.echo(f"custseg: error: {unreachable}", err=True)
+        sys.exit(2)
+
+
+def _unreachable_store(exc: Exception) -> str | None:
+    """A tracking server that cannot be reached, as one line (any command that reads MLflow:
+    `segment compare` on a server that is down); None for every other error."""
+    mlflow = sys.modules.get("mlflow")  # not loaded: the error cannot be MLflow's
+    if mlflow is None or not isinstance(exc, mlflow.exceptions.MlflowException):
+        return None
+    if not exc.message.startswith("API request to"):
+        return None
+    from core.tracking import store_error
+
+    return str(store_error(mlflow.get_tracking_uri(), exc))

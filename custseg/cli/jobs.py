@@ -252,7 +252,8 @@ def _print_outputs(r, experiment: str) -> None:
     console.print(f"scores: {r.paths['scores']}")
     console.print(f"report: {r.paths['report']}  (open it in a browser)")
     if r.run_id:
-        compare = "`custseg segment compare` compares the schemes, " if r.fitted else ""
+        own = "" if catalog.project() == catalog.PROJECT else f" --project {catalog.project()}"
+        compare = f"`custseg segment compare{own}` compares the schemes, " if r.fitted else ""
         console.print(
             f"MLflow run {r.run_id} (experiment {experiment}); {compare}`custseg ui` opens the "
             "MLflow UI"

@@ -114,8 +114,25 @@ TrackingOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _experiment(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    """Not given: the project's own experiment (custseg by default), so that two projects
+    sharing one MLflow store never read each other's fits (--project is parsed first)."""
+    source = ctx.get_parameter_source(param.name)  # an enum of typer's own click copy
+    if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+        return catalog.project()
+    return value
+
+
 ExperimentOpt = Annotated[
-    str, typer.Option("--experiment", help="MLflow experiment to log to / read from.")
+    str,
+    typer.Option(
+        "--experiment",
+        help="MLflow experiment to log to / read from. Default: the project's name (custseg).",
+        callback=_experiment,
+        show_default=False,
+    ),
 ]
 TrackOpt = Annotated[
     bool, typer.Option(help="Log to MLflow and register the models (and promote winners).")
@@ -136,9 +153,11 @@ ProjectOpt = Annotated[
     str | None,
     typer.Option(
         "--project",
-        help="Project: the prefix of the registered models, so that two data sets in one "
-        "MLflow store never mix. Default: CUSTSEG_PROJECT, else custseg.",
+        help="Project: the prefix of the registered models and the default experiment, so "
+        "that two data sets in one MLflow store never mix. Default: CUSTSEG_PROJECT, else "
+        "custseg.",
         callback=_use_project,
+        is_eager=True,  # before --experiment, whose default it is
         show_default=False,
     ),
 ]

@@ -89,7 +89,7 @@ def _again(features, schemes, trials, project, experiment) -> str:
     for option, value in (("--schemes", schemes), ("--trials", trials), ("--project", project)):
         if value is not None:
             words += [option, str(value)]
-    if experiment != DEFAULT_EXPERIMENT:
+    if experiment != catalog.project():  # not the project's own experiment
         words += ["--experiment", experiment]
     return " ".join(words)
 

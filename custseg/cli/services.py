@@ -56,6 +56,9 @@ def ui(
     from core import paths
 
     uri = tracking_uri or paths.tracking_uri()
+    if uri.startswith(("http://", "https://")):  # a tracking server (team mode) has its own UI
+        typer.echo(f"the MLflow UI is the tracking server's own: open {uri}")
+        return
     typer.echo(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     args = ["ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"]
