@@ -66,9 +66,9 @@ def test_distinct_days_and_interpurchase_gaps():
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])
-def test_refunds_in_the_same_pass_leave_the_order_features_alone(engine):
-    # refunds ride along with the orders through the gap window and the one aggregation:
-    # one on an order day, one between two order days, one after the last order
+def test_refunds_leave_the_gaps_and_order_features_alone(engine):
+    # refunds on an order day, between two order days and after the last order; the gap
+    # mean and spread (from first/last day, day count and squared gaps) are the orders' alone
     orders = [("A", 100, 10.0), ("A", 70, 20.0), ("A", 30, 30.0), ("A", 0, 40.0)]
     refunds = [
         ("A", ago, amount, "online", "食品", True) for ago, amount in [(70, -5.0), (50, -2.0)]
