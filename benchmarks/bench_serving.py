@@ -5,20 +5,25 @@
 
 Prints p50/p99 latency of single-customer /predict and /score_transactions, requests/s at
 concurrency 1, 8 and 32 (keep-alive connections, one per client thread), customers/s with
-batches of 500, and beside them the in-process call of the same model set. The same /predict
-loads then run against a plain BentoML service over one of the champions' LightGBM boosters
-(`plain_service.py`, no custseg code), started the same way after custseg's has stopped: the
-custseg/plain ratio means the same on any machine. CUSTSEG_WORKERS=1 measures one worker
-process for both (default 2, one per core).
+batches of 500, and beside them the in-process call of the same model set. Two plain BentoML
+services over one of the champions' LightGBM boosters (`plain_service.py`, no custseg code) run
+beside custseg's, all three started at once with the same number of worker processes:
+plain-default (no thread settings, as the BentoML and LightGBM docs write it) and plain-tuned
+(one thread per request, as custseg's). Each /predict load runs on the three in turn, the order
+rotating each round (--rounds), so a slow spell of a shared machine hits them alike; figures are
+medians over the rounds, and custseg/plain ratios medians of the same-round ratios.
+CUSTSEG_WORKERS=1 measures one worker process for all three (default 2, one per core).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,8 +87,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--home", type=Path, help="state folder with registered champions")
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--requests", type=int, default=1000, help="per load (default 1000)")
+    ap.add_argument("--seconds", type=float, default=10, help="per load at most (default 10)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="custseg-bench-serve-")
     home = (args.home or Path(tmp.name)).resolve()
@@ -152,8 +158,9 @@ def main() -> None:
 
     workers = os.environ.get("CUSTSEG_WORKERS", "2")
     print(
-        f"custseg serving benchmark (loopback, {len(models.versions)} champions, {workers} "
-        f"workers; anchor: a plain BentoML service over one LightGBM model, {workers} workers)"
+        f"custseg serving benchmark (loopback, {len(models.versions)} champions; custseg, "
+        f"plain-default and plain-tuned side by side, {workers} worker processes each; "
+        f"medians of {args.rounds} interleaved rounds)"
     )
     p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
     print(
@@ -162,37 +169,79 @@ def main() -> None:
     )
     n = min(args.requests, len(one) * 10)
     single = {c: (one * 10)[:n] for c in (1, 8, 32)}
-    port = free_port()
-    ready = f"http://127.0.0.1:{port}/readyz"
-    ours = {}
-    with running(["serve", "--port", str(port)], env, ready, Path(tmp.name) / "server.log"):
-        load(port, "/predict", one[:50], 1, 10)  # warm up
-        for c, bodies in single.items():
-            ours["/predict", c] = load(port, "/predict", bodies, c, args.seconds)
+    loads = [("/predict", c, single[c]) for c in (1, 8, 32)]
+    loads += [("batch", c, batches * 30) for c in (2, 4, 8)]
+    ports = {name: free_port() for name in SERVICES}
+    model = anchor_model(models, features, Path(tmp.name))
+    runs: dict[tuple, list[dict]] = {}
+    with contextlib.ExitStack() as stack:
+        for name, port in ports.items():
+            cmd, service_env = service_command(name, port, env, model, workers)
+            ready = f"http://127.0.0.1:{port}/readyz"
+            log = Path(tmp.name) / f"{name}.log"
+            stack.enter_context(running(cmd, service_env, ready, log))
+        for port in ports.values():
+            load(port, "/predict", one[:50], 1, 10)  # warm up
+        for r in range(args.rounds):
+            order = SERVICES[r % 3 :] + SERVICES[: r % 3]
+            for path, c, bodies in loads:
+                for name in order:
+                    result = load(ports[name], "/predict", bodies, c, args.seconds)
+                    runs.setdefault((name, path, c), []).append(result)
         for c in (1, 8, 32):
             bodies = (raw * 10)[: min(args.requests, len(raw) * 10)]
-            ours["/score_transactions", c] = load(port, "/score_transactions", bodies, c, 20)
-        for c in (2, 4, 8):
-            ours["batch", c] = load(port, "/predict", batches * 30, c, args.seconds)
-    plain = measure_plain(models, features, cols, env, Path(tmp.name), single, batches, args)
-    for (path, c), r in ours.items():
-        anchor = plain.get((path, c))
+            result = load(ports["custseg"], "/score_transactions", bodies, c, args.seconds)
+            runs["custseg", "/score_transactions", c] = [result]
+    for (name, path, c), rounds in runs.items():
+        if name != "custseg":
+            continue
+        r = _median(rounds)
         if path == "batch":
-            line = (
-                f"  /predict, batches of 500, concurrency {c}: {r['rps'] * 500:8,.0f} customers/s"
-            )
+            line = f"  /predict, batches of 500, c={c}: {r['rps'] * 500:7,.0f} customers/s"
         else:
-            line = f"  {path:20} 1 customer, concurrency {c:2}: {r['rps']:6.0f} req/s"
-        line += f", p50 {r['p50']:6.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
-        if anchor:
+            line = f"  {path:20} 1 customer, c={c:2}: {r['rps']:6,.0f} req/s"
+        line += f", p50 {r['p50']:5.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
+        for anchor in SERVICES[1:]:
+            if (anchor, path, c) not in runs:
+                continue
+            a = _median(runs[anchor, path, c])
             unit = (
-                f"{anchor['rps'] * 500:,.0f} customers/s"
+                f"{a['rps'] * 500:,.0f} customers/s"
                 if path == "batch"
-                else (f"{anchor['rps']:.0f} req/s")
+                else f"{a['rps']:,.0f} req/s"
             )
-            line += f" | plain {unit}, p99 {anchor['p99']:5.1f} ms"
-            line += f" | custseg/plain {r['rps'] / anchor['rps']:.2f}x"
+            ratios = [
+                x["rps"] / y["rps"] for x, y in zip(rounds, runs[anchor, path, c], strict=True)
+            ]
+            line += (
+                f" | {anchor} {unit}, p99 {a['p99']:.1f} ms, errors {a['errors']}: "
+                f"custseg/plain {statistics.median(ratios):.2f}x"
+            )
         print(line)
+
+
+SERVICES = ("custseg", "plain-default", "plain-tuned")
+
+
+def _median(rounds: list[dict]) -> dict:
+    """Median of each figure over the rounds; errors add up."""
+    out = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50", "p99")}
+    return {**out, "errors": sum(r["errors"] for r in rounds)}
+
+
+def service_command(name: str, port: int, env: dict, model: Path, workers: str):
+    """(the command for `running`, its environment): custseg's `serve`, or the plain service
+    with the library defaults (plain-default) or one thread per request (plain-tuned)."""
+    if name == "custseg":
+        return ["serve", "--port", str(port)], env
+    service_env = {**env, "PLAIN_MODEL": str(model), "PLAIN_WORKERS": workers}
+    for var in ("PLAIN_THREADS", "OMP_NUM_THREADS"):
+        service_env.pop(var, None)
+    if name == "plain-tuned":
+        service_env.update(PLAIN_THREADS="1", OMP_NUM_THREADS="1")
+    here = str(Path(__file__).resolve().parent)
+    cmd = ["-m", "bentoml", "serve", "plain_service:Plain", "--port", str(port)]
+    return [*cmd, "--working-dir", here], service_env
 
 
 def anchor_model(models, features: pd.DataFrame, folder: Path) -> Path:
@@ -210,24 +259,6 @@ def anchor_model(models, features: pd.DataFrame, folder: Path) -> Path:
     data = lgb.Dataset(numeric, label, params={"verbosity": -1})
     lgb.train({"objective": "binary", "verbosity": -1}, data, 150).save_model(str(path))
     return path
-
-
-def measure_plain(models, features, cols, env, folder, single, batches, args) -> dict:
-    """The same /predict loads against the plain service."""
-    model = anchor_model(models, features, folder)
-    port = free_port()
-    plain_env = {**env, "PLAIN_MODEL": str(model), "PLAIN_WORKERS": env.get("CUSTSEG_WORKERS", "2")}
-    here = str(Path(__file__).resolve().parent)
-    cmd = ["-m", "bentoml", "serve", "plain_service:Plain", "--port", str(port)]
-    cmd += ["--working-dir", here]
-    out = {}
-    with running(cmd, plain_env, f"http://127.0.0.1:{port}/readyz", folder / "plain.log"):
-        load(port, "/predict", single[1][:50], 1, 10)
-        for c, bodies in single.items():
-            out["/predict", c] = load(port, "/predict", bodies, c, args.seconds)
-        for c in (2, 4, 8):
-            out["batch", c] = load(port, "/predict", batches * 30, c, args.seconds)
-    return out
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 from core.errors import InputError
 from features import registry
 from features.build import build_features, build_features_from_parquet, build_labels
-from features.definitions import FeatureConfig
+from features.definitions import FeatureConfig, TagConfig
 
 D = date(2026, 6, 30)
 
@@ -64,6 +64,29 @@ def test_distinct_days_and_interpurchase_gaps():
     assert row["interpurchase_mean_days"] == pytest.approx(50.0)  # gaps 40 and 60
     assert row["interpurchase_std_days"] == pytest.approx(np.std([40, 60], ddof=1))
     assert row["overdue_ratio"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_refunds_leave_the_gaps_and_order_features_alone(engine):
+    # refunds on an order day, between two order days and after the last order; the gap
+    # mean and spread (from first/last day, day count and squared gaps) are the orders' alone
+    orders = [("A", 100, 10.0), ("A", 70, 20.0), ("A", 30, 30.0), ("A", 0, 40.0)]
+    refunds = [
+        ("A", ago, amount, "online", "食品", True) for ago, amount in [(70, -5.0), (50, -2.0)]
+    ]
+    cfg = FeatureConfig(
+        tags=(TagConfig("every_order", alpha=1.0), TagConfig("refunds", refund=True, alpha=1.0))
+    )
+    df = tx(orders + refunds + [("A", 10, -1.0, "offline", "食品", True)])
+    row = build_features(df, None, D, cfg=cfg, engine=engine).iloc[0]
+    assert row["frequency_orders"] == 4 and row["frequency_days"] == 4
+    assert row["interpurchase_mean_days"] == pytest.approx(100 / 3)  # gaps 30, 40, 30
+    assert row["interpurchase_std_days"] == pytest.approx(np.std([30, 40, 30], ddof=1))
+    assert row["monetary"] == 100.0 and row["max_order_value"] == 40.0
+    assert row["orders_30d"] == 1 and row["spend_90d"] == 90.0 and row["order_days_90d"] == 3
+    assert row["refund_amount"] == 8.0 and row["refund_rate"] == pytest.approx(0.75)
+    assert row["online_share"] == 1.0  # the offline refund is not an order
+    assert row["tag_every_order"] == 4.0 and row["tag_refunds"] == 3.0
 
 
 def test_single_order_has_no_gap():
