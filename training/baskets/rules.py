@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from training.baskets.build import Baskets
 from training.baskets.config import BasketConfig
+from training.baskets.sql import INF, number, query
 
 ALL = "all"
 COLUMNS = [
@@ -52,52 +53,62 @@ def _grouped(b: Baskets, segments: pd.Series | None) -> tuple[pd.DataFrame, np.n
     return out.reset_index(drop=True), np.asarray(names, object)
 
 
-def rules(b: Baskets, cfg: BasketConfig, segments: pd.Series | None = None) -> pd.DataFrame:
+def rules(
+    b: Baskets, cfg: BasketConfig, segments: pd.Series | None = None, engine: str = "duckdb"
+) -> pd.DataFrame:
     """Every rule X -> Y above the thresholds, for all baskets (segments None) or for each
-    segment's baskets, sorted by segment then lift."""
-    from features.engines import duckdb_connection
-
+    segment's baskets, sorted by segment then lift; counted on `engine` (duckdb or spark) by
+    the same SQL text."""
     lines, names = _grouped(b, segments)
     if lines.empty:
         return pd.DataFrame(columns=COLUMNS)
-    con = duckdb_connection()
-    con.register("_rule_lines", pa.Table.from_pandas(lines, preserve_index=False))
-    try:
-        out = con.execute(
-            """
-            WITH n AS (SELECT grp, count(DISTINCT basket)::DOUBLE AS nb FROM _rule_lines
-                       GROUP BY grp),
-            floor AS (SELECT grp, nb, greatest(?, ceil(? * nb)) AS low FROM n),
-            items AS (SELECT grp, item, count(*)::DOUBLE AS n_x FROM _rule_lines
-                      GROUP BY grp, item),
-            kept AS (SELECT l.grp, l.basket, l.item FROM _rule_lines l
-                     JOIN items i ON i.grp = l.grp AND i.item = l.item
-                     JOIN floor f ON f.grp = l.grp WHERE i.n_x >= f.low),
-            pairs AS (SELECT a.grp, a.item AS x, b.item AS y, count(*)::DOUBLE AS n_xy
-                      FROM kept a JOIN kept b
-                        ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
-                      GROUP BY a.grp, a.item, b.item),
-            strong AS (SELECT p.* FROM pairs p JOIN floor f ON f.grp = p.grp
-                       WHERE p.n_xy >= f.low),
-            both_ways AS (SELECT grp, x, y, n_xy FROM strong
-                          UNION ALL SELECT grp, y, x, n_xy FROM strong)
-            SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
-                   ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
-                   r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
-                   r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
-                   CASE WHEN r.n_xy >= ix.n_x THEN 'inf'::DOUBLE
-                        ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction
-            FROM both_ways r
-            JOIN floor f ON f.grp = r.grp
-            JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
-            JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
-            WHERE r.n_xy / ix.n_x >= ? AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= ?
-            """,
-            [cfg.min_count, cfg.min_support, cfg.min_confidence, cfg.min_lift],
-        ).df()
-    finally:
-        con.unregister("_rule_lines")
+    table = pa.Table.from_pandas(lines, preserve_index=False)
+    out = query(engine, PAIR_RULES.format(**_thresholds(cfg)), {"_rule_lines": table})
     return _named(out, b, names)
+
+
+def _thresholds(cfg: BasketConfig) -> dict[str, str]:
+    return {
+        "min_count": number(cfg.min_count),
+        "min_support": number(cfg.min_support),
+        "min_confidence": number(cfg.min_confidence),
+        "min_lift": number(cfg.min_lift),
+        "inf": INF,
+    }
+
+
+# Item counts per group, items below the floor pruned, pairs by a self-join on the basket
+# (x < y: each pair once), both directions with their measures. DuckDB and Spark SQL alike
+# (training.baskets.sql): {placeholders} are DOUBLE literals.
+PAIR_RULES = """
+WITH n AS (SELECT grp, CAST(count(DISTINCT basket) AS DOUBLE) AS nb FROM _rule_lines
+           GROUP BY grp),
+floor AS (SELECT grp, nb, greatest({min_count}, ceil({min_support} * nb)) AS low FROM n),
+items AS (SELECT grp, item, CAST(count(*) AS DOUBLE) AS n_x FROM _rule_lines
+          GROUP BY grp, item),
+kept AS (SELECT l.grp, l.basket, l.item FROM _rule_lines l
+         JOIN items i ON i.grp = l.grp AND i.item = l.item
+         JOIN floor f ON f.grp = l.grp WHERE i.n_x >= f.low),
+pairs AS (SELECT a.grp, a.item AS x, b.item AS y, CAST(count(*) AS DOUBLE) AS n_xy
+          FROM kept a JOIN kept b
+            ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
+          GROUP BY a.grp, a.item, b.item),
+strong AS (SELECT p.grp, p.x, p.y, p.n_xy FROM pairs p JOIN floor f ON f.grp = p.grp
+           WHERE p.n_xy >= f.low),
+both_ways AS (SELECT grp, x, y, n_xy FROM strong
+              UNION ALL SELECT grp, y AS x, x AS y, n_xy FROM strong)
+SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
+       ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
+       r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
+       r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
+       CASE WHEN r.n_xy >= ix.n_x THEN {inf}
+            ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction
+FROM both_ways r
+JOIN floor f ON f.grp = r.grp
+JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
+JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
+WHERE r.n_xy / ix.n_x >= {min_confidence} AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= {min_lift}
+"""
 
 
 def _named(out: pd.DataFrame, b: Baskets, names: np.ndarray) -> pd.DataFrame:
@@ -119,15 +130,17 @@ def _named(out: pd.DataFrame, b: Baskets, names: np.ndarray) -> pd.DataFrame:
 
 
 def distinctive(
-    b: Baskets, by_segment: pd.DataFrame, segments: pd.Series, alpha: float = 0.05
+    b: Baskets,
+    by_segment: pd.DataFrame,
+    segments: pd.Series,
+    alpha: float = 0.05,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """The segment rules with the same rule among the other customers' baskets: confidence
     and lift there, the lift ratio (segment / rest), and a one-sided two-proportion z-test
     that X -> Y is more confident in the segment; `distinctive` when its p-value is below
     alpha / the segment's number of rules (Bonferroni)."""
     from scipy.stats import norm
-
-    from features.engines import duckdb_connection
 
     if by_segment.empty:
         return by_segment.assign(
@@ -139,19 +152,17 @@ def distinctive(
     scoped = b.lines[["basket", "item", "customer"]]
     seg = pd.Series(segments).astype(object).reindex(pd.Index(b.customers, dtype=object))
     scoped = scoped[seg.notna().to_numpy()[scoped["customer"].to_numpy()]]
-    con = duckdb_connection()
-    con.register("_d_lines", pa.Table.from_pandas(scoped[["basket", "item"]]))
-    con.register("_d_pairs", pa.Table.from_pandas(codes, preserve_index=False))
-    try:
-        both = con.execute(
-            """SELECT p.x, p.y, count(*)::BIGINT AS n_all FROM _d_pairs p
-               JOIN _d_lines a ON a.item = p.x
-               JOIN _d_lines c ON c.basket = a.basket AND c.item = p.y
-               GROUP BY p.x, p.y"""
-        ).df()
-    finally:
-        con.unregister("_d_lines")
-        con.unregister("_d_pairs")
+    both = query(
+        engine,
+        """SELECT p.x, p.y, count(*) AS n_all FROM _d_pairs p
+           JOIN _d_lines a ON a.item = p.x
+           JOIN _d_lines c ON c.basket = a.basket AND c.item = p.y
+           GROUP BY p.x, p.y""",
+        {
+            "_d_lines": pa.Table.from_pandas(scoped[["basket", "item"]], preserve_index=False),
+            "_d_pairs": pa.Table.from_pandas(codes, preserve_index=False),
+        },
+    )
     item_n = np.bincount(scoped["item"].to_numpy(), minlength=b.n_items)
     n_all = scoped["basket"].nunique()
     out = by_segment.assign(
