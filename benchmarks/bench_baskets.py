@@ -1,6 +1,7 @@
-"""Benchmark: custseg's association rules (pairs counted in DuckDB SQL) against mlxtend's
-fpgrowth + association_rules on the same baskets, and the out-of-time check of the next-best
-products (hit rate / recall@3 against popularity and segment popularity).
+"""Benchmark: custseg's association rules (pairs counted in SQL, on DuckDB and on Spark: the
+same SQL text) against mlxtend's fpgrowth + association_rules on the same baskets, and the
+out-of-time check of the next-best products (hit rate / recall@3 against popularity and
+segment popularity).
 
     python benchmarks/bench_baskets.py ../shared/data/online_retail.parquet   # raw UCI file
     python benchmarks/bench_baskets.py --sample                # generated sample (25k customers)
@@ -8,10 +9,14 @@ products (hit rate / recall@3 against popularity and segment popularity).
 
 mlxtend is optional and not a custseg dependency: `pip install mlxtend` (or put it on
 PYTHONPATH) to compare; without it only custseg's figures are printed. Each contender runs in
-its own process (wall time of its compute, peak RSS of the process); baskets are prepared once
-(clean + baskets, not timed). mlxtend gets the same baskets one-hot encoded (a dense bool
-frame, as its docs show), pairs only (max_len=2), the same thresholds; it is skipped with the
-reason when that frame would exceed --mlxtend-max-gb.
+its own process (wall time of its compute, peak RSS of the process; for Spark the Python
+driver's plus the JVM's, and the session start apart); baskets are prepared once (clean +
+baskets, not timed). mlxtend gets the same baskets one-hot encoded (a dense bool frame, as its
+docs show), pairs only (max_len=2), the same thresholds, under an address-space limit of
+--mlxtend-max-gb and a time limit of --mlxtend-max-minutes: past either it is reported as not
+finished within them. The generated log has no product pairs (its multi-product orders are
+random products of one category), so --plant N (default 5 there) plants N pairs in its
+baskets: X added to 1% of baskets, Y to 60% of the baskets with X; the output says so.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def prepare(out: Path, args) -> dict:
         cleaning = CleaningConfig(cancel_id_pattern=CANCEL_ID_PATTERN)
     feats = features_from_log(log, None, mapping, cleaning, FeatureConfig())
     b = build_baskets(feats.result.transactions, feats.as_of, cfg.level)
+    pairs = plant(b, args.plant if args.plant is not None else (0 if args.log else 5))
     b.lines.to_parquet(out / "lines.parquet")
     import pandas as pd
 
@@ -72,9 +78,43 @@ def prepare(out: Path, args) -> dict:
 
     cutoff = feats.as_of - timedelta(days=cfg.horizon_days)
     at(cutoff).rename("segment").reset_index().to_parquet(out / "segments.parquet")
-    (out / "meta.json").write_text(json.dumps({"as_of": str(feats.as_of)}))
+    (out / "meta.json").write_text(json.dumps({"as_of": str(feats.as_of), "planted": pairs}))
     return {"baskets": b.n_baskets, "items": b.n_items, "customers": b.n_customers,
-            "lines": len(b.lines), "as_of": str(feats.as_of)}  # fmt: skip
+            "lines": len(b.lines), "as_of": str(feats.as_of), "planted": pairs}  # fmt: skip
+
+
+def plant(b, n: int, seed: int = 7, share: float = 0.01, conf: float = 0.6) -> list[list[str]]:
+    """Plant n pairs X -> Y in the baskets (in place): X is added to a random `share` of the
+    baskets without it, then Y to a `conf` share of all baskets with X (on the basket's
+    customer and day). Returns the pairs' names."""
+    import numpy as np
+    import pandas as pd
+
+    if n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    lines = b.lines
+    first = lines.drop_duplicates("basket").set_index("basket").sort_index()
+    codes = rng.choice(b.n_items, 2 * n, replace=False)
+    added = []
+    for x, y in codes.reshape(n, 2):
+        has_x = np.zeros(b.n_baskets, bool)
+        has_x[lines.loc[lines["item"] == x, "basket"].to_numpy()] = True
+        more_x = ~has_x & (rng.random(b.n_baskets) < share)
+        has_y = np.zeros(b.n_baskets, bool)
+        has_y[lines.loc[lines["item"] == y, "basket"].to_numpy()] = True
+        more_y = (has_x | more_x) & ~has_y & (rng.random(b.n_baskets) < conf)
+        for item, mask in ((x, more_x), (y, more_y)):
+            rows = first.iloc[np.flatnonzero(mask)]
+            added.append(pd.DataFrame({"basket": rows.index.to_numpy(np.int64),
+                                       "item": np.int32(item), "customer": rows["customer"],
+                                       "day": rows["day"]}))  # fmt: skip
+    b.lines = (
+        pd.concat([lines, *added], ignore_index=True)
+        .astype(lines.dtypes.to_dict())
+        .sort_values(["basket", "item"], ignore_index=True)
+    )
+    return [[str(b.items[x]), str(b.items[y])] for x, y in codes.reshape(n, 2)]
 
 
 def _baskets(out: Path):
@@ -104,7 +144,51 @@ def custseg_rules(out: Path, args) -> dict:
     table = rules(b, _cfg(args))
     seconds = time.perf_counter() - t0
     table.to_parquet(out / "custseg_rules.parquet")
-    return {"seconds": seconds, "rules": len(table)}
+    return {"seconds": seconds, "rules": len(table), **_planted_found(out, table)}
+
+
+def _planted_found(out: Path, table) -> dict:
+    planted = json.loads((out / "meta.json").read_text()).get("planted", [])
+    if not planted:
+        return {}
+    found = set(zip(table["antecedent"].astype(str), table["consequent"].astype(str),
+                    strict=True))  # fmt: skip
+    return {"planted_found": sum((x, y) in found for x, y in planted)}
+
+
+def spark_rules(out: Path, args) -> dict:
+    """The same rules on Spark (local mode; driver memory --spark-driver-gb): session start
+    apart, then the rules, checked against DuckDB's: counts exact, measures to 1e-9."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.spark_driver_gb}g pyspark-shell"
+    try:
+        from features.engines import spark_session
+
+        t0 = time.perf_counter()
+        spark_session().sparkContext.setLogLevel("ERROR")
+    except Exception as exc:  # noqa: BLE001 - no pyspark / no Java: say why
+        return {"skipped": f"no Spark here ({str(exc).splitlines()[0][:200]})"}
+    from training.baskets import rules
+
+    start = time.perf_counter() - t0
+    b = _baskets(out)
+    t0 = time.perf_counter()
+    table = rules(b, _cfg(args), engine="spark")
+    seconds = time.perf_counter() - t0
+    ours = pd.read_parquet(out / "custseg_rules.parquet")
+    key = ["segment", "antecedent", "consequent"]
+    both = ours.merge(table, on=key, how="outer", suffixes=("", "_spark"), indicator=True)
+    counts = ["n_baskets", "n_antecedent", "n_consequent", "n_both"]
+    same = bool((both["_merge"] == "both").all()) and all(
+        (both[c] == both[f"{c}_spark"]).all() for c in counts
+    ) and all(np.allclose(both[c], both[f"{c}_spark"], rtol=1e-9, atol=0)
+              for c in ("support", "confidence", "lift", "conviction"))  # fmt: skip
+    return {"seconds": seconds, "session_start_s": start, "rules": len(table), "same_rules": same,
+            "jvm_peak_rss_mb": harness.children_peak_rss_mb()}  # fmt: skip
 
 
 def mlxtend_rules(out: Path, args) -> dict:
@@ -112,21 +196,37 @@ def mlxtend_rules(out: Path, args) -> dict:
         from mlxtend.frequent_patterns import association_rules, fpgrowth
     except ImportError:
         return {"skipped": "mlxtend is not installed (pip install mlxtend)"}
+    import resource
+    import signal
+
     import numpy as np
     import pandas as pd
 
     b = _baskets(out)
-    gb = b.n_baskets * b.n_items / 1e9
-    if gb > args.mlxtend_max_gb:
-        return {"skipped": f"its one-hot frame would be {gb:.1f} GB (> --mlxtend-max-gb)"}
     cfg = _cfg(args)
+    limit = int(args.mlxtend_max_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def timeout(*_):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(int(args.mlxtend_max_minutes * 60))
     t0 = time.perf_counter()
-    onehot = np.zeros((b.n_baskets, b.n_items), dtype=bool)
-    onehot[b.lines["basket"].to_numpy(), b.lines["item"].to_numpy()] = True
-    frame = pd.DataFrame(onehot, columns=b.items)
-    itemsets = fpgrowth(frame, min_support=cfg.min_support, use_colnames=True, max_len=2)
-    found = association_rules(itemsets, metric="confidence", min_threshold=cfg.min_confidence)
-    found = found[found["lift"] >= cfg.min_lift]
+    try:
+        onehot = np.zeros((b.n_baskets, b.n_items), dtype=bool)
+        onehot[b.lines["basket"].to_numpy(), b.lines["item"].to_numpy()] = True
+        frame = pd.DataFrame(onehot, columns=b.items)
+        itemsets = fpgrowth(frame, min_support=cfg.min_support, use_colnames=True, max_len=2)
+        found = association_rules(itemsets, metric="confidence", min_threshold=cfg.min_confidence)
+        found = found[found["lift"] >= cfg.min_lift]
+    except MemoryError:
+        return {"skipped": f"did not finish within {args.mlxtend_max_gb:g} GB of address space "
+                f"({time.perf_counter() - t0:.0f} s in; one-hot frame "
+                f"{b.n_baskets * b.n_items / 1e9:.1f} GB)"}  # fmt: skip
+    except TimeoutError:
+        return {"skipped": f"did not finish within {args.mlxtend_max_minutes:g} minutes"}
+    signal.alarm(0)
     seconds = time.perf_counter() - t0
     ours = pd.read_parquet(out / "custseg_rules.parquet")
     key = set(zip(ours["antecedent"], ours["consequent"], strict=True))
@@ -153,7 +253,12 @@ def next_best_check(out: Path, args) -> dict:
     return {"seconds": time.perf_counter() - t0, **check}
 
 
-PHASES = {"custseg": custseg_rules, "mlxtend": mlxtend_rules, "next_best": next_best_check}
+PHASES = {
+    "custseg": custseg_rules,
+    "spark": spark_rules,
+    "mlxtend": mlxtend_rules,
+    "next_best": next_best_check,
+}
 
 
 def main() -> None:
@@ -165,7 +270,16 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=25_000, help="customers to generate")
     ap.add_argument("--min-support", type=float, default=0.005)
     ap.add_argument("--min-confidence", type=float, default=0.1)
-    ap.add_argument("--mlxtend-max-gb", type=float, default=4.0)
+    ap.add_argument(
+        "--mlxtend-max-gb",
+        type=float,
+        default=8.0,
+        help="mlxtend's address-space limit (default 8)",
+    )
+    ap.add_argument("--mlxtend-max-minutes", type=float, default=30.0)
+    ap.add_argument("--spark-driver-gb", type=int, default=4)
+    ap.add_argument("--plant", type=int, help="pairs to plant (default: 5 generated, 0 a log)")
+    ap.add_argument("--no-spark", action="store_true", help="skip the Spark contender")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -178,23 +292,47 @@ def main() -> None:
         ap.error("give a LOG, --sample or --customers N")
     extra = [str(Path(args.log).resolve())] if args.log else ["--customers", str(args.customers)]
     extra += ["--min-support", str(args.min_support), "--min-confidence", str(args.min_confidence)]
-    extra += ["--mlxtend-max-gb", str(args.mlxtend_max_gb)]
-    r = harness.run_phases(__file__, ["prepare", *PHASES], extra, rounds=1, setup=1)
+    extra += [
+        "--mlxtend-max-gb",
+        str(args.mlxtend_max_gb),
+        "--mlxtend-max-minutes",
+        str(args.mlxtend_max_minutes),
+        "--spark-driver-gb",
+        str(args.spark_driver_gb),
+    ]
+    extra += [] if args.plant is None else ["--plant", str(args.plant)]
+    phases = [p for p in PHASES if not (args.no_spark and p == "spark")]
+    r = harness.run_phases(__file__, ["prepare", *phases], extra, rounds=1, setup=1,
+                           may_fail=("mlxtend", "spark"))  # fmt: skip
     p = r["prepare"]
     print(f"{args.log or f'generated, {args.customers:,} customers'} as of {p['as_of']}: "
           f"{p['baskets']:,} baskets, {p['items']:,} products, {p['lines']:,} basket lines, "
           f"{p['customers']:,} customers")  # fmt: skip
+    if p["planted"]:
+        print(f"planted {len(p['planted'])} pairs X -> Y (the generator plants none): X added to "
+              f"1% of baskets, Y to 60% of baskets with X: "
+              + ", ".join(f"{x} -> {y}" for x, y in p["planted"]))  # fmt: skip
     print(f"rules X -> Y, min support {args.min_support}, min confidence {args.min_confidence}")
     print(f"  {'':28} {'wall s':>8} {'peak RSS MB':>12} {'rules':>8}")
-    for name, label in (("custseg", "custseg (DuckDB SQL)"), ("mlxtend", "mlxtend fpgrowth")):
-        m = r[name]
-        if "skipped" in m:
-            print(f"  {label:28} skipped: {m['skipped']}")
+    contenders = (("custseg", "custseg, DuckDB SQL"), ("spark", "custseg, Spark SQL (local[2])"),
+                  ("mlxtend", "mlxtend fpgrowth"))  # fmt: skip
+    for name, label in contenders:
+        m = r.get(name)
+        if m is None:
             continue
-        same = "" if "same_rules" not in m else f"  same rules as custseg: {m['same_rules']}"
+        if "skipped" in m:
+            print(f"  {label:28} {m['skipped']}")
+            continue
+        peak = m["peak_rss_mb"] + m.get("jvm_peak_rss_mb", 0)
+        same = "" if "same_rules" not in m else f"  same rules as DuckDB: {m['same_rules']}"
         if m.get("at_threshold"):
             same += f" (but {m['at_threshold']} at exactly the confidence threshold)"
-        print(f"  {label:28} {m['seconds']:8.2f} {m['peak_rss_mb']:12,.0f} {m['rules']:8,}{same}")
+        if "planted_found" in m:
+            same += f"  planted pairs found: {m['planted_found']} of {len(p['planted'])}"
+        if "session_start_s" in m:
+            same += (f"  (+ {m['session_start_s']:.0f} s session start; RSS: Python "
+                     f"{m['peak_rss_mb']:,.0f} + JVM {m['jvm_peak_rss_mb']:,.0f} MB)")  # fmt: skip
+        print(f"  {label:28} {m['seconds']:8.2f} {peak:12,.0f} {m['rules']:8,}{same}")
     v = r["next_best"]
     print(f"next-best products, out of time: history to {v['cutoff']}, {v['customers']:,} "
           f"customers buying new products in the {v['horizon_days']} days after "

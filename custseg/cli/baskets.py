@@ -79,8 +79,8 @@ def basket(
     """
     from core.progress import console
     from features.stage import features_from_log
-    from training.baskets.stage import run_baskets
     from training.baskets.sql import checked
+    from training.baskets.stage import run_baskets
     from training.pipeline import check
 
     engine = checked(engine)  # before the log is read
