@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import needs_spark, run_cli
 from training.baskets import BasketConfig, build_baskets, distinctive, next_best, rules, validate
 
 AS_OF = date(2026, 3, 31)
@@ -108,12 +108,7 @@ def test_a_planted_pair_is_found_with_its_planted_confidence():
 
 
 def test_segments_get_their_own_rules_and_what_sets_them_apart():
-    a = planted(seed=2, pair=("tea", "cup"), customers=[f"a{i}" for i in range(200)])
-    b = planted(seed=3, pair=("tea", "ink"), customers=[f"b{i}" for i in range(200)])
-    tx = pd.concat([a, b], ignore_index=True)
-    segments = pd.Series({c: c[0] for c in tx["customer_id"].unique()}).map(
-        {"a": "tea people", "b": "pen people"}
-    )
+    tx, segments = two_segments()
     bk = build_baskets(tx, AS_OF)
     cfg = BasketConfig(min_support=0.02)
     per_segment = rules(bk, cfg, segments)
@@ -129,6 +124,51 @@ def test_segments_get_their_own_rules_and_what_sets_them_apart():
     assert row.distinctive and row.confidence_rest == 0 and row.p_value < 1e-10
     assert rule(apart, "tea", "ink", "pen people").distinctive
     assert not apart[apart["consequent"] == "tea"]["distinctive"].any()  # same in both
+
+
+def two_segments() -> tuple[pd.DataFrame, pd.Series]:
+    """Tea people buy tea with cups, pen people tea with ink (planted pairs, 200 customers
+    each)."""
+    a = planted(seed=2, pair=("tea", "cup"), customers=[f"a{i}" for i in range(200)])
+    b = planted(seed=3, pair=("tea", "ink"), customers=[f"b{i}" for i in range(200)])
+    tx = pd.concat([a, b], ignore_index=True)
+    segments = pd.Series({c: c[0] for c in tx["customer_id"].unique()}).map(
+        {"a": "tea people", "b": "pen people"}
+    )
+    return tx, segments
+
+
+@pytest.mark.slow  # a Spark session starts in 13-20 s
+@needs_spark
+def test_spark_counts_the_same_rules_as_duckdb():
+    """The same SQL text on Spark: the same rules, counts exact, measures to float rounding,
+    overall, per segment and in the comparison with the rest; the hand example too."""
+    from training.baskets.stage import basket_rules
+
+    tx, segments = two_segments()
+    bk = build_baskets(tx, AS_OF)
+    cfg = BasketConfig(min_support=0.01, min_count=3)
+    duck = basket_rules(bk, cfg, segments, "duckdb")
+    spark = basket_rules(bk, cfg, segments, "spark")
+    assert set(duck["segment"]) == {"all", "tea people", "pen people"}
+    key = ["segment", "antecedent", "consequent"]
+    both = duck.merge(spark, on=key, how="outer", suffixes=("", "_s"), indicator=True)
+    assert (both["_merge"] == "both").all() and len(both) == len(duck) == len(spark)
+    for c in ("n_baskets", "n_antecedent", "n_consequent", "n_both"):
+        assert (both[c] == both[f"{c}_s"]).all(), c
+    measures = ["support", "confidence", "lift", "conviction", "confidence_rest", "lift_rest"]
+    for c in [*measures, "lift_ratio", "p_value"]:
+        np.testing.assert_allclose(both[f"{c}_s"], both[c], rtol=1e-12, err_msg=c)
+    pd.testing.assert_series_equal(both["distinctive"], both["distinctive_s"], check_names=False)
+    assert rule(spark, "tea", "cup", "tea people").distinctive  # the planted pair is there
+    hand = [rules(build_baskets(HAND, AS_OF), LOOSE, engine=e) for e in ("duckdb", "spark")]
+    pd.testing.assert_frame_equal(hand[0], hand[1], check_exact=False, rtol=1e-12)
+    assert math.isinf(rule(hand[1], "c", "a").conviction)
+
+
+def test_an_unknown_engine_is_a_clear_error():
+    with pytest.raises(ConfigError, match="--engine 'polars': choose one of duckdb, spark"):
+        rules(build_baskets(HAND, AS_OF), LOOSE, engine="polars")
 
 
 def test_next_best_excludes_what_the_customer_bought():
