@@ -5,6 +5,7 @@ customer bought, lines after the cutoff and refunds change nothing, the config i
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -78,6 +79,48 @@ def test_rules_equal_a_hand_computed_example():
     }
 
 
+def test_itemset_rules_equal_a_hand_computed_example():
+    """X1, X2 -> Y from triples: the antecedent's count is its pair's; a triple below the
+    minimum count gives no rule; single-item rules are unchanged."""
+    bk = build_baskets(HAND, AS_OF)
+    table = rules(bk, replace(LOOSE, max_antecedent=2))
+    two = table[table["antecedent_2"].notna()]
+    # triples: {a, b, c} in basket 1, {a, b, d} in basket 5: each in 1 of 5 baskets
+    got = {(r.antecedent, r.antecedent_2, r.consequent): r for r in two.itertuples()}
+    assert set(got) == {("a", "b", "c"), ("a", "c", "b"), ("b", "c", "a"),
+                        ("a", "b", "d"), ("a", "d", "b"), ("b", "d", "a")}  # fmt: skip
+    abc = got["a", "b", "c"]  # a+b in 3 baskets, c in 2
+    assert (abc.n_antecedent, abc.n_consequent, abc.n_both, abc.n_baskets) == (3, 2, 1, 5)
+    assert abc.support == pytest.approx(0.2) and abc.confidence == pytest.approx(1 / 3)
+    assert abc.lift == pytest.approx((1 / 3) / (2 / 5)) and abc.conviction == pytest.approx(0.9)
+    acb = got["a", "c", "b"]  # a+c in 2, b in 4
+    assert acb.confidence == pytest.approx(0.5) and acb.lift == pytest.approx(0.625)
+    assert acb.conviction == pytest.approx(0.2 / 0.5)
+    bca = got["b", "c", "a"]  # b+c in 1 basket, which has a
+    assert bca.confidence == 1 and bca.lift == pytest.approx(1.25) and math.isinf(bca.conviction)
+    assert got["a", "b", "d"].lift == pytest.approx((1 / 3) / (1 / 5))
+    assert two["antecedent_2_label"].eq(two["antecedent_2"]).all()
+    single = table[table["antecedent_2"].isna()].drop(
+        columns=["antecedent_2", "antecedent_2_label"]
+    )
+    pd.testing.assert_frame_equal(single.reset_index(drop=True), rules(bk, LOOSE))
+    # every triple is in 1 basket: a minimum of 2 leaves pairs only
+    assert rules(bk, replace(LOOSE, min_count=2, max_antecedent=2))["antecedent_2"].isna().all()
+    with pytest.raises(ConfigError, match="max_antecedent = 3: 1"):
+        BasketConfig.from_dict({"max_antecedent": 3})
+
+
+def test_itemset_rules_are_not_compared_with_the_rest():
+    tx, segments = two_segments()
+    bk = build_baskets(tx, AS_OF)
+    cfg = BasketConfig(min_support=0.003, min_count=3, max_antecedent=2)
+    apart = distinctive(bk, rules(bk, cfg, segments), segments)
+    two = apart["antecedent_2"].notna()
+    assert two.any() and (~two).any()
+    assert apart.loc[two, "p_value"].isna().all() and not apart.loc[two, "distinctive"].any()
+    assert rule(apart[~two], "tea", "cup", "tea people").distinctive
+
+
 def planted(seed: int = 1, n: int = 3000, conf: float = 0.7, pair=("p1", "p2"), customers=None):
     """Random baskets of 1-3 of 40 products; a basket with pair[0] (20%) also has pair[1] with
     probability `conf`, and pair[1] is in no other basket."""
@@ -147,11 +190,12 @@ def test_spark_counts_the_same_rules_as_duckdb():
 
     tx, segments = two_segments()
     bk = build_baskets(tx, AS_OF)
-    cfg = BasketConfig(min_support=0.01, min_count=3)
+    cfg = BasketConfig(min_support=0.01, min_count=3, max_antecedent=2)
     duck = basket_rules(bk, cfg, segments, "duckdb")
     spark = basket_rules(bk, cfg, segments, "spark")
     assert set(duck["segment"]) == {"all", "tea people", "pen people"}
-    key = ["segment", "antecedent", "consequent"]
+    assert duck["antecedent_2"].notna().any()
+    key = ["segment", "antecedent", "antecedent_2", "consequent"]
     both = duck.merge(spark, on=key, how="outer", suffixes=("", "_s"), indicator=True)
     assert (both["_merge"] == "both").all() and len(both) == len(duck) == len(spark)
     for c in ("n_baskets", "n_antecedent", "n_consequent", "n_both"):
