@@ -110,6 +110,25 @@ def test_itemset_rules_equal_a_hand_computed_example():
         BasketConfig.from_dict({"max_antecedent": 3})
 
 
+def test_the_page_shows_each_pair_and_triple_once(tmp_path):
+    from training.baskets.page import top_rules, write_page
+    from training.baskets.stage import BasketResult, basket_rules, summary
+
+    cfg = replace(LOOSE, max_antecedent=2)
+    bk = build_baskets(HAND, AS_OF)
+    table = basket_rules(bk, cfg, None)
+    top = top_rules(table, 100)
+    # pairs ab ac ad bc bd (c and d never together) and triples abc abd: one rule each
+    sets = {frozenset({r["antecedent"], r["consequent"], r["antecedent_2"]} - {None}) for r in top}
+    assert len(top) == len(sets) == 7
+    r = BasketResult(bk, table, next_best(bk, cfg), validate(bk, cfg), None)
+    r.summary = summary(r, cfg)
+    html = write_page(tmp_path / "p.html", r, cfg).read_text("utf-8")
+    # each triple by its rule of highest lift: b, c -> a (1.25) and a, b -> d (1.67)
+    assert "<td>b + c</td><td>a</td>" in html and "<td>a + b</td><td>d</td>" in html
+    assert html.count(" + ") == 2
+
+
 def test_itemset_rules_are_not_compared_with_the_rest():
     tx, segments = two_segments()
     bk = build_baskets(tx, AS_OF)
