@@ -229,9 +229,12 @@ def test_spark_counts_the_same_rules_as_duckdb():
     assert math.isinf(rule(hand[1], "c", "a").conviction)
 
 
-def test_an_unknown_engine_is_a_clear_error():
+def test_an_unknown_engine_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--engine 'polars': choose one of duckdb, spark"):
         rules(build_baskets(HAND, AS_OF), LOOSE, engine="polars")
+    args = ["basket", "-t", str(tmp_path / "none.csv"), "--engine", "polars", "--no-track"]
+    code, _, err = run_cli(args, capsys)  # said before the log is read
+    assert code == 2 and "--engine 'polars': choose one of duckdb, spark" in err, err
 
 
 def test_next_best_excludes_what_the_customer_bought():
