@@ -87,7 +87,9 @@ def _thresholds(cfg: BasketConfig) -> dict[str, str]:
 
 # The queries are DuckDB and Spark SQL alike (training.baskets.sql): {placeholders} are DOUBLE
 # literals. Item counts per group, items below the floor pruned, pairs by a self-join on the
-# basket (x < y: each pair once), the frequent ones kept.
+# basket (x < y: each pair once), the frequent ones kept. Each CTE that counts is read from
+# one place (both directions by a cross join, not a UNION of two reads): Spark inlines a CTE
+# at each reference, so a second read would count the pairs again.
 PAIR_CTES = """
 n AS (SELECT grp, CAST(count(DISTINCT basket) AS DOUBLE) AS nb FROM _rule_lines GROUP BY grp),
 floor AS (SELECT grp, nb, greatest({min_count}, ceil({min_support} * nb)) AS low FROM n),
@@ -102,8 +104,9 @@ pairs AS (SELECT a.grp, a.item AS x, b.item AS y, CAST(count(*) AS DOUBLE) AS n_
           GROUP BY a.grp, a.item, b.item),
 strong AS (SELECT p.grp, p.x, p.y, p.n_xy FROM pairs p JOIN floor f ON f.grp = p.grp
            WHERE p.n_xy >= f.low),
-both_ways AS (SELECT grp, x, y, n_xy FROM strong
-              UNION ALL SELECT grp, y AS x, x AS y, n_xy FROM strong)
+both_ways AS (SELECT s.grp, CASE WHEN d.k = 0 THEN s.x ELSE s.y END AS x,
+                     CASE WHEN d.k = 0 THEN s.y ELSE s.x END AS y, s.n_xy
+              FROM strong s CROSS JOIN (VALUES (0), (1)) AS d(k))
 """
 # X -> Y for each frequent pair, both directions, with their measures.
 PAIR_RULES = """

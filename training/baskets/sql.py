@@ -63,10 +63,12 @@ def _spark(sql: str, tables: dict[str, pa.Table]) -> pd.DataFrame:
     from features.engines import spark_session
 
     spark = spark_session()
-    for name, table in tables.items():
-        spark.createDataFrame(table).createOrReplaceTempView(name)
+    frames = {name: spark.createDataFrame(table).cache() for name, table in tables.items()}
+    for name, frame in frames.items():  # cached: a query reads its input more than once
+        frame.createOrReplaceTempView(name)
     try:
         return spark.sql(sql).toArrow().to_pandas()
     finally:
-        for name in tables:
+        for name, frame in frames.items():
             spark.catalog.dropTempView(name)
+            frame.unpersist()
