@@ -16,7 +16,8 @@ docs show), pairs only (max_len=2), the same thresholds, under an address-space 
 --mlxtend-max-gb and a time limit of --mlxtend-max-minutes: past either it is reported as not
 finished within them. The generated log has no product pairs (its multi-product orders are
 random products of one category), so --plant N (default 5 there) plants N pairs in its
-baskets: X added to 1% of baskets, Y to 60% of the baskets with X; the output says so.
+baskets: X added to 1% of baskets, Y to 60% of the baskets with X and, as a habit, to the next
+basket of 60% of the customers whose basket with X lacked it; the output says so.
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ def _save(out: Path, b) -> None:
 def plant(b, n: int, seed: int = 7, share: float = 0.01, conf: float = 0.6) -> list[list[str]]:
     """Plant n pairs X -> Y in the baskets (in place): X is added to a random `share` of the
     baskets without it, then Y to a `conf` share of all baskets with X (on the basket's
-    customer and day). Returns the pairs' names."""
+    customer and day) and, of the baskets with X still without Y, Y to the customer's next
+    basket with probability `conf` (a habit: what the out-of-time check can find). Returns the
+    pairs' names."""
     import numpy as np
     import pandas as pd
 
@@ -142,6 +145,11 @@ def plant(b, n: int, seed: int = 7, share: float = 0.01, conf: float = 0.6) -> l
     rng = np.random.default_rng(seed)
     lines = b.lines
     first = lines.drop_duplicates("basket").set_index("basket").sort_index()
+    customer, day = first["customer"].to_numpy(), first["day"].to_numpy()
+    order = np.lexsort((np.arange(len(first)), day, customer))  # each customer's baskets in time
+    nxt = np.full(len(first), -1, np.int64)
+    same = customer[order[1:]] == customer[order[:-1]]
+    nxt[order[:-1][same]] = order[1:][same]
     codes = rng.choice(b.n_items, 2 * n, replace=False)
     added = []
     for x, y in codes.reshape(n, 2):
@@ -150,7 +158,12 @@ def plant(b, n: int, seed: int = 7, share: float = 0.01, conf: float = 0.6) -> l
         more_x = ~has_x & (rng.random(b.n_baskets) < share)
         has_y = np.zeros(b.n_baskets, bool)
         has_y[lines.loc[lines["item"] == y, "basket"].to_numpy()] = True
-        more_y = (has_x | more_x) & ~has_y & (rng.random(b.n_baskets) < conf)
+        with_x = has_x | more_x
+        more_y = with_x & ~has_y & (rng.random(b.n_baskets) < conf)
+        later = with_x & ~has_y & ~more_y & (nxt >= 0) & (rng.random(b.n_baskets) < conf)
+        habit = np.zeros(b.n_baskets, bool)
+        habit[nxt[later]] = True
+        more_y |= habit & ~has_y
         for item, mask in ((x, more_x), (y, more_y)):
             rows = first.iloc[np.flatnonzero(mask)]
             added.append(pd.DataFrame({"basket": rows.index.to_numpy(np.int64),
@@ -377,7 +390,8 @@ def main() -> None:
           f"{p['customers']:,} customers" + (f" ({p['note']})" if "note" in p else ""))  # fmt: skip
     if p["planted"]:
         print(f"planted {len(p['planted'])} pairs X -> Y (the generator plants none): X added to "
-              f"1% of baskets, Y to 60% of baskets with X: "
+              f"1% of baskets, Y to 60% of baskets with X, and to the next basket of 60% of those "
+              f"without it: "
               + ", ".join(f"{x} -> {y}" for x, y in p["planted"]))  # fmt: skip
     print(f"rules X -> Y, min support {args.min_support}, min confidence {args.min_confidence}")
     print(f"  {'':28} {'wall s':>8} {'peak RSS MB':>12} {'rules':>8}")
