@@ -5,6 +5,7 @@ customer bought, lines after the cutoff and refunds change nothing, the config i
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import needs_spark, run_cli
 from training.baskets import BasketConfig, build_baskets, distinctive, next_best, rules, validate
 
 AS_OF = date(2026, 3, 31)
@@ -78,6 +79,67 @@ def test_rules_equal_a_hand_computed_example():
     }
 
 
+def test_itemset_rules_equal_a_hand_computed_example():
+    """X1, X2 -> Y from triples: the antecedent's count is its pair's; a triple below the
+    minimum count gives no rule; single-item rules are unchanged."""
+    bk = build_baskets(HAND, AS_OF)
+    table = rules(bk, replace(LOOSE, max_antecedent=2))
+    two = table[table["antecedent_2"].notna()]
+    # triples: {a, b, c} in basket 1, {a, b, d} in basket 5: each in 1 of 5 baskets
+    got = {(r.antecedent, r.antecedent_2, r.consequent): r for r in two.itertuples()}
+    assert set(got) == {("a", "b", "c"), ("a", "c", "b"), ("b", "c", "a"),
+                        ("a", "b", "d"), ("a", "d", "b"), ("b", "d", "a")}  # fmt: skip
+    abc = got["a", "b", "c"]  # a+b in 3 baskets, c in 2
+    assert (abc.n_antecedent, abc.n_consequent, abc.n_both, abc.n_baskets) == (3, 2, 1, 5)
+    assert abc.support == pytest.approx(0.2) and abc.confidence == pytest.approx(1 / 3)
+    assert abc.lift == pytest.approx((1 / 3) / (2 / 5)) and abc.conviction == pytest.approx(0.9)
+    acb = got["a", "c", "b"]  # a+c in 2, b in 4
+    assert acb.confidence == pytest.approx(0.5) and acb.lift == pytest.approx(0.625)
+    assert acb.conviction == pytest.approx(0.2 / 0.5)
+    bca = got["b", "c", "a"]  # b+c in 1 basket, which has a
+    assert bca.confidence == 1 and bca.lift == pytest.approx(1.25) and math.isinf(bca.conviction)
+    assert got["a", "b", "d"].lift == pytest.approx((1 / 3) / (1 / 5))
+    assert two["antecedent_2_label"].eq(two["antecedent_2"]).all()
+    single = table[table["antecedent_2"].isna()].drop(
+        columns=["antecedent_2", "antecedent_2_label"]
+    )
+    pd.testing.assert_frame_equal(single.reset_index(drop=True), rules(bk, LOOSE))
+    # every triple is in 1 basket: a minimum of 2 leaves pairs only
+    assert rules(bk, replace(LOOSE, min_count=2, max_antecedent=2))["antecedent_2"].isna().all()
+    with pytest.raises(ConfigError, match="max_antecedent = 3: 1"):
+        BasketConfig.from_dict({"max_antecedent": 3})
+
+
+def test_the_page_shows_each_pair_and_triple_once(tmp_path):
+    from training.baskets.page import top_rules, write_page
+    from training.baskets.stage import BasketResult, basket_rules, summary
+
+    cfg = replace(LOOSE, max_antecedent=2)
+    bk = build_baskets(HAND, AS_OF)
+    table = basket_rules(bk, cfg, None)
+    top = top_rules(table, 100)
+    # pairs ab ac ad bc bd (c and d never together) and triples abc abd: one rule each
+    sets = {frozenset({r["antecedent"], r["consequent"], r["antecedent_2"]} - {None}) for r in top}
+    assert len(top) == len(sets) == 7
+    r = BasketResult(bk, table, next_best(bk, cfg), validate(bk, cfg), None)
+    r.summary = summary(r, cfg)
+    html = write_page(tmp_path / "p.html", r, cfg).read_text("utf-8")
+    # each triple by its rule of highest lift: b, c -> a (1.25) and a, b -> d (1.67)
+    assert "<td>b + c</td><td>a</td>" in html and "<td>a + b</td><td>d</td>" in html
+    assert html.count(" + ") == 2
+
+
+def test_itemset_rules_are_not_compared_with_the_rest():
+    tx, segments = two_segments()
+    bk = build_baskets(tx, AS_OF)
+    cfg = BasketConfig(min_support=0.003, min_count=3, max_antecedent=2)
+    apart = distinctive(bk, rules(bk, cfg, segments), segments)
+    two = apart["antecedent_2"].notna()
+    assert two.any() and (~two).any()
+    assert apart.loc[two, "p_value"].isna().all() and not apart.loc[two, "distinctive"].any()
+    assert rule(apart[~two], "tea", "cup", "tea people").distinctive
+
+
 def planted(seed: int = 1, n: int = 3000, conf: float = 0.7, pair=("p1", "p2"), customers=None):
     """Random baskets of 1-3 of 40 products; a basket with pair[0] (20%) also has pair[1] with
     probability `conf`, and pair[1] is in no other basket."""
@@ -108,12 +170,7 @@ def test_a_planted_pair_is_found_with_its_planted_confidence():
 
 
 def test_segments_get_their_own_rules_and_what_sets_them_apart():
-    a = planted(seed=2, pair=("tea", "cup"), customers=[f"a{i}" for i in range(200)])
-    b = planted(seed=3, pair=("tea", "ink"), customers=[f"b{i}" for i in range(200)])
-    tx = pd.concat([a, b], ignore_index=True)
-    segments = pd.Series({c: c[0] for c in tx["customer_id"].unique()}).map(
-        {"a": "tea people", "b": "pen people"}
-    )
+    tx, segments = two_segments()
     bk = build_baskets(tx, AS_OF)
     cfg = BasketConfig(min_support=0.02)
     per_segment = rules(bk, cfg, segments)
@@ -129,6 +186,55 @@ def test_segments_get_their_own_rules_and_what_sets_them_apart():
     assert row.distinctive and row.confidence_rest == 0 and row.p_value < 1e-10
     assert rule(apart, "tea", "ink", "pen people").distinctive
     assert not apart[apart["consequent"] == "tea"]["distinctive"].any()  # same in both
+
+
+def two_segments() -> tuple[pd.DataFrame, pd.Series]:
+    """Tea people buy tea with cups, pen people tea with ink (planted pairs, 200 customers
+    each)."""
+    a = planted(seed=2, pair=("tea", "cup"), customers=[f"a{i}" for i in range(200)])
+    b = planted(seed=3, pair=("tea", "ink"), customers=[f"b{i}" for i in range(200)])
+    tx = pd.concat([a, b], ignore_index=True)
+    segments = pd.Series({c: c[0] for c in tx["customer_id"].unique()}).map(
+        {"a": "tea people", "b": "pen people"}
+    )
+    return tx, segments
+
+
+@pytest.mark.slow  # a Spark session starts in 13-20 s
+@needs_spark
+def test_spark_counts_the_same_rules_as_duckdb():
+    """The same SQL text on Spark: the same rules, counts exact, measures to float rounding,
+    overall, per segment and in the comparison with the rest; the hand example too."""
+    from training.baskets.stage import basket_rules
+
+    tx, segments = two_segments()
+    bk = build_baskets(tx, AS_OF)
+    cfg = BasketConfig(min_support=0.01, min_count=3, max_antecedent=2)
+    duck = basket_rules(bk, cfg, segments, "duckdb")
+    spark = basket_rules(bk, cfg, segments, "spark")
+    assert set(duck["segment"]) == {"all", "tea people", "pen people"}
+    assert duck["antecedent_2"].notna().any()
+    key = ["segment", "antecedent", "antecedent_2", "consequent"]
+    both = duck.merge(spark, on=key, how="outer", suffixes=("", "_s"), indicator=True)
+    assert (both["_merge"] == "both").all() and len(both) == len(duck) == len(spark)
+    for c in ("n_baskets", "n_antecedent", "n_consequent", "n_both"):
+        assert (both[c] == both[f"{c}_s"]).all(), c
+    measures = ["support", "confidence", "lift", "conviction", "confidence_rest", "lift_rest"]
+    for c in [*measures, "lift_ratio", "p_value"]:
+        np.testing.assert_allclose(both[f"{c}_s"], both[c], rtol=1e-12, err_msg=c)
+    pd.testing.assert_series_equal(both["distinctive"], both["distinctive_s"], check_names=False)
+    assert rule(spark, "tea", "cup", "tea people").distinctive  # the planted pair is there
+    hand = [rules(build_baskets(HAND, AS_OF), LOOSE, engine=e) for e in ("duckdb", "spark")]
+    pd.testing.assert_frame_equal(hand[0], hand[1], check_exact=False, rtol=1e-12)
+    assert math.isinf(rule(hand[1], "c", "a").conviction)
+
+
+def test_an_unknown_engine_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="--engine 'polars': choose one of duckdb, spark"):
+        rules(build_baskets(HAND, AS_OF), LOOSE, engine="polars")
+    args = ["basket", "-t", str(tmp_path / "none.csv"), "--engine", "polars", "--no-track"]
+    code, _, err = run_cli(args, capsys)  # said before the log is read
+    assert code == 2 and "--engine 'polars': choose one of duckdb, spark" in err, err
 
 
 def test_next_best_excludes_what_the_customer_bought():

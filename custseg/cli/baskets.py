@@ -53,6 +53,14 @@ def basket(
         ),
     ] = "rfm_rules",
     schemes: SchemesOpt = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where the pairs are counted (the same SQL): duckdb (embedded) or spark "
+            "(local mode, or the cluster in CUSTSEG_SPARK_MASTER).",
+        ),
+    ] = "duckdb",
     column: ColumnOpt = None,
     sheet: SheetOpt = None,
     config: ConfigOpt = None,
@@ -71,9 +79,11 @@ def basket(
     """
     from core.progress import console
     from features.stage import features_from_log
+    from training.baskets.sql import checked
     from training.baskets.stage import run_baskets
     from training.pipeline import check
 
+    engine = checked(engine)  # before the log is read
     cfg = configs(config, level=level)
     where = tracking(track, experiment, tracking_uri)
     check(cfg, None, where)
@@ -94,6 +104,7 @@ def basket(
         schemes_path=schemes,
         track=where,
         inputs=[transactions, customers],
+        engine=engine,
     )
     s = r.summary
     console.print(

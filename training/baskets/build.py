@@ -71,8 +71,8 @@ def build_baskets(tx: pd.DataFrame, as_of: date, level: str = "product") -> Bask
     cols += [c for c in extra if c not in cols]
     frame = tx[cols].copy()
     for c in ("customer_id", level, "order_id", "category"):
-        if c in frame:
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        if c in frame and frame[c].dtype == object:  # Arrow-backed text needs no copy
+            frame[c] = frame[c].where(frame[c].notna(), None)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     key = "coalesce(order_id, customer_id || '|' || CAST(day AS VARCHAR))"
     if "order_id" not in frame:
@@ -84,8 +84,11 @@ def build_baskets(tx: pd.DataFrame, as_of: date, level: str = "product") -> Bask
     con = duckdb_connection()
     con.register("_basket_tx", table)
     try:
-        rows = con.execute(
+        # one row per basket and item, codes only: at 1M customers (10M lines) the names of
+        # every line as Python objects cost gigabytes; names come from the small tables below
+        con.execute(
             f"""
+            CREATE OR REPLACE TEMP TABLE _basket_lines AS
             WITH src AS (
                 SELECT customer_id, {level} AS item, {label} AS label,
                        CAST(date_diff('day', DATE '1970-01-01', CAST(order_date AS DATE)) AS INT)
@@ -98,14 +101,17 @@ def build_baskets(tx: pd.DataFrame, as_of: date, level: str = "product") -> Bask
                 SELECT bkey, item, min(customer_id) AS customer_id, min(day) AS day
                 FROM keyed GROUP BY bkey, item
             )
-            SELECT dense_rank() OVER (ORDER BY bkey) - 1 AS basket,
+            SELECT CAST(dense_rank() OVER (ORDER BY bkey) - 1 AS BIGINT) AS basket,
                    CAST(dense_rank() OVER (ORDER BY item) - 1 AS INT) AS item,
                    CAST(dense_rank() OVER (ORDER BY customer_id) - 1 AS INT) AS customer,
-                   day, item AS item_name, customer_id
+                   CAST(day AS INT) AS day, item AS item_name, customer_id
             FROM lines
             """,
             [as_of],
-        ).df()
+        )
+        lines = con.execute("SELECT basket, item, customer, day FROM _basket_lines").df()
+        items = _names(con, "item", "item_name")
+        customers = _names(con, "customer", "customer_id")
         labels = con.execute(
             f"""SELECT item, arg_max(label, n) AS label FROM (
                     SELECT {level} AS item, {label} AS label, count(*) AS n FROM _basket_tx
@@ -115,14 +121,10 @@ def build_baskets(tx: pd.DataFrame, as_of: date, level: str = "product") -> Bask
         ).df()
     finally:
         con.unregister("_basket_tx")
-    items = _names(rows, "item", "item_name")
-    customers = _names(rows, "customer", "customer_id")
+        con.execute("DROP TABLE IF EXISTS _basket_lines")
     label_of = labels.set_index("item")["label"].reindex(items)
-    lines = rows[["basket", "item", "customer", "day"]].astype(
-        {"basket": "int64", "item": "int32", "customer": "int32", "day": "int32"}
-    )
     return Baskets(
-        lines,
+        lines.astype({"basket": "int64", "item": "int32", "customer": "int32", "day": "int32"}),
         items,
         customers,
         label_of.fillna(pd.Series(items, index=label_of.index)).to_numpy(object),
@@ -131,11 +133,12 @@ def build_baskets(tx: pd.DataFrame, as_of: date, level: str = "product") -> Bask
     )
 
 
-def _names(rows: pd.DataFrame, code: str, name: str) -> np.ndarray:
-    """code -> name, from rows holding both."""
-    if not len(rows):
-        return np.array([], dtype=object)
-    first = rows.drop_duplicates(code)
-    out = np.empty(int(first[code].max()) + 1, dtype=object)
-    out[first[code].to_numpy()] = first[name].astype(object).to_numpy()
+def _names(con, code: str, name: str) -> np.ndarray:
+    """code -> name, from the basket lines (codes are dense from 0)."""
+    pairs = con.execute(
+        f"SELECT {code}, any_value({name}) AS name FROM _basket_lines GROUP BY {code} "
+        f"ORDER BY {code}"
+    ).df()
+    out = np.empty(len(pairs), dtype=object)
+    out[pairs[code].to_numpy()] = pairs["name"].astype(object).to_numpy()
     return out

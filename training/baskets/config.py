@@ -17,6 +17,7 @@ class BasketConfig:
     min_confidence: float = 0.1  # share of the baskets with X that also hold Y
     min_lift: float = 1.0
     min_count: int = 5  # baskets holding both X and Y, at least (small segments)
+    max_antecedent: int = 1  # 2: also X1, X2 -> Y (triples over the frequent pairs)
     top_k: int = 3  # next-best products per customer
     horizon_days: int = 90  # out-of-time check: history up to as_of - horizon, then compare
     repeat_after_days: int = 0  # 0: never offer what the customer bought; N: not in N days
@@ -41,6 +42,8 @@ class BasketConfig:
                 low = 0 if f.name == "repeat_after_days" else 1
                 if isinstance(value, bool) or not isinstance(value, int) or value < low:
                     raise ConfigError(f"{where}: a whole number >= {low}")
+                if f.name == "max_antecedent" and value > 2:
+                    raise ConfigError(f"{where}: 1 (X -> Y) or 2 (also X1, X2 -> Y)")
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{where}: a number")
             elif f.name in ("min_support", "min_confidence", "alpha") and not 0 <= value <= 1:

@@ -4,7 +4,7 @@ products and its strongest rule)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ def offers(tx: pd.DataFrame, as_of, cfg: BasketConfig, named: pd.DataFrame, sche
         if not s.serve or column not in joined:
             continue
         segments = joined.set_index("customer_id")[column]
-        seg_rules = rules(b, cfg, segments)
+        seg_rules = rules(b, replace(cfg, max_antecedent=1), segments)  # "X -> Y" in the report
         rows = []
         for name, group in joined.groupby(column, sort=True):
             products = group[[f"next_best_{i + 1}" for i in range(TOP)]].to_numpy().ravel()

@@ -15,14 +15,16 @@ RULE_COLUMNS = ["antecedent_label", "consequent_label", "n_both", "support", "co
 
 
 def top_rules(table: pd.DataFrame, n: int) -> list[dict]:
-    """The n rules of highest lift, one direction of each pair (the more confident one)."""
+    """The n rules of highest lift, one direction of each pair or triple (the more confident
+    one)."""
     if table.empty:
         return []
-    pair = np.where(
-        table["antecedent"] < table["consequent"],
-        table["antecedent"] + "\x00" + table["consequent"],
-        table["consequent"] + "\x00" + table["antecedent"],
+    second = table["antecedent_2"] if "antecedent_2" in table else pd.Series("", table.index)
+    items = np.sort(
+        np.column_stack([table["antecedent"], table["consequent"], second.fillna("")]).astype(str),
+        axis=1,
     )
+    pair = pd.Series(items[:, 0]).str.cat([items[:, 1], items[:, 2]], sep="\x00").to_numpy()
     t = table.assign(_pair=pair).sort_values(["lift", "confidence"], ascending=False)
     return t.drop_duplicates("_pair").head(n).drop(columns="_pair").to_dict("records")
 
@@ -35,6 +37,8 @@ def lift_matrix(table: pd.DataFrame, n: int = 15):
     import matplotlib.pyplot as plt
 
     overall = table[table["segment"] == "all"]
+    if "antecedent_2" in overall:  # pairs only
+        overall = overall[overall["antecedent_2"].isna()]
     if overall.empty:
         return None
     strong = overall.sort_values(["lift", "n_both"], ascending=False)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from training.baskets.build import Baskets
 from training.baskets.config import BasketConfig
+from training.baskets.sql import INF, number, query
 
 ALL = "all"
 COLUMNS = [
@@ -52,52 +53,110 @@ def _grouped(b: Baskets, segments: pd.Series | None) -> tuple[pd.DataFrame, np.n
     return out.reset_index(drop=True), np.asarray(names, object)
 
 
-def rules(b: Baskets, cfg: BasketConfig, segments: pd.Series | None = None) -> pd.DataFrame:
+def rules(
+    b: Baskets, cfg: BasketConfig, segments: pd.Series | None = None, engine: str = "duckdb"
+) -> pd.DataFrame:
     """Every rule X -> Y above the thresholds, for all baskets (segments None) or for each
-    segment's baskets, sorted by segment then lift."""
-    from features.engines import duckdb_connection
-
+    segment's baskets, sorted by segment then lift; counted on `engine` (duckdb or spark) by
+    the same SQL text. With cfg.max_antecedent = 2 also X1, X2 -> Y (columns antecedent_2 and
+    its label, empty for single-item rules)."""
     lines, names = _grouped(b, segments)
+    pairs_only = cfg.max_antecedent < 2
     if lines.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    con = duckdb_connection()
-    con.register("_rule_lines", pa.Table.from_pandas(lines, preserve_index=False))
-    try:
-        out = con.execute(
-            """
-            WITH n AS (SELECT grp, count(DISTINCT basket)::DOUBLE AS nb FROM _rule_lines
-                       GROUP BY grp),
-            floor AS (SELECT grp, nb, greatest(?, ceil(? * nb)) AS low FROM n),
-            items AS (SELECT grp, item, count(*)::DOUBLE AS n_x FROM _rule_lines
-                      GROUP BY grp, item),
-            kept AS (SELECT l.grp, l.basket, l.item FROM _rule_lines l
-                     JOIN items i ON i.grp = l.grp AND i.item = l.item
-                     JOIN floor f ON f.grp = l.grp WHERE i.n_x >= f.low),
-            pairs AS (SELECT a.grp, a.item AS x, b.item AS y, count(*)::DOUBLE AS n_xy
-                      FROM kept a JOIN kept b
-                        ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
-                      GROUP BY a.grp, a.item, b.item),
-            strong AS (SELECT p.* FROM pairs p JOIN floor f ON f.grp = p.grp
-                       WHERE p.n_xy >= f.low),
-            both_ways AS (SELECT grp, x, y, n_xy FROM strong
-                          UNION ALL SELECT grp, y, x, n_xy FROM strong)
-            SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
-                   ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
-                   r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
-                   r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
-                   CASE WHEN r.n_xy >= ix.n_x THEN 'inf'::DOUBLE
-                        ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction
-            FROM both_ways r
-            JOIN floor f ON f.grp = r.grp
-            JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
-            JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
-            WHERE r.n_xy / ix.n_x >= ? AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= ?
-            """,
-            [cfg.min_count, cfg.min_support, cfg.min_confidence, cfg.min_lift],
-        ).df()
-    finally:
-        con.unregister("_rule_lines")
+        return pd.DataFrame(columns=COLUMNS if pairs_only else COLUMNS + ITEMSET_COLUMNS)
+    table = pa.Table.from_pandas(lines, preserve_index=False)
+    sql = "WITH " + PAIR_CTES + ("" if pairs_only else "," + TRIPLE_CTES) + PAIR_RULES
+    sql += "" if pairs_only else " UNION ALL " + TRIPLE_RULES
+    second = "" if pairs_only else ", CAST(NULL AS INT) AS antecedent_2"
+    out = query(engine, sql.format(**_thresholds(cfg), second=second), {"_rule_lines": table})
     return _named(out, b, names)
+
+
+ITEMSET_COLUMNS = ["antecedent_2", "antecedent_2_label"]
+
+
+def _thresholds(cfg: BasketConfig) -> dict[str, str]:
+    return {
+        "min_count": number(cfg.min_count),
+        "min_support": number(cfg.min_support),
+        "min_confidence": number(cfg.min_confidence),
+        "min_lift": number(cfg.min_lift),
+        "inf": INF,
+    }
+
+
+# The queries are DuckDB and Spark SQL alike (training.baskets.sql): {placeholders} are DOUBLE
+# literals. Item counts per group, items below the floor pruned, pairs by a self-join on the
+# basket (x < y: each pair once), the frequent ones kept. Each CTE that counts is read from
+# one place (both directions by a cross join, not a UNION of two reads): Spark inlines a CTE
+# at each reference, so a second read would count the pairs again.
+PAIR_CTES = """
+n AS (SELECT grp, CAST(count(DISTINCT basket) AS DOUBLE) AS nb FROM _rule_lines GROUP BY grp),
+floor AS (SELECT grp, nb, greatest({min_count}, ceil({min_support} * nb)) AS low FROM n),
+items AS (SELECT grp, item, CAST(count(*) AS DOUBLE) AS n_x FROM _rule_lines
+          GROUP BY grp, item),
+kept AS (SELECT l.grp, l.basket, l.item FROM _rule_lines l
+         JOIN items i ON i.grp = l.grp AND i.item = l.item
+         JOIN floor f ON f.grp = l.grp WHERE i.n_x >= f.low),
+pairs AS (SELECT a.grp, a.item AS x, b.item AS y, CAST(count(*) AS DOUBLE) AS n_xy
+          FROM kept a JOIN kept b
+            ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
+          GROUP BY a.grp, a.item, b.item),
+strong AS (SELECT p.grp, p.x, p.y, p.n_xy FROM pairs p JOIN floor f ON f.grp = p.grp
+           WHERE p.n_xy >= f.low),
+both_ways AS (SELECT s.grp, CASE WHEN d.k = 0 THEN s.x ELSE s.y END AS x,
+                     CASE WHEN d.k = 0 THEN s.y ELSE s.x END AS y, s.n_xy
+              FROM strong s CROSS JOIN (VALUES (0), (1)) AS d(k))
+"""
+# X -> Y for each frequent pair, both directions, with their measures.
+PAIR_RULES = """
+SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
+       ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
+       r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
+       r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
+       CASE WHEN r.n_xy >= ix.n_x THEN {inf}
+            ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction{second}
+FROM both_ways r
+JOIN floor f ON f.grp = r.grp
+JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
+JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
+WHERE r.n_xy / ix.n_x >= {min_confidence} AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= {min_lift}
+"""
+# Triples x < y < z all of whose pairs are frequent (apriori): the frequent pairs of each
+# basket, two of them sharing x, and (y, z) frequent too; the frequent triples kept.
+TRIPLE_CTES = """
+held AS (SELECT a.grp, a.basket, a.item AS x, b.item AS y
+         FROM kept a JOIN kept b
+           ON a.grp = b.grp AND a.basket = b.basket AND a.item < b.item
+         JOIN strong s ON s.grp = a.grp AND s.x = a.item AND s.y = b.item),
+triples AS (SELECT p.grp, p.x, p.y, q.y AS z, CAST(count(*) AS DOUBLE) AS n_xyz
+            FROM held p JOIN held q
+              ON q.grp = p.grp AND q.basket = p.basket AND q.x = p.x AND q.y > p.y
+            JOIN strong s ON s.grp = p.grp AND s.x = p.y AND s.y = q.y
+            GROUP BY p.grp, p.x, p.y, q.y),
+strong3 AS (SELECT t.grp, t.x, t.y, t.z, t.n_xyz FROM triples t JOIN floor f ON f.grp = t.grp
+            WHERE t.n_xyz >= f.low),
+three_ways AS (SELECT grp, x AS a1, y AS a2, z AS c, n_xyz FROM strong3
+               UNION ALL SELECT grp, x AS a1, z AS a2, y AS c, n_xyz FROM strong3
+               UNION ALL SELECT grp, y AS a1, z AS a2, x AS c, n_xyz FROM strong3)
+"""
+# X1, X2 -> Y for each frequent triple, the three ways (X1 < X2), with their measures: the
+# antecedent's count is its pair's.
+TRIPLE_RULES = """
+SELECT r.grp, r.a1 AS antecedent, r.c AS consequent, f.nb AS n_baskets,
+       s.n_xy AS n_antecedent, ic.n_x AS n_consequent, r.n_xyz AS n_both,
+       r.n_xyz / f.nb AS support, r.n_xyz / s.n_xy AS confidence,
+       r.n_xyz * f.nb / (s.n_xy * ic.n_x) AS lift,
+       CASE WHEN r.n_xyz >= s.n_xy THEN {inf}
+            ELSE (1 - ic.n_x / f.nb) / (1 - r.n_xyz / s.n_xy) END AS conviction,
+       r.a2 AS antecedent_2
+FROM three_ways r
+JOIN floor f ON f.grp = r.grp
+JOIN strong s ON s.grp = r.grp AND s.x = r.a1 AND s.y = r.a2
+JOIN items ic ON ic.grp = r.grp AND ic.item = r.c
+WHERE r.n_xyz / s.n_xy >= {min_confidence}
+  AND r.n_xyz * f.nb / (s.n_xy * ic.n_x) >= {min_lift}
+"""
 
 
 def _named(out: pd.DataFrame, b: Baskets, names: np.ndarray) -> pd.DataFrame:
@@ -111,24 +170,41 @@ def _named(out: pd.DataFrame, b: Baskets, names: np.ndarray) -> pd.DataFrame:
     )
     for c in ("n_baskets", "n_antecedent", "n_consequent", "n_both"):
         out[c] = out[c].astype("int64")
-    out = out.sort_values(
-        ["segment", "lift", "n_both", "antecedent", "consequent"],
-        ascending=[True, False, False, True, True],
-    )
-    return out[COLUMNS].reset_index(drop=True)
+    if "antecedent_2" in out:
+        second = out["antecedent_2"].to_numpy(float)
+        has = ~np.isnan(second)
+        code = np.where(has, second, 0).astype(int)
+        out["antecedent_2"] = np.where(has, b.items[code], None)
+        out["antecedent_2_label"] = np.where(has, b.labels[code], None)
+    order = ["segment", "lift", "n_both", "antecedent", "consequent", "antecedent_2"]
+    order = [c for c in order if c in out]
+    out = out.sort_values(order, ascending=[True, False, False, True, True, True][: len(order)])
+    columns = COLUMNS + (ITEMSET_COLUMNS if "antecedent_2" in out else [])
+    return out[columns].reset_index(drop=True)
 
 
 def distinctive(
-    b: Baskets, by_segment: pd.DataFrame, segments: pd.Series, alpha: float = 0.05
+    b: Baskets,
+    by_segment: pd.DataFrame,
+    segments: pd.Series,
+    alpha: float = 0.05,
+    engine: str = "duckdb",
 ) -> pd.DataFrame:
     """The segment rules with the same rule among the other customers' baskets: confidence
     and lift there, the lift ratio (segment / rest), and a one-sided two-proportion z-test
     that X -> Y is more confident in the segment; `distinctive` when its p-value is below
-    alpha / the segment's number of rules (Bonferroni)."""
+    alpha / the segment's number of rules (Bonferroni). Rules X1, X2 -> Y are not compared
+    (those columns empty, distinctive False)."""
     from scipy.stats import norm
 
-    from features.engines import duckdb_connection
-
+    if "antecedent_2" in by_segment and by_segment["antecedent_2"].notna().any():
+        single = by_segment["antecedent_2"].isna()
+        tested = distinctive(b, by_segment[single].reset_index(drop=True), segments, alpha, engine)
+        tested.index = by_segment.index[single]
+        rest = by_segment[~single].assign(distinctive=False)
+        out = pd.concat([tested, rest]).loc[by_segment.index].reset_index(drop=True)
+        out["distinctive"] = out["distinctive"].astype(bool)
+        return out
     if by_segment.empty:
         return by_segment.assign(
             confidence_rest=[], lift_rest=[], lift_ratio=[], p_value=[], distinctive=[]
@@ -139,19 +215,17 @@ def distinctive(
     scoped = b.lines[["basket", "item", "customer"]]
     seg = pd.Series(segments).astype(object).reindex(pd.Index(b.customers, dtype=object))
     scoped = scoped[seg.notna().to_numpy()[scoped["customer"].to_numpy()]]
-    con = duckdb_connection()
-    con.register("_d_lines", pa.Table.from_pandas(scoped[["basket", "item"]]))
-    con.register("_d_pairs", pa.Table.from_pandas(codes, preserve_index=False))
-    try:
-        both = con.execute(
-            """SELECT p.x, p.y, count(*)::BIGINT AS n_all FROM _d_pairs p
-               JOIN _d_lines a ON a.item = p.x
-               JOIN _d_lines c ON c.basket = a.basket AND c.item = p.y
-               GROUP BY p.x, p.y"""
-        ).df()
-    finally:
-        con.unregister("_d_lines")
-        con.unregister("_d_pairs")
+    both = query(
+        engine,
+        """SELECT p.x, p.y, count(*) AS n_all FROM _d_pairs p
+           JOIN _d_lines a ON a.item = p.x
+           JOIN _d_lines c ON c.basket = a.basket AND c.item = p.y
+           GROUP BY p.x, p.y""",
+        {
+            "_d_lines": pa.Table.from_pandas(scoped[["basket", "item"]], preserve_index=False),
+            "_d_pairs": pa.Table.from_pandas(codes, preserve_index=False),
+        },
+    )
     item_n = np.bincount(scoped["item"].to_numpy(), minlength=b.n_items)
     n_all = scoped["basket"].nunique()
     out = by_segment.assign(

@@ -19,6 +19,9 @@ from training.baskets.build import Baskets, build_baskets
 from training.baskets.config import BasketConfig
 from training.baskets.nextbest import next_best, validate
 from training.baskets.rules import distinctive, rules
+from training.baskets.sql import checked
+
+ENGINE_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
 
 
 @dataclass
@@ -61,12 +64,15 @@ def scheme_segments(feats, scheme: str, schemes_path=None, trials: int | None = 
     return at(feats.table), lambda cutoff: at(history.build(cutoff))
 
 
-def basket_rules(b: Baskets, cfg: BasketConfig, segments: pd.Series | None) -> pd.DataFrame:
+def basket_rules(
+    b: Baskets, cfg: BasketConfig, segments: pd.Series | None, engine: str = "duckdb"
+) -> pd.DataFrame:
     """The rules of all customers, then each segment's with its comparison to the rest."""
-    overall = rules(b, cfg)
+    overall = rules(b, cfg, engine=engine)
     if segments is None:
         return overall
-    per_segment = distinctive(b, rules(b, cfg, segments), segments, cfg.alpha)
+    per_segment = rules(b, cfg, segments, engine)
+    per_segment = distinctive(b, per_segment, segments, cfg.alpha, engine)
     return pd.concat([overall, per_segment], ignore_index=True)
 
 
@@ -79,8 +85,11 @@ def run_baskets(
     schemes_path=None,
     track=None,
     inputs: list | None = None,
+    engine: str = "duckdb",
 ) -> BasketResult:
-    """The basket job on a `features.stage.FeatureRun` (the clean log as of its cutoff)."""
+    """The basket job on a `features.stage.FeatureRun` (the clean log as of its cutoff); the
+    rules are counted on `engine` (duckdb or spark, the same SQL)."""
+    engine = checked(engine)
     out = check_output(out or catalog.baskets_dir(), inputs or [])
     segments = segments_at = None
     if scheme:
@@ -88,8 +97,8 @@ def run_baskets(
             segments, segments_at = scheme_segments(feats, scheme, schemes_path)
     with stage(f"baskets ({cfg.level}) as of {feats.as_of}"):
         b = build_baskets(feats.result.transactions, feats.as_of, cfg.level)
-    with stage("association rules (DuckDB)"):
-        table = basket_rules(b, cfg, segments)
+    with stage(f"association rules ({ENGINE_NAMES[engine]})"):
+        table = basket_rules(b, cfg, segments, engine)
     with stage(f"next-best {cfg.level}s + out-of-time check ({cfg.horizon_days} days)"):
         picks = next_best(b, cfg)
         check = validate(b, cfg, segments_at)
