@@ -109,18 +109,34 @@ both_ways AS (SELECT s.grp, CASE WHEN d.k = 0 THEN s.x ELSE s.y END AS x,
               FROM strong s CROSS JOIN (VALUES (0), (1)) AS d(k))
 """
 # X -> Y for each frequent pair, both directions, with their measures.
-PAIR_RULES = """
-SELECT r.grp, r.x AS antecedent, r.y AS consequent, f.nb AS n_baskets,
-       ix.n_x AS n_antecedent, iy.n_x AS n_consequent, r.n_xy AS n_both,
-       r.n_xy / f.nb AS support, r.n_xy / ix.n_x AS confidence,
-       r.n_xy * f.nb / (ix.n_x * iy.n_x) AS lift,
-       CASE WHEN r.n_xy >= ix.n_x THEN {inf}
-            ELSE (1 - iy.n_x / f.nb) / (1 - r.n_xy / ix.n_x) END AS conviction{second}
+
+
+def _measures(both: str, ante: str, cons: str) -> str:
+    """The counts and measures of a rule, one SQL text for pairs and triples: `both`, `ante`,
+    `cons` are the basket counts of X and Y, X, Y (f.nb: all baskets of the group)."""
+    return f"""f.nb AS n_baskets, {ante} AS n_antecedent, {cons} AS n_consequent, {both} AS n_both,
+       {both} / f.nb AS support, {both} / {ante} AS confidence,
+       {both} * f.nb / ({ante} * {cons}) AS lift,
+       CASE WHEN {both} >= {ante} THEN {{inf}}
+            ELSE (1 - {cons} / f.nb) / (1 - {both} / {ante}) END AS conviction"""
+
+
+def _passes(both: str, ante: str, cons: str) -> str:
+    """The minimum confidence and lift, on the same counts as `_measures`."""
+    return (
+        f"{both} / {ante} >= {{min_confidence}} "
+        f"AND {both} * f.nb / ({ante} * {cons}) >= {{min_lift}}"
+    )
+
+
+PAIR_RULES = f"""
+SELECT r.grp, r.x AS antecedent, r.y AS consequent,
+       {_measures("r.n_xy", "ix.n_x", "iy.n_x")}{{second}}
 FROM both_ways r
 JOIN floor f ON f.grp = r.grp
 JOIN items ix ON ix.grp = r.grp AND ix.item = r.x
 JOIN items iy ON iy.grp = r.grp AND iy.item = r.y
-WHERE r.n_xy / ix.n_x >= {min_confidence} AND r.n_xy * f.nb / (ix.n_x * iy.n_x) >= {min_lift}
+WHERE {_passes("r.n_xy", "ix.n_x", "iy.n_x")}
 """
 # Triples x < y < z all of whose pairs are frequent (apriori): the frequent pairs of each
 # basket, two of them sharing x, and (y, z) frequent too; the frequent triples kept.
@@ -142,20 +158,15 @@ three_ways AS (SELECT grp, x AS a1, y AS a2, z AS c, n_xyz FROM strong3
 """
 # X1, X2 -> Y for each frequent triple, the three ways (X1 < X2), with their measures: the
 # antecedent's count is its pair's.
-TRIPLE_RULES = """
-SELECT r.grp, r.a1 AS antecedent, r.c AS consequent, f.nb AS n_baskets,
-       s.n_xy AS n_antecedent, ic.n_x AS n_consequent, r.n_xyz AS n_both,
-       r.n_xyz / f.nb AS support, r.n_xyz / s.n_xy AS confidence,
-       r.n_xyz * f.nb / (s.n_xy * ic.n_x) AS lift,
-       CASE WHEN r.n_xyz >= s.n_xy THEN {inf}
-            ELSE (1 - ic.n_x / f.nb) / (1 - r.n_xyz / s.n_xy) END AS conviction,
+TRIPLE_RULES = f"""
+SELECT r.grp, r.a1 AS antecedent, r.c AS consequent,
+       {_measures("r.n_xyz", "s.n_xy", "ic.n_x")},
        r.a2 AS antecedent_2
 FROM three_ways r
 JOIN floor f ON f.grp = r.grp
 JOIN strong s ON s.grp = r.grp AND s.x = r.a1 AND s.y = r.a2
 JOIN items ic ON ic.grp = r.grp AND ic.item = r.c
-WHERE r.n_xyz / s.n_xy >= {min_confidence}
-  AND r.n_xyz * f.nb / (s.n_xy * ic.n_x) >= {min_lift}
+WHERE {_passes("r.n_xyz", "s.n_xy", "ic.n_x")}
 """
 
 
