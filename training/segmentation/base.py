@@ -103,6 +103,9 @@ def check_inputs(features: pd.DataFrame, assigner: Assigner, where: str) -> None
 def numeric(features: pd.DataFrame, column: str) -> np.ndarray:
     """A feature column as float64; missing and infinite values become NaN."""
     values = features[column]
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else ""
+    if kind and kind in "iub":  # counts and flags: no NaN or infinity to mask (one cast)
+        return values.to_numpy(dtype=np.float64)
     if values.dtype == np.float64:  # the common case, and cheap at one row a request
         values = values.to_numpy()
     else:
