@@ -37,6 +37,7 @@ AS_OF = date(2026, 6, 30)
 HERE = Path(__file__).resolve()
 STAGES = ("clean", "features", "score")
 FIT_CUSTOMERS = 20_000
+EXTRA = ("parts", "recleaned", "columns", "build_s")  # printed after a stage's figures
 
 
 def _log_dir(work: Path) -> Path:
@@ -91,7 +92,9 @@ def phase_clean(work: Path, customers: int, rows_per_part: int) -> dict:
 
     t0 = time.perf_counter()
     r = clean_parquet(
-        _raw(work, customers), _out(work, customers) / "clean", _cleaning(),
+        _raw(work, customers),
+        _out(work, customers) / "clean",
+        _cleaning(),
         rows_per_part=rows_per_part,
     )
     t = r.audit["tables"]["transactions"]
@@ -139,13 +142,22 @@ def phase_fit(work: Path) -> dict:
     data["transactions"].to_parquet(fit / "transactions.parquet", index=False)
     (fit / "custseg.toml").write_text('[cleaning]\ncancel_id_pattern = "^C"\n')
     cmd = [
-        sys.executable, "-m", "custseg", "run",
-        "--transactions", str(fit / "transactions.parquet"),
-        "--config", str(fit / "custseg.toml"),
-        "--as-of", str(AS_OF),
-        "--trials", "5",
-        "--out", str(fit / "output"),
-        "--tracking-uri", _tracking(work),
+        sys.executable,
+        "-m",
+        "custseg",
+        "run",
+        "--transactions",
+        str(fit / "transactions.parquet"),
+        "--config",
+        str(fit / "custseg.toml"),
+        "--as-of",
+        str(AS_OF),
+        "--trials",
+        "5",
+        "--out",
+        str(fit / "output"),
+        "--tracking-uri",
+        _tracking(work),
     ]
     t0 = time.perf_counter()
     env = {**os.environ, "CUSTSEG_HOME": str(fit / "home")}
@@ -233,36 +245,48 @@ def main() -> None:
             stages.remove("score")
         else:
             fit = _run(args, "fit")
-            print(f"champions: custseg run on {FIT_CUSTOMERS:,} customers "
-                  f"({fit.get('seconds', 0):.0f} s, not timed below)", flush=True)
+            print(
+                f"champions: custseg run on {FIT_CUSTOMERS:,} customers "
+                f"({fit.get('seconds', 0):.0f} s, not timed below)",
+                flush=True,
+            )
     results: dict[int, dict] = {}
     for n in args.customers:
         g = _run(args, "generate", n)
         if g.get("failed"):
             sys.exit(f"generating {n:,} customers failed")
-        print(f"{n:,} customers: {g['rows']:,} raw order lines "
-              f"(generated or reused in {g['generate_s']:.0f} s, not timed)", flush=True)
+        print(
+            f"{n:,} customers: {g['rows']:,} raw order lines "
+            f"(generated or reused in {g['generate_s']:.0f} s, not timed)",
+            flush=True,
+        )
         results[n] = {}
         for stage in stages:
             r = _run(args, stage, n)
             results[n][stage] = r
             peak = r.get("peak_rss_mb", float("nan"))
-            print(f"  {stage:9} {r['wall_s']:8.1f} s  peak RSS {peak:8,.0f} MB  {_fmt_rows(r)}"
-                  f"  {json.dumps({k: v for k, v in r.items() if k in ('parts', 'recleaned', 'columns', 'build_s')})}",
-                  flush=True)
+            print(
+                f"  {stage:9} {r['wall_s']:8.1f} s  peak RSS {peak:8,.0f} MB  {_fmt_rows(r)}"
+                f"  {json.dumps({k: v for k, v in r.items() if k in EXTRA})}",
+                flush=True,
+            )
             if r.get("failed"):
                 break
 
     print()
-    print(f"custseg scale benchmark, {date.today()}, as of {AS_OF}; DuckDB memory_limit "
-          f"{args.memory_limit}; {os.cpu_count()} cores")
+    print(
+        f"custseg scale benchmark, {date.today()}, as of {AS_OF}; DuckDB memory_limit "
+        f"{args.memory_limit}; {os.cpu_count()} cores"
+    )
     sizes = args.customers
     head = " | ".join(f"{n / 1e6:g}M: time | {n / 1e6:g}M: peak RSS" for n in sizes)
     ratio = " | time ratio | memory ratio" if len(sizes) == 2 else ""
     print(f"| stage | rows in -> out ({sizes[-1] / 1e6:g}M) | {head}{ratio} |")
     print("|---" * (2 + 2 * len(sizes) + (2 if ratio else 0)) + "|")
     for stage in stages:
-        rs = [results[n].get(stage, {"failed": True, "error": "not run", "wall_s": 0}) for n in sizes]
+        rs = [
+            results[n].get(stage, {"failed": True, "error": "not run", "wall_s": 0}) for n in sizes
+        ]
         cells = []
         for r in rs:
             if r.get("failed"):
@@ -275,8 +299,10 @@ def main() -> None:
             if a.get("failed") or b.get("failed"):
                 row += " | | "
             else:
-                row += (f" | {b['wall_s'] / a['wall_s']:.1f}x"
-                        f" | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x")
+                row += (
+                    f" | {b['wall_s'] / a['wall_s']:.1f}x"
+                    f" | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x"
+                )
         print(row + " |")
 
 

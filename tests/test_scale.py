@@ -45,11 +45,19 @@ def test_blocks_are_deterministic_and_disjoint(log, tmp_path):
     assert pa.Table.from_pandas(first["customers"], preserve_index=False).equals(
         pq.read_table(out / "customers" / "part-00000.parquet")
     )
-    ids = [set(pq.read_table(out / "customers" / f"part-0000{b}.parquet")["customer_id"].to_pylist())
-           for b in (0, 1)]
+    ids = [
+        set(pq.read_table(out / "customers" / f"part-0000{b}.parquet")["customer_id"].to_pylist())
+        for b in (0, 1)
+    ]
     assert not ids[0] & ids[1]
-    orders = [set(pq.read_table(out / "transactions" / f"part-0000{b}.parquet")["order_id"]
-                  .drop_null().to_pylist()) for b in (0, 1)]
+    orders = [
+        set(
+            pq.read_table(out / "transactions" / f"part-0000{b}.parquet")["order_id"]
+            .drop_null()
+            .to_pylist()
+        )
+        for b in (0, 1)
+    ]
     assert not orders[0] & orders[1]
     # block 0 of the default settings is the plain sample (ids from C0000001)
     assert block_config(SampleConfig(), 0, 5000).id_offset == 0

@@ -33,7 +33,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -171,7 +170,8 @@ def _split(files: list[Path], out: Path, n_parts: int, id_column: str) -> None:
     con = duckdb_connection()
     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     values = ", ".join(
-        "('" + str(f).replace("'", "''") + f"', {int(o)})" for f, o in zip(files, offsets, strict=True)
+        "('" + str(f).replace("'", "''") + f"', {int(o)})"
+        for f, o in zip(files, offsets, strict=True)
     )
     target = str(out).replace("'", "''")
     key = _quote(id_column)
@@ -217,8 +217,14 @@ def merge_audits(audits: list[dict], source: str) -> dict:
         for name, t in a["tables"].items():
             m = tables.setdefault(
                 name,
-                {**t, "source": source, "input_rows": 0, "kept_rows": 0, "dropped_rows": 0,
-                 "dropped_by_rule": defaultdict(int)},
+                {
+                    **t,
+                    "source": source,
+                    "input_rows": 0,
+                    "kept_rows": 0,
+                    "dropped_rows": 0,
+                    "dropped_by_rule": defaultdict(int),
+                },
             )
             for k in ("input_rows", "kept_rows", "dropped_rows"):
                 m[k] += t[k]
