@@ -30,6 +30,10 @@ PROFILES = "profiles.csv"  # every scheme's profile table
 # prediction and the main job
 SCORES = "scores.csv"  # customer_id, probabilities, segment per scheme
 RUN_REPORT = "report.html"
+# batch scoring (`custseg score`)
+SCORE_PARTS = "scores"  # folder of Parquet parts, one row per customer (the service's fields)
+SCORE_CSV = "scores.csv"  # the same rows as one CSV (--csv)
+SCORE_SUMMARY = "score.json"  # rows, as-of date, engine and the champion versions that scored
 # baskets (`custseg basket`)
 RULES_CSV = "rules.csv"  # association rules X -> Y, all customers and per segment
 RULES_PARQUET = "rules.parquet"
@@ -108,6 +112,11 @@ def segments_dir() -> Path:
 def baskets_dir() -> Path:
     """Default output folder of `custseg basket`."""
     return paths.home() / "baskets"
+
+
+def score_dir() -> Path:
+    """Default output folder of `custseg score` (batch scores as Parquet parts)."""
+    return paths.home() / "score"
 
 
 def campaigns_dir() -> Path:

@@ -91,16 +91,26 @@ def tag_plan(
     return tags, notes, extra
 
 
-def active_tags(features: pd.DataFrame, thresholds: dict[str, float]) -> list[list[str]]:
-    """Per row, the dynamic tags whose score (column tag_<name>) reaches its threshold; a
-    tag whose column the rows lack is never active (one comparison per tag, not per row)."""
+def tag_hits(features: pd.DataFrame, thresholds: dict[str, float]) -> dict[str, np.ndarray]:
+    """Tag name -> per row whether its score (column tag_<name>) reaches the threshold, for
+    the tags whose column the rows have (a tag without one is never active)."""
     names = [n for n in thresholds if registry.TAG_PREFIX + n in features]
-    hits = {
+    return {
         n: pd.to_numeric(features[registry.TAG_PREFIX + n], errors="coerce").to_numpy("float64")
         >= thresholds[n]
         for n in names
     }
-    return [[n for n in names if hits[n][i]] for i in range(len(features))]
+
+
+def active_tags(features: pd.DataFrame, thresholds: dict[str, float]) -> list[list[str]]:
+    """Per row, the dynamic tags whose score (column tag_<name>) reaches its threshold; a
+    tag whose column the rows lack is never active (one comparison per tag, not per row)."""
+    return tag_lists(tag_hits(features, thresholds), len(features))
+
+
+def tag_lists(hits: dict[str, np.ndarray], n: int) -> list[list[str]]:
+    """`tag_hits` as one list of active tag names per row."""
+    return [[t for t, hit in hits.items() if hit[i]] for i in range(n)]
 
 
 def tag_thresholds(tags) -> dict[str, float]:

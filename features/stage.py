@@ -109,9 +109,11 @@ def features_from_log(
     as_of: date | None = None,
     engine: str | None = None,
     sheet: str | None = None,
+    categories: list[str] | None = None,
 ) -> FeatureRun:
     """Read, clean and build features as of a cutoff (default: the last order date) on
-    `engine` (default: the embedded default engine)."""
+    `engine` (default: the embedded default engine); `categories` fixes the category-share
+    columns (batch scoring passes the champions')."""
     from features.engines import DEFAULT_ENGINE
     from features.pipeline import features_as_of, last_order_date
 
@@ -120,7 +122,7 @@ def features_from_log(
     last = last_order_date(tx)
     cutoff = resolve_cutoff(as_of, last, transactions)
     with stage(f"cleaning + features as of {cutoff} ({engine})"):
-        table, result = features_as_of(tx, cust, cutoff, cleaning, features_cfg, engine)
+        table, result = features_as_of(tx, cust, cutoff, cleaning, features_cfg, engine, categories)
     if table.empty:
         dates = tx.frame["order_date"].dropna()
         if (dates <= pd.Timestamp(cutoff)).any():  # orders up to the cutoff, all dropped
@@ -143,9 +145,11 @@ def features_from_clean(
     features_cfg: FeatureConfig,
     as_of: date | None = None,
     engine: str | None = None,
+    categories: list[str] | None = None,
 ) -> pd.DataFrame:
     """Features straight from clean Parquet tables, read by the engine itself (no pandas on
-    the way in): `custseg features --cleaned`, the path for logs that outgrow one machine."""
+    the way in): `custseg features --cleaned`, the path for logs that outgrow one machine.
+    `categories` fixes the category-share columns (batch scoring passes the champions')."""
     from features.build import build_features_from_scans, check_clean, scan_clean
     from features.engines import DEFAULT_ENGINE
 
@@ -170,7 +174,9 @@ def features_from_clean(
     cutoff = resolve_cutoff(as_of, last, transactions)
     _warn_cleaned_later(transactions, cutoff)
     with stage(f"features as of {cutoff} ({engine})"):
-        table = build_features_from_scans(tx, cutoff, features_cfg, engine, customers=cust)
+        table = build_features_from_scans(
+            tx, cutoff, features_cfg, engine, customers=cust, categories=categories
+        )
     if table.empty:
         raise CustsegError(
             f"no customer in {transactions} has an order (refunds aside) on or before {cutoff} "

@@ -18,11 +18,10 @@ from core.catalog import CHAMPION, VALUE_TARGET, next_best_name, predictor_name,
 from core.catalog import PREDICTION_TARGETS as TARGETS
 from core.errors import CustsegError
 from features import registry
-from features.build import active_tags
-from training.prediction.clv import VALUE_COLUMNS, VALUE_TIER_SCHEME
+from features.build import tag_hits
+from serving.scoring import NUMERIC_VALUE_FIELDS, VALUE_FIELDS, Scores
+from training.prediction.clv import VALUE_TIER_SCHEME
 
-VALUE_FIELDS = VALUE_COLUMNS  # what the value champion answers per customer (as scores.csv)
-NUMERIC_VALUE_FIELDS = tuple(c for c in VALUE_FIELDS if c != "next_order_date")
 NEXT_BEST_K = 3  # next-best products per customer (scores.csv's next_best_1..3)
 
 
@@ -208,77 +207,71 @@ class ModelSet:
             return [[] for _ in range(n)]
         return self.next_best.recommend(products, NEXT_BEST_K)
 
-    def predict(
+    def score(
         self, features: pd.DataFrame, as_of: date | None = None, products: list | None = None
-    ) -> list[dict]:
-        """Per customer: segment per scheme, each target's probability and the value fields.
-        The rows were checked against `columns` already (request schema or our own feature
-        code), so the assigners and predictors are called directly, not through the pyfunc
-        wrappers.
+    ) -> Scores:
+        """Per customer: segment per scheme, each target's probability and the value fields,
+        column-wise (`serving.scoring.Scores`): what /predict answers (`predict`) and what
+        `custseg score` writes (`Scores.to_arrow`), from this one computation. The rows were
+        checked against `columns` already (request schema, batch input check or our own
+        feature code), so the assigners and predictors are called directly, not through the
+        pyfunc wrappers.
 
         The value champion runs once for the batch; its clv, expected orders, order value and
         P(alive) join the rows before the schemes assign (value tiers, CLV x activity). `as_of`
         is the day the features describe: the next order's date is counted from it. Default:
         today (UTC), the right day for feature rows computed for the request (a feature row
-        carries no cutoff of its own); /score_transactions passes its as_of. Without a value
-        champion every value field is null, as a probability without a champion is;
-        `value_tier` is the `value_tiers` segment's name wherever that scheme is served.
-        `products`: per row, the customer's recent products (None or [] for none): the
-        next-best champion's `next_best` (always [] without one)."""
+        carries no cutoff of its own); /score_transactions passes its as_of, batch scoring the
+        snapshot's. Without a value champion every value field is null, as a probability
+        without a champion is; `value_tier` is the `value_tiers` segment's name wherever that
+        scheme is served. `products`: per row, the customer's recent products (None or [] for
+        none): the next-best champion's `next_best` (always [] without one)."""
         n, as_of = len(features), as_of or today()
         values = self.value_table(features, as_of)
         rows = self.with_value(features, as_of, values)
         segments = {
             scheme: model.assigner.assign(rows) for scheme, model in self.segmenters.items()
         }
-        probabilities = {  # a target without a champion (the gate refused every model): null
-            f"{t}_probability": _finite(np.round(self.predictors[t].predict_proba(features), 6))
+        numbers = {  # a target without a champion (the gate refused every model): null
+            f"{t}_probability": np.round(self.predictors[t].predict_proba(features), 6)
             if t in self.predictors
-            else [None] * n
+            else np.full(n, np.nan)
             for t in TARGETS
         }
         if values is None:
-            fields = dict.fromkeys(VALUE_FIELDS, [None] * n)
+            numbers |= {c: np.full(n, np.nan) for c in NUMERIC_VALUE_FIELDS}
+            dates = np.full(n, None, dtype=object)
         else:
-            fields = {c: _finite(values[c].to_numpy()) for c in NUMERIC_VALUE_FIELDS}
-            dates = values["next_order_date"].to_numpy(dtype=object)
-            fields["next_order_date"] = [d if isinstance(d, str) else None for d in dates]
-            fields = {c: fields[c] for c in VALUE_FIELDS}
-        tiers = segments.get(VALUE_TIER_SCHEME)
-        if tiers is None:
-            fields["value_tier"] = [None] * n
-        else:
-            names = {k: a["name"] for k, a in self.answers[VALUE_TIER_SCHEME].items()}
-            fields["value_tier"] = [names[k] for k in tiers]
-        fields["next_best"] = self.recommend(products, n)
-        outputs = probabilities | fields
-        answers = self.answers
-        active = active_tags(features, self.tags)
-        return [
-            {
-                "customer_id": cid,
-                "segments": {s: answers[s][keys[i]] for s, keys in segments.items()},
-                **{k: v[i] for k, v in outputs.items()},
-                "active_tags": active[i],
+            numbers |= {
+                c: values[c].to_numpy(dtype="float64", na_value=np.nan)
+                for c in NUMERIC_VALUE_FIELDS
             }
-            for i, cid in enumerate(features["customer_id"].tolist())
-        ]
+            dates = values["next_order_date"].to_numpy(dtype=object, copy=True)
+            dates[pd.isna(dates)] = None  # no next order (NaT formats as NaN): null
+        tiers = segments.get(VALUE_TIER_SCHEME)
+        if tiers is not None:
+            names = {k: a["name"] for k, a in self.answers[VALUE_TIER_SCHEME].items()}
+            tiers = pd.Series(tiers, dtype=object).map(names).to_numpy(dtype=object)
+        return Scores(
+            customer_id=features["customer_id"],
+            segments=segments,
+            numbers=numbers,
+            next_order_date=dates,
+            value_tier=tiers,
+            next_best=self.recommend(products, n) if products is not None else None,
+            tags=tag_hits(features, self.tags),
+        )
+
+    def predict(
+        self, features: pd.DataFrame, as_of: date | None = None, products: list | None = None
+    ) -> list[dict]:
+        """Per customer the service's answer (`score`, one dict a customer)."""
+        return self.score(features, as_of, products).answers(self.answers)
 
 
 def today() -> date:
     """Today in UTC: the default as-of day of feature rows sent to /predict."""
     return datetime.now(UTC).date()
-
-
-def _finite(values: np.ndarray) -> list:
-    """Numbers as a JSON-ready list: NaN and +-inf as None (never NaN in a response)."""
-    values = np.asarray(values, dtype="float64")
-    finite = np.isfinite(values)
-    if finite.all():
-        return values.tolist()
-    out = values.astype(object)
-    out[~finite] = None
-    return out.tolist()
 
 
 def _json_type(column: str, known: dict, categories: list[str]) -> str:

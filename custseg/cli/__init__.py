@@ -9,7 +9,7 @@ import sys
 import typer
 
 from core.errors import CustsegError
-from custseg.cli import baskets, campaign, data, jobs, monitor, segment, services
+from custseg.cli import baskets, campaign, data, jobs, monitor, score, segment, services
 
 app = typer.Typer(
     name="custseg",
@@ -26,6 +26,7 @@ app.command()(data.features)
 app.add_typer(segment.app, name="segment")
 app.command()(jobs.run)
 app.command()(jobs.train)
+app.command()(score.score)
 app.command()(baskets.basket)
 app.command()(services.serve)
 app.command()(services.ui)
