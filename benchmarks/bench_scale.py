@@ -37,7 +37,7 @@ AS_OF = date(2026, 6, 30)
 HERE = Path(__file__).resolve()
 STAGES = ("clean", "features", "score")
 FIT_CUSTOMERS = 20_000
-EXTRA = ("parts", "recleaned", "columns", "build_s")  # printed after a stage's figures
+EXTRA = ("parts", "recleaned", "columns", "build_s", "scoring_s")  # printed after a stage's figures
 
 
 def _log_dir(work: Path) -> Path:
@@ -112,6 +112,7 @@ def phase_features(work: Path, customers: int) -> dict:
     import pyarrow.parquet as pq
 
     from features.build import build_features_from_parquet
+    from features.snapshot import write_snapshot
 
     out = _out(work, customers)
     src = out / "clean" / "transactions.parquet"
@@ -119,7 +120,7 @@ def phase_features(work: Path, customers: int) -> dict:
     t0 = time.perf_counter()
     table = build_features_from_parquet(src, AS_OF)
     t1 = time.perf_counter()
-    table.to_parquet(out / "features.parquet", index=False)
+    write_snapshot(table, out / "features.parquet")
     t2 = time.perf_counter()
     return {
         "seconds": t2 - t0,
@@ -170,15 +171,20 @@ def phase_fit(work: Path) -> dict:
 
 
 def phase_score(work: Path, customers: int) -> dict:
+    import pyarrow.parquet as pq
+
     from serving.batch import score_parquet
 
     out = _out(work, customers)
     t0 = time.perf_counter()
-    result = score_parquet(out / "features.parquet", out / "scores", tracking_uri=_tracking(work))
-    rows = getattr(result, "rows", None)
-    if rows is None and isinstance(result, dict):
-        rows = result.get("rows")
-    return {"seconds": time.perf_counter() - t0, "rows_in": customers, "rows_out": rows}
+    r = score_parquet(out / "features.parquet", out / "scores", tracking_uri=_tracking(work))
+    return {
+        "seconds": time.perf_counter() - t0,
+        "scoring_s": r["scoring_seconds"],
+        "rows_in": pq.ParquetFile(out / "features.parquet").metadata.num_rows,
+        "rows_out": r["customers"],
+        "parts": r["parts"],
+    }
 
 
 # ---- the driver ---------------------------------------------------------------------------
