@@ -10,10 +10,11 @@ RSS and rows in / out, then the 10M / 1M ratios:
 
   clean     `clean_parquet`: the cleaning rules part by part (DuckDB splits the raw log by
             customer hash, spilling under its memory limit), Parquet in, Parquet out
-  features  `build_features_from_parquet` on DuckDB (reads the clean parts itself; the table
-            comes back once, one row per customer) -> features.parquet
+  features  `build_features_by_part` on DuckDB: the clean parts hold whole customers, so each
+            part's feature table is built on its own (categories ranked over the whole log
+            first) and written as a snapshot part -> features/
   score     segment assignment and churn / repurchase scores with the registered champions,
-            in chunks (`serving.batch.score_parquet`), -> scores/ (Parquet parts)
+            in chunks (`serving.batch.score_parquet` on features/) -> scores/ (Parquet parts)
 
 The champions are fitted once, before any timing, by `custseg run` on a 20k-customer sample of
 the same generator (transactions only, like the large log) into a tracking store in --work.
@@ -111,23 +112,19 @@ def phase_clean(work: Path, customers: int, rows_per_part: int) -> dict:
 def phase_features(work: Path, customers: int) -> dict:
     import pyarrow.parquet as pq
 
-    from features.build import build_features_from_parquet
-    from features.snapshot import write_snapshot
+    from features.build import build_features_by_part
 
     out = _out(work, customers)
     src = out / "clean" / "transactions.parquet"
     rows_in = sum(pq.ParquetFile(p).metadata.num_rows for p in src.glob("*.parquet"))
     t0 = time.perf_counter()
-    table = build_features_from_parquet(src, AS_OF)
-    t1 = time.perf_counter()
-    write_snapshot(table, out / "features.parquet")
-    t2 = time.perf_counter()
+    r = build_features_by_part(src, out / "features", AS_OF)
     return {
-        "seconds": t2 - t0,
-        "build_s": t1 - t0,
+        "seconds": time.perf_counter() - t0,
         "rows_in": rows_in,
-        "rows_out": len(table),
-        "columns": table.shape[1] - 1,
+        "rows_out": r["rows"],
+        "parts": r["parts"],
+        "columns": len(pq.read_schema(next((out / "features").glob("*.parquet"))).names) - 1,
     }
 
 
@@ -177,11 +174,11 @@ def phase_score(work: Path, customers: int) -> dict:
 
     out = _out(work, customers)
     t0 = time.perf_counter()
-    r = score_parquet(out / "features.parquet", out / "scores", tracking_uri=_tracking(work))
+    r = score_parquet(out / "features", out / "scores", tracking_uri=_tracking(work))
     return {
         "seconds": time.perf_counter() - t0,
         "scoring_s": r["scoring_seconds"],
-        "rows_in": pq.ParquetFile(out / "features.parquet").metadata.num_rows,
+        "rows_in": sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "features").glob("*")),
         "rows_out": r["customers"],
         "parts": r["parts"],
     }

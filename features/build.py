@@ -28,6 +28,7 @@ from features.engines import (
     collect,
     collect_sorted,
     day_number,
+    duckdb_connection,
     prepare_customers,
     prepare_scanned,
     prepare_transactions,
@@ -380,6 +381,66 @@ def build_features_from_parquet(
     tx = scan_clean(transactions, "transactions", engine)
     cust = None if customers is None else scan_clean(customers, "customers", engine)
     return build_features_from_scans(tx, as_of, cfg, engine, cust, categories)
+
+
+def build_features_by_part(
+    transactions: str | Path,
+    out_dir: str | Path,
+    as_of: date,
+    cfg: FeatureConfig | None = None,
+    engine: str = DEFAULT_ENGINE,
+    categories: list[str] | None = None,
+) -> dict:
+    """`build_features_from_parquet` on a folder of clean parts that each hold whole customers,
+    as `clean_parquet` writes them (split by a hash of the customer id), written as a folder of
+    feature snapshot parts (`out_dir`/part-NNNNN.parquet, one per transaction part).
+
+    Every feature is one customer's (the windows run over a customer's orders), so a part's
+    table is the rows the whole log's table has for its customers, once the category columns
+    are the whole log's: the top categories are ranked over all parts first (one aggregation),
+    then each part is built with them. Memory is a part's, not the log's, and the engine does
+    not spill. Returns rows, parts, categories and the definition hash; an InputError when a
+    customer turns up in two parts (parts not split by customer)."""
+    from features.snapshot import write_snapshot
+
+    cfg = cfg or FeatureConfig()
+    source = Path(transactions)
+    parts = sorted(source.glob("*.parquet")) if source.is_dir() else [source]
+    if not parts:
+        raise InputError(f"transactions {source}: no .parquet parts")
+    if categories is None:
+        scanned = prepare_scanned(scan_clean(source, "transactions", engine), as_day(as_of))
+        categories = top_categories(scanned, as_day(as_of), cfg.top_categories)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("part-*.parquet"):
+        old.unlink()
+    rows, written, meta = 0, [], {}
+    for i, part in enumerate(parts):
+        table = build_features_from_parquet(part, as_of, cfg, engine, categories=categories)
+        if not len(table):
+            continue
+        path = out / f"part-{i:05d}.parquet"
+        meta = write_snapshot(table, path)
+        written.append(path)
+        rows += len(table)
+    if written:
+        con = duckdb_connection()
+        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in written)
+        ((distinct,),) = con.execute(
+            f"SELECT count(DISTINCT customer_id) FROM read_parquet([{files}])"
+        ).fetchall()
+        if distinct != rows:
+            raise InputError(
+                f"transactions {source}: {rows - distinct:,} customers have orders in more "
+                "than one part; build by part needs parts split by customer (`clean_parquet`)"
+            )
+    return {
+        "rows": rows,
+        "parts": len(written),
+        "categories": categories,
+        "definition_hash": meta.get("definition_hash"),
+    }
 
 
 def build_features_from_scans(

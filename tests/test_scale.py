@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.errors import InputError
 from custseg.sample import CANCEL_ID_PATTERN, SampleConfig, generate
 from custseg.sample.blocks import block_config, write_blocks
 from features.cleaning import CleaningConfig, clean, clean_parquet
@@ -133,3 +134,27 @@ def test_duckdb_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CUSTSEG_DUCKDB_THREADS", "1'; DROP")
     with pytest.raises(CustsegError):
         duckdb_settings()
+
+
+def test_features_by_part_equal_the_whole_logs(log, tmp_path):
+    from features.build import build_features_by_part, build_features_from_parquet
+
+    out, _ = log
+    cfg = CleaningConfig(reference_date=AS_OF, cancel_id_pattern=CANCEL_ID_PATTERN)
+    r = clean_parquet(out / "transactions", tmp_path / "clean", cfg, parts=3)
+    whole = build_features_from_parquet(r.paths["transactions"], AS_OF)
+    got = build_features_by_part(r.paths["transactions"], tmp_path / "features", AS_OF)
+    assert got["parts"] == 3
+    assert got["rows"] == len(whole)
+    assert got["definition_hash"] == whole.attrs["definition_hash"]
+    parts = pd.read_parquet(tmp_path / "features").sort_values("customer_id", ignore_index=True)
+    assert list(parts.columns) == list(whole.columns)
+    pd.testing.assert_frame_equal(parts, whole, check_dtype=False, rtol=1e-9)
+    # parts that share a customer are refused (one customer's orders must be in one part)
+    split = tmp_path / "shared"
+    split.mkdir()
+    tx = pd.read_parquet(r.paths["transactions"])
+    tx.iloc[::2].to_parquet(split / "a.parquet", index=False)
+    tx.iloc[1::2].to_parquet(split / "b.parquet", index=False)
+    with pytest.raises(InputError, match="more than one part"):
+        build_features_by_part(split, tmp_path / "f2", AS_OF)

@@ -185,7 +185,7 @@ def _split(files: list[Path], out: Path, n_parts: int, id_column: str) -> None:
                               union_by_name = true) AS r
             JOIN (VALUES {values}) AS o(filename, start) USING (filename)
         ) TO '{target}' (FORMAT parquet, PARTITION_BY ({_PART}))"""
-    )
+    ).fetchall()
 
 
 def _read_part(folder: Path, source: str, column_map, max_invalid_share: float):
