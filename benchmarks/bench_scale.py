@@ -220,7 +220,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench-scale-work"))
     ap.add_argument("--block-size", type=int, default=1_000_000)
     ap.add_argument("--rows-per-part", type=int, default=4_000_000)
-    ap.add_argument("--memory-limit", default="6GB", help="DuckDB's, per stage (default 6GB)")
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB's, per stage (default 2GB)")
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     args = ap.parse_args()
