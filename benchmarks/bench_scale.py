@@ -205,6 +205,21 @@ def _run(args: argparse.Namespace, phase: str, customers: int | None = None) -> 
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall}
 
 
+def _summary(rounds: list[dict]) -> dict:
+    """A stage's rounds as one: the median wall time, the largest peak RSS."""
+    if any(r.get("failed") for r in rounds):
+        return next(r for r in rounds if r.get("failed"))
+    walls = sorted(r["wall_s"] for r in rounds)
+    mid = len(walls) // 2
+    median = walls[mid] if len(walls) % 2 else (walls[mid - 1] + walls[mid]) / 2
+    return {
+        **rounds[0],
+        "wall_s": median,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        "walls": walls,
+    }
+
+
 def _fmt_rows(r: dict) -> str:
     if r.get("failed"):
         return f"FAILED ({r['error']})"
@@ -221,6 +236,9 @@ def main() -> None:
     ap.add_argument("--block-size", type=int, default=1_000_000)
     ap.add_argument("--rows-per-part", type=int, default=4_000_000)
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB's, per stage (default 2GB)")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="runs of each stage (median time, largest peak)"
+    )
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -253,7 +271,6 @@ def main() -> None:
                 f"({fit.get('seconds', 0):.0f} s, not timed below)",
                 flush=True,
             )
-    results: dict[int, dict] = {}
     for n in args.customers:
         g = _run(args, "generate", n)
         if g.get("failed"):
@@ -263,23 +280,28 @@ def main() -> None:
             f"(generated or reused in {g['generate_s']:.0f} s, not timed)",
             flush=True,
         )
-        results[n] = {}
-        for stage in stages:
-            r = _run(args, stage, n)
-            results[n][stage] = r
-            peak = r.get("peak_rss_mb", float("nan"))
-            print(
-                f"  {stage:9} {r['wall_s']:8.1f} s  peak RSS {peak:8,.0f} MB  {_fmt_rows(r)}"
-                f"  {json.dumps({k: v for k, v in r.items() if k in EXTRA})}",
-                flush=True,
-            )
-            if r.get("failed"):
-                break
+    runs: dict[int, dict[str, list[dict]]] = {n: {} for n in args.customers}
+    for round_no in range(1, args.rounds + 1):  # sizes interleaved: a busy spell hits both
+        for n in args.customers:
+            print(f"round {round_no}, {n:,} customers", flush=True)
+            for stage in stages:
+                r = _run(args, stage, n)
+                runs[n].setdefault(stage, []).append(r)
+                peak = r.get("peak_rss_mb", float("nan"))
+                print(
+                    f"  {stage:9} {r['wall_s']:8.1f} s  peak RSS {peak:8,.0f} MB  {_fmt_rows(r)}"
+                    f"  {json.dumps({k: v for k, v in r.items() if k in EXTRA})}",
+                    flush=True,
+                )
+                if r.get("failed"):
+                    break
+    results = {n: {s: _summary(rs) for s, rs in by.items()} for n, by in runs.items()}
 
     print()
     print(
         f"custseg scale benchmark, {date.today()}, as of {AS_OF}; DuckDB memory_limit "
-        f"{args.memory_limit}; {os.cpu_count()} cores"
+        f"{args.memory_limit}; {os.cpu_count()} cores; {args.rounds} round(s): median time, "
+        "largest peak RSS"
     )
     sizes = args.customers
     head = " | ".join(f"{n / 1e6:g}M: time | {n / 1e6:g}M: peak RSS" for n in sizes)
