@@ -290,6 +290,14 @@ def _read_raw(
         names = table.column_names
     else:
         raise InputError(f"{path}: unsupported file type; use .csv, .csv.gz, .parquet or .xlsx")
+    return raw_frame(table, path, string_cols, nan_cols)
+
+
+def raw_frame(
+    table: pa.Table, path: Path | str, string_cols: set[str], nan_cols: set[str] = frozenset()
+) -> pd.DataFrame:
+    """A table as read from a file -> the frame `type_table` types (the end of `_read_raw`)."""
+    names = table.column_names
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InputError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
@@ -332,9 +340,7 @@ def read_table(
     `sheet` (InputError naming the sheets there are when it has none of that name).
     """
     path = Path(path)
-    source_of = _source_names(schema, column_map)
-    string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
-    nan_cols = {source_of[c.name] for c in schema.columns if c.kind == "number" and c.required}
+    string_cols, nan_cols = raw_columns(schema, column_map)
     return type_table(
         _read_raw(path, string_cols, nan_cols, sheet),
         schema,
@@ -343,6 +349,17 @@ def read_table(
         max_invalid_share,
         date_range,
     )
+
+
+def raw_columns(
+    schema: TableSchema, column_map: Mapping | None = None
+) -> tuple[set[str], set[str]]:
+    """The source columns read as text (ids and text) and the required numbers whose NaN is an
+    unreadable value (see `_read_raw`)."""
+    source_of = _source_names(schema, column_map)
+    string_cols = {source_of[c.name] for c in schema.columns if c.kind in ("id", "text")}
+    nan_cols = {source_of[c.name] for c in schema.columns if c.kind == "number" and c.required}
+    return string_cols, nan_cols
 
 
 def _source_names(schema: TableSchema, column_map: Mapping | None) -> dict[str, str]:

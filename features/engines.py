@@ -262,7 +262,30 @@ def duckdb_connection():
 
         con = _local.duckdb = duckdb.connect()
         con.execute("SET preserve_insertion_order = false")
+        for setting, value in duckdb_settings().items():
+            con.execute(f"SET {setting} = '{value}'")
     return con
+
+
+# DuckDB settings from the environment: a memory limit below the machine's (DuckDB's default is
+# 80% of RAM) makes large queries spill to the temporary folder instead of taking the machine
+DUCKDB_ENV = {
+    "memory_limit": "CUSTSEG_DUCKDB_MEMORY_LIMIT",  # e.g. 8GB
+    "temp_directory": "CUSTSEG_DUCKDB_TEMP_DIRECTORY",  # where it spills (default ./.tmp)
+    "threads": "CUSTSEG_DUCKDB_THREADS",
+}
+
+
+def duckdb_settings() -> dict[str, str]:
+    """The DuckDB settings the environment gives (`DUCKDB_ENV`), for every connection."""
+    out = {}
+    for setting, var in DUCKDB_ENV.items():
+        value = os.environ.get(var, "").strip()
+        if value:
+            if "'" in value:
+                raise CustsegError(f"{var}={value!r}: no quotes")
+            out[setting] = value
+    return out
 
 
 def _with_key(rel):

@@ -72,6 +72,11 @@ class SampleConfig:
     multi_line_share: float = 0.2  # clean orders written as 2-4 lines (a product each)
     cancel_share: float = 0.5  # refunds on a cancellation invoice (C...), not their order's id
     dirt: DirtRates = field(default_factory=DirtRates)
+    # added to every customer number (C..., TEST...) and, times ORDERS_PER_ID, to every order
+    # number, and where the unknown customers' numbers start: blocks of one large log
+    # (`custseg.sample.blocks`) get disjoint ids this way
+    id_offset: int = 0
+    unknown_id_start: int = 9_000_000
 
 
 def generate(cfg: SampleConfig) -> dict:
@@ -80,9 +85,19 @@ def generate(cfg: SampleConfig) -> dict:
     end = np.datetime64(cfg.end_date, "D")
     pop = draw_population(rng, cfg.customers, end, cfg.history_days)
     o = draw_orders(rng, pop, cfg.orders_scale)
-    cust = customers.build(rng, pop, cfg.dirt, end - cfg.history_days * DAY, cfg.history_days)
+    cust = customers.build(
+        rng, pop, cfg.dirt, end - cfg.history_days * DAY, cfg.history_days, cfg.id_offset
+    )
     transactions, truth_tx, counts = orders.build(
-        rng, o, cust, cfg.dirt, end, cfg.multi_line_share, cfg.cancel_share
+        rng,
+        o,
+        cust,
+        cfg.dirt,
+        end,
+        cfg.multi_line_share,
+        cfg.cancel_share,
+        order_offset=cfg.id_offset * orders.ORDERS_PER_ID,
+        unknown_start=cfg.unknown_id_start,
     )
     c_dirt, t_dirt = cust.truth["dirt"], truth_tx["dirt"]
     summary = {

@@ -57,7 +57,12 @@ class CustomerTable:
 
 
 def build(
-    rng: np.random.Generator, pop: Population, rates, start: np.datetime64, history_days: int
+    rng: np.random.Generator,
+    pop: Population,
+    rates,
+    start: np.datetime64,
+    history_days: int,
+    id_offset: int = 0,
 ) -> CustomerTable:
     n = len(pop.group)
     taken = np.zeros(n, bool)
@@ -88,9 +93,10 @@ def build(
     share_phone[: len(chain)] = True  # chained extras keep their own e-mail to pass it on
     src = np.concatenate([np.arange(n), extra_src, np.full(n_test, -1)])  # real row behind each
 
-    ids = text.ids("C", np.arange(total) + 1)
+    ids = text.ids("C", id_offset + np.arange(total) + 1)
     test_rows = n + n_extra + np.flatnonzero(np.arange(n_test) % 2 == 0)
-    ids = text.replace_at(ids, test_rows, text.ids("TEST", np.arange(len(test_rows)) + 1, 5))
+    test_ids = text.ids("TEST", id_offset + np.arange(len(test_rows)) + 1, 5)
+    ids = text.replace_at(ids, test_rows, test_ids)
     lower = pc.utf8_lower(ids)
     e_real = pc.binary_join_element_wise("u", lower.slice(0, n), "@example.com", "")
     own = pc.binary_join_element_wise("x", lower.slice(n, n_extra), "@example.net", "")

@@ -38,6 +38,7 @@ _CODE = {name: i for i, name in enumerate(DIRT)}
 CANCEL_ID_PATTERN = "^C"  # order ids of the cancellation invoices (custseg run applies it)
 _ID_PREFIX = ("O", "T", "C")  # order ids: orders, test accounts' orders, cancellation invoices
 _ORDER, _TEST, _CANCEL = range(3)
+ORDERS_PER_ID = 100  # order numbers of a block with customer id offset k start at k x this
 _LINES = (2, 3, 4)  # lines of a multi-line order, and how often each count occurs
 _LINE_P = (0.5, 0.3, 0.2)
 _PRODUCTS = 59  # product numbers 1..59 within a category
@@ -71,6 +72,8 @@ def build(
     end: np.datetime64,
     multi_line_share: float = 0.0,
     cancel_share: float = 0.0,
+    order_offset: int = 0,
+    unknown_start: int = 9_000_000,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(transactions, their truth, counts of multi-line orders, lines and cancellations)."""
     m = len(o.owner)
@@ -118,7 +121,7 @@ def build(
     )
     unknown = block["unknown_customer"]
     cols["customer"][unknown] = len(c.ids) + np.arange(len(unknown))
-    all_ids = pa.concat_arrays([c.ids, text.ids("C", 9_000_000 + np.arange(len(unknown)))])
+    all_ids = pa.concat_arrays([c.ids, text.ids("C", unknown_start + np.arange(len(unknown)))])
 
     # orders become lines (dirty rows stay one row each); refunds and copies take a line
     cols, first_line, n_split, n_lines = _split_lines(rng, cols, multi_line_share)
@@ -156,6 +159,7 @@ def build(
     cols = {k: np.concatenate([p[k] for p in parts]) for k in _COLUMNS}
     cols = _take(cols, np.argsort(cols["day"], kind="stable"))  # an order's lines stay together
     counts = {"multi_line_orders": n_split, "lines_of_multi_line_orders": n_lines}
+    cols["order_no"] += order_offset
     return *_render(rng, cols, all_ids), counts | {"cancellation_invoices": len(cancel)}
 
 

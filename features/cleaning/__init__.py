@@ -9,7 +9,7 @@ Nothing is lost silently: every input row is either kept or dropped with a rule,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from features.cleaning.transactions import clean_transactions
 from features.contract import CUSTOMERS, TRANSACTIONS, TableSchema, TypedTable
 from features.parsing import DATE_FORMATS
 
-__all__ = ["CleanResult", "CleaningConfig", "RULES", "clean"]
+__all__ = ["CleanResult", "CleaningConfig", "RULES", "clean", "clean_parquet"]
 
 
 @dataclass
@@ -35,6 +35,7 @@ class CleanResult:
     id_map: pd.DataFrame
     changes: pd.DataFrame  # the row-level log: one row per dropped, changed or flagged row
     audit: dict
+    stats: dict = field(default_factory=dict)  # `Audit.stats`: for combining parts
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Parquet tables, the row log, audit.json and audit.html; returns the paths."""
@@ -201,4 +202,12 @@ def clean(
         "warnings": warnings,
         "notes": audit.notes,
     }
-    return CleanResult(tx, cust_df, id_map, audit.log(), report)
+    return CleanResult(tx, cust_df, id_map, audit.log(), report, audit.stats)
+
+
+def __getattr__(name: str):
+    if name == "clean_parquet":  # the out-of-core path (DuckDB), imported when asked for
+        from features.cleaning.parts import clean_parquet
+
+        return clean_parquet
+    raise AttributeError(name)

@@ -58,6 +58,9 @@ class Audit:
     # (table, rule, action) counted without a row log (`count`): no "swept the table" warning
     summarized: set[tuple[str, str, str]] = field(default_factory=set)
     _log: list[pd.DataFrame] = field(default_factory=list)
+    # figures a rule computed over the whole table (extreme_amount: the sum and count of the
+    # amounts its mean is taken over), for `clean_parquet` to combine across parts
+    stats: dict[str, dict] = field(default_factory=dict)
 
     def _record(
         self,

@@ -169,6 +169,9 @@ class CleaningConfig:
     """Thresholds and per-rule policies. Defaults follow the seed documents (5%, 30%, 10x)."""
 
     extreme_factor: float = 10.0
+    # the extreme_amount threshold itself, instead of extreme_factor x the mean (the
+    # out-of-core path, `clean_parquet`, sets the whole log's when it cleans part by part)
+    extreme_threshold: float | None = None
     missing_rate_warn: float = 0.05
     to_complete_share: float = 0.30
     max_invalid_share: float = 0.20
@@ -232,6 +235,9 @@ class CleaningConfig:
                 )
         if self.extreme_factor <= 1:
             raise ConfigError(f"cleaning.extreme_factor = {self.extreme_factor}: must be > 1")
+        t = self.extreme_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or t <= 0):
+            raise ConfigError(f"cleaning.extreme_threshold = {t!r}: a positive amount")
         for name in ("missing_rate_warn", "to_complete_share", "max_invalid_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"cleaning.{name} = {getattr(self, name)}: must be in [0, 1]")

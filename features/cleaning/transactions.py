@@ -37,6 +37,10 @@ _CHANNELS = {
 }
 
 
+def extreme_note(factor: float, threshold: float) -> str:
+    return f"transactions: extreme_amount threshold = {factor:g} x mean = {threshold:,.2f}"
+
+
 def refund_mask(
     df: pd.DataFrame, alive: np.ndarray | None = None, cancel_pattern: str | None = None
 ) -> np.ndarray:
@@ -186,8 +190,20 @@ def clean_transactions(
     threshold = (
         cfg.extreme_factor * float(df["amount"][positive].mean()) if positive.any() else np.inf
     )
+    amounts = df["amount"].to_numpy(np.float64, na_value=np.nan)[positive]
+    if cfg.extreme_threshold is not None:
+        threshold = cfg.extreme_threshold
+    audit.stats["extreme_amount"] = {
+        "sum": float(amounts.sum()),
+        "count": int(len(amounts)),
+        "threshold": threshold,
+        # the amounts near it: whether another threshold would hit other rows
+        "near": np.sort(amounts[amounts > threshold / 2]) if np.isfinite(threshold) else None,
+    }
     audit.notes.append(
-        f"transactions: extreme_amount threshold = {cfg.extreme_factor:g} x mean = {threshold:,.2f}"
+        f"transactions: extreme_amount threshold = {threshold:,.2f} (cleaning.extreme_threshold)"
+        if cfg.extreme_threshold is not None
+        else extreme_note(cfg.extreme_factor, threshold)
     )
     extreme = (df["amount"] > threshold).to_numpy() & rows.alive
     if cfg.policy("extreme_amount") == "cap":
