@@ -23,7 +23,7 @@ HEALTH = {
         "threshold": 60.0,
         "parts": [
             {"name": p, "score": s}
-            for p, s in zip(report.PART_LABELS, (100, 91, None, 35, 12), strict=True)
+            for p, s in zip(report.PART_LABELS, (100, 91, None, 35, 12, 0), strict=True)
         ],
     }
     for scheme, score in (("rfm_rules", 84.0), ("behaviour_clusters_long_name", 41.0))
