@@ -50,7 +50,7 @@ from features.contract import (
 
 __all__ = ["PartsResult", "clean_parquet"]
 
-ROWS_PER_PART = 4_000_000  # a part's clean peaks at about 0.4 GB per million rows
+ROWS_PER_PART = 4_000_000  # a part's clean peaks at about 2.5 GB (bench_scale.py)
 _PART = "__part"
 _ROW = "__source_row"
 _COUNTED = re.compile(r"^([^{}]*?: )(\d+)( unreadable value[^{}]*)$")
