@@ -92,13 +92,30 @@ def predict_rows(
 ) -> tuple[pd.DataFrame, list[list[str]] | None]:
     """`feature_rows`, and per row its `recent_products` ([] where absent or null; None when
     no row sends any)."""
+    return rows_frame(valid_rows(rows, models, limit), models)
+
+
+def valid_rows(rows: object, models: ModelSet, limit: int) -> list[dict]:
+    """`rows` checked against the champions' schema (BadRequest naming the row and field),
+    each customer once: plain dicts, made a frame by `rows_frame` (the service does that once
+    for all the requests it scores together)."""
     numeric, categories = models.numeric_columns, models.category_columns
     adapter = row_model(tuple(numeric), tuple(categories), tuple(models.ignored_columns))
     valid = _validate(rows, adapter, "customers", limit)
+    if len(valid) > 1:  # one customer a request: the common case, nothing to compare
+        ids = pd.Series([r["customer_id"] for r in valid], dtype=object)
+        _refuse_repeats(ids, "customers", "customer_id", "customer")
+    return valid
+
+
+def rows_frame(valid: list[dict], models: ModelSet) -> tuple[pd.DataFrame, list[list[str]] | None]:
+    """Valid rows (`valid_rows`) as a feature table (numbers as one float64 block, categories
+    as text), and per row its `recent_products` ([] where absent or null; None when no row
+    sends any)."""
+    numeric, categories = models.numeric_columns, models.category_columns
     numbers = itemgetter(*numeric) if len(numeric) > 1 else lambda r: [r[numeric[0]]]
     block = np.array([numbers(r) for r in valid], dtype="float64")  # None -> NaN
     columns = {"customer_id": np.array([r["customer_id"] for r in valid], dtype=object)}
-    _refuse_repeats(pd.Series(columns["customer_id"]), "customers", "customer_id", "customer")
     columns |= {c: block[:, i] for i, c in enumerate(numeric)}
     columns |= {c: np.array([r[c] for r in valid], dtype=object) for c in categories}
     # dynamic tag scores read by no model: kept where sent, they decide `active_tags`

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from serving import budget  # first: thread counts are read when the libraries load
+from serving.coalesce import Coalescer
 from serving.errors import OneErrorShape
 from serving.guard import GuardConfig, RequestGuard
 from serving.models import ModelSet, champion_versions, load_champions, today
@@ -34,8 +35,9 @@ from serving.schemas import (
     ScoreRequest,
     as_of_date,
     customers_frame,
-    predict_rows,
+    rows_frame,
     transactions_frame,
+    valid_rows,
 )
 from serving.scoring import products_of
 
@@ -86,6 +88,7 @@ class Custseg:
         self._threads = budget.limit_worker()
         self._lock = threading.Lock()
         self.models: ModelSet = load_champions()
+        self.coalesce = Coalescer(score_rows, MAX_BATCH)  # /predict requests that wait together
         meta_app.state.service = self
         if WATCH_SECONDS > 0:
             threading.Thread(target=self._watch, name="champion-watch", daemon=True).start()
@@ -109,17 +112,19 @@ class Custseg:
                 logger.warning("champion watch: %s; still serving %s", exc, self.models.versions)
 
     @bentoml.api(route="/predict")
-    def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:  # see answer
+    async def predict(self, request: PredictRequest, /, ctx: bentoml.Context) -> Answer:
         """Feature rows of one or more customers -> segment per scheme, probabilities, value
         (CLV, expected orders, P(alive), next order and value tier), next-best products (from
         each row's optional recent_products). The rows carry no cutoff: they describe the
-        customers today (UTC), the day the next order's date counts from."""
+        customers today (UTC), the day the next order's date counts from. Validated here,
+        scored with the requests waiting at the time (`serving.coalesce`); encoded by
+        `answer`."""
         models = self.models  # one model set for the whole request
         try:
-            frame, products = predict_rows(request.customers, models, MAX_BATCH)
+            rows = valid_rows(request.customers, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
-        customers = models.predict(frame, today(), products)
+        customers = await self.coalesce(models, today(), rows)
         return answer({"customers": customers, "versions": models.versions})
 
     @bentoml.api(route="/score_transactions")
@@ -164,6 +169,12 @@ class Custseg:
 Custseg.add_asgi_middleware(RequestGuard, config=GUARD)
 # inside the guard (whose refusals have the shape already): BentoML's own errors reshaped
 Custseg.add_asgi_middleware(OneErrorShape)
+
+
+def score_rows(models: ModelSet, as_of, rows: list[dict]) -> list[dict]:
+    """The answers of valid /predict rows (of one or more requests), one per row."""
+    frame, products = rows_frame(rows, models)
+    return models.predict(frame, as_of, products)
 
 
 def answer(payload: dict) -> Response:

@@ -155,6 +155,25 @@ def test_predict_gives_the_same_numbers_as_the_batch_job(server, trained):
     assert body["versions"]["custseg-segmenter-rfm_rules"] == "1"
 
 
+def test_concurrent_requests_get_their_own_answers_and_errors(server, trained):
+    """Requests sent at once are scored together by each worker (serving.coalesce): every
+    answer is the one the same request gets alone, every bad request its own 400 (its
+    neighbours still 200), whatever the mix of sizes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = rows(server, trained, 40)
+    requests = [batch[i : i + 1 + i % 3] for i in range(0, 40, 4)] * 3
+    requests.insert(5, [{**batch[0], "recency_days": -1}])
+    alone = [call(server, "/predict", {"customers": r}) for r in requests]
+    with ThreadPoolExecutor(16) as pool:
+        together = list(pool.map(lambda r: call(server, "/predict", {"customers": r}), requests))
+    assert [s for s, _ in together] == [s for s, _ in alone] == [200] * 5 + [400] + [200] * 25
+    for (_, got), (_, want), sent in zip(together, alone, requests, strict=True):
+        if isinstance(want, dict):
+            assert [c["customer_id"] for c in got["customers"]] == [r["customer_id"] for r in sent]
+        assert got == want
+
+
 TIER_NAMES = {"top 1%", "top 1-5%", "top 5-10%", "top 10-25%", "top 25-50%", "bottom 50%"}
 
 
