@@ -13,6 +13,11 @@ plain-default (no thread settings, as the BentoML and LightGBM docs write it) an
 rotating each round (--rounds), so a slow spell of a shared machine hits them alike; figures are
 medians over the rounds, and custseg/plain ratios medians of the same-round ratios.
 CUSTSEG_WORKERS=1 measures one worker process for all three (default 2, one per core).
+
+    python benchmarks/bench_serving.py --before /path/to/older/checkout
+
+adds a fourth service, custseg from another checkout of the project (e.g. `git worktree add
+/tmp/before <commit>`), on the same champions in the same rounds: before/after in one run.
 """
 
 from __future__ import annotations
@@ -90,6 +95,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000, help="per load (default 1000)")
     ap.add_argument("--seconds", type=float, default=10, help="per load at most (default 10)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    ap.add_argument(
+        "--before", type=Path, help="another checkout of custseg, served beside this one"
+    )
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="custseg-bench-serve-")
     home = (args.home or Path(tmp.name)).resolve()
@@ -171,19 +179,22 @@ def main() -> None:
     single = {c: (one * 10)[:n] for c in (1, 8, 32)}
     loads = [("/predict", c, single[c]) for c in (1, 8, 32)]
     loads += [("batch", c, batches * 30) for c in (2, 4, 8)]
-    ports = {name: free_port() for name in SERVICES}
+    services = SERVICES + (("custseg-before",) if args.before else ())
+    ports = {name: free_port() for name in services}
     model = anchor_model(models, features, Path(tmp.name))
     runs: dict[tuple, list[dict]] = {}
     with contextlib.ExitStack() as stack:
         for name, port in ports.items():
-            cmd, service_env = service_command(name, port, env, model, workers)
+            cmd, service_env = service_command(name, port, env, model, workers, args.before)
             ready = f"http://127.0.0.1:{port}/readyz"
             log = Path(tmp.name) / f"{name}.log"
-            stack.enter_context(running(cmd, service_env, ready, log))
+            cwd = args.before if name == "custseg-before" else None  # its own `serving`
+            stack.enter_context(running(cmd, service_env, ready, log, cwd=cwd))
         for port in ports.values():
             load(port, "/predict", one[:50], 1, 10)  # warm up
         for r in range(args.rounds):
-            order = SERVICES[r % 3 :] + SERVICES[: r % 3]
+            k = r % len(services)
+            order = services[k:] + services[:k]
             for path, c, bodies in loads:
                 for name in order:
                     result = load(ports[name], "/predict", bodies, c, args.seconds)
@@ -201,7 +212,7 @@ def main() -> None:
         else:
             line = f"  {path:20} 1 customer, c={c:2}: {r['rps']:6,.0f} req/s"
         line += f", p50 {r['p50']:5.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
-        for anchor in SERVICES[1:]:
+        for anchor in services[1:]:
             if (anchor, path, c) not in runs:
                 continue
             a = _median(runs[anchor, path, c])
@@ -215,7 +226,7 @@ def main() -> None:
             ]
             line += (
                 f" | {anchor} {unit}, p99 {a['p99']:.1f} ms, errors {a['errors']}: "
-                f"custseg/plain {statistics.median(ratios):.2f}x"
+                f"custseg/{anchor.removeprefix('custseg-')} {statistics.median(ratios):.2f}x"
             )
         print(line)
 
@@ -229,11 +240,16 @@ def _median(rounds: list[dict]) -> dict:
     return {**out, "errors": sum(r["errors"] for r in rounds)}
 
 
-def service_command(name: str, port: int, env: dict, model: Path, workers: str):
-    """(the command for `running`, its environment): custseg's `serve`, or the plain service
-    with the library defaults (plain-default) or one thread per request (plain-tuned)."""
+def service_command(
+    name: str, port: int, env: dict, model: Path, workers: str, before: Path | None = None
+):
+    """(the command for `running`, its environment): custseg's `serve` (custseg-before: from
+    the checkout `before`), or the plain service with the library defaults (plain-default) or
+    one thread per request (plain-tuned)."""
     if name == "custseg":
         return ["serve", "--port", str(port)], env
+    if name == "custseg-before":
+        return ["serve", "--port", str(port)], {**env, "PYTHONPATH": str(before.resolve())}
     service_env = {**env, "PLAIN_MODEL": str(model), "PLAIN_WORKERS": workers}
     for var in ("PLAIN_THREADS", "OMP_NUM_THREADS"):
         service_env.pop(var, None)

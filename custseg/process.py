@@ -16,7 +16,12 @@ from pathlib import Path
 
 @contextmanager
 def running(
-    args: list[str], env: dict, ready_url: str, log: Path, timeout: float = 120
+    args: list[str],
+    env: dict,
+    ready_url: str,
+    log: Path,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
     """`custseg ARGS` in its own process group, yielded once `ready_url` answers 200, stopped
     (SIGTERM to the group) on exit. Output goes to `log`: a pipe nobody reads fills up and
@@ -26,6 +31,7 @@ def running(
         proc = subprocess.Popen(
             [sys.executable, *(args if args[0] == "-m" else ["-m", "custseg", *args])],
             env=env,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
