@@ -136,3 +136,32 @@ def test_parse_reads_the_default_scheme():
     kind = parse(s, sf)
     assert isinstance(kind, ClusteringScheme)
     assert set(kind.families) == {"kmeans", "gmm", "birch"}
+
+
+@pytest.mark.parametrize("scaling", ["log_standard", "log_robust", "standard", "robust"])
+def test_numpy_transform_and_nearest_centre_equal_sklearn(scaling):
+    """The service's path (numpy arithmetic on the fitted statistics, one distance product)
+    gives what the sklearn pipeline and predict give, missing values and an all-missing
+    column included."""
+    from sklearn.cluster import Birch, KMeans, MiniBatchKMeans
+
+    from training.segmentation.clustering import SMALL_BATCH, predict, preprocessor, transform
+
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(size=(2000, 5))
+    x[:, 1] -= 3  # negative values: the signed log
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[:, 4] = np.nan
+    pipeline = preprocessor(scaling).fit(x)
+    z, sent = pipeline.transform(x), x.copy()
+    np.testing.assert_allclose(transform(pipeline, x), z, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(x, sent)  # the input is left as it was
+    for model in (
+        Birch(n_clusters=5, threshold=0.5),
+        KMeans(5, n_init=2, random_state=0),
+        MiniBatchKMeans(5, n_init=2, random_state=0),
+    ):
+        model.fit(z)
+        small = z[:SMALL_BATCH]
+        assert (predict(model, small) == model.predict(small)).all()
+        assert (predict(model, z) == model.predict(z)).all()  # large: sklearn's own

@@ -72,14 +72,51 @@ class ClusterAssigner:
     keys: tuple[str, ...]
 
     def embed(self, features: pd.DataFrame) -> np.ndarray:
-        return self.transform.transform(matrix(features, self.columns))
+        return transform(self.transform, matrix(features, self.columns))
 
     def assign(self, features: pd.DataFrame) -> np.ndarray:
         if not len(features):
             return np.array([], dtype=object)
         return np.asarray(self.keys, dtype=object)[
-            self.order[self.model.predict(self.embed(features))]
+            self.order[predict(self.model, self.embed(features))]
         ]
+
+
+SMALL_BATCH = 256  # rows up to which `predict` computes every distance at once
+
+
+def transform(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
+    """`pipeline.transform(x)` for the steps `preprocessor` makes, as numpy arithmetic on their
+    fitted statistics (another step: its own transform). sklearn checks its input at every step,
+    which cost more than the arithmetic at one customer a request (the service)."""
+    x = np.array(x, dtype="float64")  # a copy: the steps below work in place
+    for _, step in pipeline.steps:
+        if isinstance(step, FunctionTransformer) and step.func is signed_log1p:
+            x = signed_log1p(x)
+        elif isinstance(step, SimpleImputer) and not step.add_indicator:
+            x = np.where(np.isnan(x), step.statistics_, x)
+        elif isinstance(step, RobustScaler | StandardScaler):
+            robust = isinstance(step, RobustScaler)
+            center = step.center_ if robust else step.mean_
+            if center is not None and (step.with_centering if robust else step.with_mean):
+                x -= center
+            if step.scale_ is not None:
+                x /= step.scale_
+        else:
+            x = step.transform(x)
+    return x
+
+
+def predict(model: object, x: np.ndarray) -> np.ndarray:
+    """`model.predict(x)`; for K-Means and BIRCH on a small batch, the nearest centre by one
+    matrix product (as sklearn computes the distances, without its per-call checks)."""
+    if len(x) > SMALL_BATCH or not isinstance(model, Birch | KMeans | MiniBatchKMeans):
+        return model.predict(x)  # sklearn's chunked distances: bounded memory on any batch
+    birch = isinstance(model, Birch)
+    centers = model.subcluster_centers_ if birch else model.cluster_centers_
+    squared = (x * x).sum(axis=1)[:, None] - 2 * x @ centers.T + (centers * centers).sum(axis=1)
+    nearest = np.argmin(squared, axis=1)
+    return model.subcluster_labels_[nearest] if birch else nearest
 
 
 @dataclass(frozen=True)
