@@ -249,9 +249,11 @@ class ModelSet:
             dates = values["next_order_date"].to_numpy(dtype=object, copy=True)
             dates[pd.isna(dates)] = None  # no next order (NaT formats as NaN): null
         tiers = segments.get(VALUE_TIER_SCHEME)
-        if tiers is not None:
-            names = {k: a["name"] for k, a in self.answers[VALUE_TIER_SCHEME].items()}
-            tiers = pd.Series(tiers, dtype=object).map(names).to_numpy(dtype=object)
+        if tiers is not None:  # segment key -> its name, by one hash lookup
+            answers = self.answers[VALUE_TIER_SCHEME]
+            names = np.array([a["name"] for a in answers.values()], dtype=object)
+            pos = pd.Index(list(answers)).get_indexer(np.asarray(tiers, dtype=object))
+            tiers = np.where(pos >= 0, names[pos], None)  # -1: a key not described (none)
         return Scores(
             customer_id=features["customer_id"],
             segments=segments,

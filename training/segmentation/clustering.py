@@ -82,7 +82,7 @@ class ClusterAssigner:
         ]
 
 
-SMALL_BATCH = 256  # rows up to which `predict` computes every distance at once
+DISTANCES_AT_ONCE = 2_000_000  # rows x centres per distance block (16 MB of float64)
 
 
 def transform(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
@@ -108,14 +108,21 @@ def transform(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
 
 
 def predict(model: object, x: np.ndarray) -> np.ndarray:
-    """`model.predict(x)`; for K-Means and BIRCH on a small batch, the nearest centre by one
-    matrix product (as sklearn computes the distances, without its per-call checks)."""
-    if len(x) > SMALL_BATCH or not isinstance(model, Birch | KMeans | MiniBatchKMeans):
-        return model.predict(x)  # sklearn's chunked distances: bounded memory on any batch
+    """`model.predict(x)`; for K-Means and BIRCH, the nearest centre by matrix products over
+    blocks of rows (as sklearn computes the distances, without its per-call checks, which
+    dominated a request's clustering)."""
+    if not isinstance(model, Birch | KMeans | MiniBatchKMeans):
+        return model.predict(x)
     birch = isinstance(model, Birch)
     centers = model.subcluster_centers_ if birch else model.cluster_centers_
-    squared = (x * x).sum(axis=1)[:, None] - 2 * x @ centers.T + (centers * centers).sum(axis=1)
-    nearest = np.argmin(squared, axis=1)
+    norms = (centers * centers).sum(axis=1)
+    step = max(DISTANCES_AT_ONCE // len(centers), 1)
+    nearest = np.concatenate(
+        [
+            np.argmin(norms - 2 * x[i : i + step] @ centers.T, axis=1)  # + |x|^2: same argmin
+            for i in range(0, max(len(x), 1), step)  # one (empty) block for no rows
+        ]
+    )
     return model.subcluster_labels_[nearest] if birch else nearest
 
 
