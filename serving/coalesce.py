@@ -54,6 +54,9 @@ class Coalescer:
     def _take(self) -> list[Job]:
         """The first waiting job and those after it with its model set and day, up to
         max_rows customers (the first always: a request is within the limit by itself)."""
+        self.waiting = [j for j in self.waiting if not j.done.done()]  # clients gone: skip
+        if not self.waiting:
+            return []
         first, rows, batch, rest = self.waiting[0], 0, [], []
         for job in self.waiting:
             same = job.models is first.models and job.as_of == first.as_of
@@ -70,6 +73,8 @@ class Coalescer:
         try:
             while self.waiting:
                 batch = self._take()
+                if not batch:
+                    break
                 self.batches = [*self.batches[-99:], len(batch)]
                 results = await anyio.to_thread.run_sync(self._score_batch, batch)
                 for job, result in zip(batch, results, strict=True):
@@ -108,7 +113,9 @@ class Coalescer:
 def _settle(job: Job, result: object) -> None:
     if job.done.done():  # the client went away (request cancelled)
         return
-    if isinstance(result, BaseException):
+    if isinstance(result, asyncio.CancelledError):  # the worker is stopping
+        job.done.cancel()
+    elif isinstance(result, BaseException):
         job.done.set_exception(result)
     else:
         job.done.set_result(result)

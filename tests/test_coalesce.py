@@ -113,3 +113,4 @@ def test_a_cancelled_request_does_not_stop_the_others():
 
     first, kept = asyncio.run(go())
     assert first == [("m", DAY, "first")] and kept == [("m", DAY, "kept")]
+    assert scorer.calls == [["first"], ["kept"]]  # the request whose client left: not scored
