@@ -114,3 +114,25 @@ def test_a_cancelled_request_does_not_stop_the_others():
     first, kept = asyncio.run(go())
     assert first == [("m", DAY, "first")] and kept == [("m", DAY, "kept")]
     assert scorer.calls == [["first"], ["kept"]]  # the request whose client left: not scored
+
+
+def test_small_batches_are_scored_in_a_thread_large_ones_on_the_loop():
+    from serving.coalesce import INLINE_ROWS
+
+    threads = []
+
+    def score(models, as_of, rows):
+        threads.append(threading.get_ident())
+        return rows
+
+    coalescer = Coalescer(score, 10 * INLINE_ROWS)
+    small, large = ["a"], [str(i) for i in range(INLINE_ROWS)]
+
+    async def go():
+        loop = threading.get_ident()
+        assert await coalescer("m", DAY, small) == small
+        assert await coalescer("m", DAY, large) == large
+        return loop
+
+    loop = asyncio.run(go())
+    assert threads[0] != loop and threads[1] == loop
