@@ -243,7 +243,10 @@ def _count_if(cond: nw.Expr) -> nw.Expr:
 
 
 def _sum_if(cond: nw.Expr, value: nw.Expr) -> nw.Expr:
-    return nw.when(cond).then(value).otherwise(0.0).sum()
+    """The sum of `value` where `cond` holds: value times the condition as 1.0/0.0 (a missing
+    condition adds nothing), which DuckDB evaluates faster than a CASE per row. The same sums
+    for finite values, which clean amounts, gaps and decay weights are."""
+    return (value * cond.cast(nw.Float64)).sum()
 
 
 def _ratio(num: nw.Expr, den: nw.Expr) -> nw.Expr:
@@ -307,7 +310,8 @@ def customer_features(
         _count_if(new_day).alias("frequency_days"),
         c("day").max().alias("last_day"),
         c("day").min().alias("first_day"),
-        _sum_if(c("gap") > 0, c("gap").cast(nw.Float64) * c("gap")).alias("_gap_squares"),
+        # a second order on a day has gap 0: it adds nothing to the squares
+        (c("gap").cast(nw.Float64) * c("gap")).sum().alias("_gap_squares"),
         c("amount").sum().alias("monetary"),
         value.max().alias("max_order_value"),
         (nw.when(is_order).then(c("online")) if lines else c("online"))
