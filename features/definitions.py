@@ -310,8 +310,7 @@ def customer_features(
         _count_if(new_day).alias("frequency_days"),
         c("day").max().alias("last_day"),
         c("day").min().alias("first_day"),
-        # a second order on a day has gap 0: it adds nothing to the squares
-        (c("gap").cast(nw.Float64) * c("gap")).sum().alias("_gap_squares"),
+        _sum_if(c("gap") > 0, c("gap").cast(nw.Float64) * c("gap")).alias("_gap_squares"),
         c("amount").sum().alias("monetary"),
         value.max().alias("max_order_value"),
         (nw.when(is_order).then(c("online")) if lines else c("online"))
