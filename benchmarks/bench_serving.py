@@ -139,9 +139,7 @@ def main() -> None:
             {
                 "as_of": as_of,
                 "transactions": json.loads(
-                    g[
-                        ["customer_id", "order_date", "amount", "is_refund", "category", "channel"]
-                    ].to_json(orient="records")
+                    g[[c for c in SENT if c in g]].to_json(orient="records")
                 ),
             }
         ).encode()
@@ -232,6 +230,9 @@ def main() -> None:
 
 
 SERVICES = ("custseg", "plain-default", "plain-tuned")
+# a transaction's fields /score_transactions is sent, where the log has them (a real log may
+# lack a channel or category)
+SENT = ("customer_id", "order_date", "amount", "is_refund", "product", "category", "channel")
 
 
 def _median(rounds: list[dict]) -> dict:

@@ -68,7 +68,13 @@ def core(windows: tuple[int, ...] = WINDOWS) -> list[Feature]:
             "currency",
             signed=True,
         ),
-        f("online_share", "share of orders placed online", "share", upper=1.0),
+        f(
+            "online_share",
+            "share of orders placed online (null where the log has no channel)",
+            "share",
+            upper=1.0,
+            optional=True,  # a real log without a channel column: no share for anyone
+        ),
         f("refund_rate", "refunds per order", "ratio"),
         f("refund_amount", "total refunded", "currency"),
         f(

@@ -34,6 +34,12 @@ def test_feature_table_columns_the_models_ignore_are_accepted_and_checked():
         rows.validate_python([{**base, "colour": "red"}])
 
 
+def test_online_share_may_be_null():
+    """A log without a channel column (Online Retail) gives no online share: the service takes
+    the feature table custseg built from it as it is."""
+    assert ROWS.validate_python([{**OK, "online_share": None}])[0]["online_share"] is None
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
