@@ -35,9 +35,9 @@ from serving.schemas import (
     ScoreRequest,
     as_of_date,
     customers_frame,
+    request_rows,
     rows_frame,
     transactions_frame,
-    valid_rows,
 )
 from serving.scoring import products_of
 
@@ -121,7 +121,7 @@ class Custseg:
         `answer`."""
         models = self.models  # one model set for the whole request
         try:
-            rows = valid_rows(request.customers, models, MAX_BATCH)
+            rows = request_rows(request, models, MAX_BATCH)
         except BadRequest as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
         customers = await self.coalesce(models, today(), rows)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from serving.schemas import row_model
+from serving.schemas import (
+    BadRequest,
+    PredictRequest,
+    request_rows,
+    row_model,
+    valid_rows,
+)
 
 OK = {
     "customer_id": "A",
@@ -172,3 +183,78 @@ def test_value_fields_are_answered_and_never_nan():
     a, b = value_model_set(value=False).predict(sent, date(2026, 6, 30))
     assert all(a[f] is None and b[f] is None for f in VALUE_FIELDS)
     assert a["value_tier"] == "top 1%" and b["value_tier"] == "bottom 50%"
+
+
+def _outcome(call):
+    """What a call gives: its result, or its error's type and message."""
+    try:
+        return call()
+    except (BadRequest, ValidationError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+BODY_MODELS = SimpleNamespace(
+    numeric_columns=["recency_days", "online_share"],
+    category_columns=["lifecycle_stage", "gender", "region"],
+    ignored_columns=["orders_30d"],
+)
+
+
+def _both_paths(body: bytes, limit: int = 3) -> tuple:
+    """(the one-pass read of the raw body, the generic parse then `valid_rows`)."""
+    one_pass = _outcome(
+        lambda: request_rows(PredictRequest.model_validate_json(body), BODY_MODELS, limit)
+    )
+    generic = _outcome(lambda: valid_rows(PredictRequest.parse(body).customers, BODY_MODELS, limit))
+    return one_pass, generic
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"customers": [OK]},
+        {"customers": [OK, {**OK, "customer_id": "B", "orders_30d": 4}]},
+        {"customers": [OK, {**OK, "recency_days": "3"}]},
+        {"customers": [OK, OK]},
+        {"customers": []},
+        {"customers": [OK] * 4},
+        {"customers": {"0": OK}},
+        {"customers": [OK], "as_of": "2026-01-01"},
+        {"rows": [OK]},
+        [OK],
+        {"customers": [{**OK, "recency_days": float("nan")}]},
+        {"customers": [{**OK, "colour": "red"}]},
+    ],
+)
+def test_a_raw_body_read_in_one_pass_gives_what_the_generic_path_gives(body):
+    one_pass, generic = _both_paths(json.dumps(body).encode())
+    assert one_pass == generic
+
+
+@pytest.mark.parametrize("text", [b"{not json", b"", b'{"customers": [', '{"customers": [1]}'])
+def test_a_broken_body_is_refused_the_same_way(text):
+    one_pass, generic = _both_paths(text.encode() if isinstance(text, str) else text)
+    assert one_pass == generic
+    assert isinstance(one_pass, tuple)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "customer_id": st.sampled_from(["A", "B", "C", "", 7]),
+                "recency_days": st.one_of(st.none(), st.integers(-2, 5), st.floats()),
+                "online_share": st.one_of(st.none(), st.floats(-1, 2), st.text(max_size=2)),
+                "lifecycle_stage": st.sampled_from(["new", "lost", "zzz", None]),
+                "gender": st.sampled_from(["male", None, 1]),
+                "region": st.one_of(st.none(), st.text(max_size=3)),
+            }
+        ),
+        max_size=5,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_any_body_gets_the_same_answer_on_both_paths(rows):
+    body = json.dumps({"customers": rows}, allow_nan=True).encode()
+    one_pass, generic = _both_paths(body)
+    assert one_pass == generic
