@@ -146,7 +146,13 @@ def request_rows(request: PredictRequest, models: ModelSet, limit: int) -> list[
     adapter = body_model(numeric, categories, tuple(models.ignored_columns), limit)
     try:
         rows = adapter.validate_json(body)["customers"]
-    except ValidationError:  # say what is wrong, as the generic path does
+    except ValidationError as exc:  # say what is wrong, as the generic path does
+        errors = exc.errors(include_url=False, include_input=False)
+        body_ok = all(e["loc"][:1] == ("customers",) for e in errors)  # no top-level mistake
+        for err in errors if body_ok else ():
+            if err["type"] == "too_long" and err["loc"] == ("customers",):  # no second parse
+                sent = err["ctx"]["actual_length"]
+                raise BadRequest(_over_limit("customers", sent, limit)) from None
         return valid_rows(request.parse(body).customers, models, limit)
     return _each_customer_once(rows)
 
@@ -346,7 +352,11 @@ def _check_batch(rows: object, name: str, limit: int) -> None:
     if not rows:
         raise BadRequest(f"{name}: the batch is empty; send at least one row")
     if len(rows) > limit:
-        raise BadRequest(f"{name}: {len(rows):,} rows, over the limit of {limit:,} per request")
+        raise BadRequest(_over_limit(name, len(rows), limit))
+
+
+def _over_limit(name: str, rows: int, limit: int) -> str:
+    return f"{name}: {rows:,} rows, over the limit of {limit:,} per request"
 
 
 def _check_customers(rows: list, limit: int) -> None:

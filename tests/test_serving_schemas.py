@@ -218,6 +218,8 @@ def _both_paths(body: bytes, limit: int = 3) -> tuple:
         {"customers": [OK, OK]},
         {"customers": []},
         {"customers": [OK] * 4},
+        {"customers": [OK] * 4, "as_of": "2026-01-01"},
+        {"customers": [OK, OK, {}, {**OK, "gender": 1}]},
         {"customers": {"0": OK}},
         {"customers": [OK], "as_of": "2026-01-01"},
         {"rows": [OK]},
