@@ -52,6 +52,7 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
     """`clients` threads, each on its own keep-alive connection, post bodies round-robin until
     every body was sent once or `seconds` passed."""
     latencies, errors, lock = [], [0], threading.Lock()
+    first_error: list[str] = []  # what the first refused request was told
     queue = list(bodies)
 
     def client() -> None:
@@ -65,10 +66,12 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
             t = time.perf_counter()
             conn.request("POST", path, body, {"content-type": "application/json"})
             r = conn.getresponse()
-            r.read()
+            answer = r.read()
             with lock:
                 latencies.append(time.perf_counter() - t)
                 errors[0] += r.status != 200
+                if r.status != 200 and not first_error:
+                    first_error.append(f"{r.status} {answer[:160].decode('utf-8', 'replace')}")
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -84,6 +87,7 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
         "p50": np.percentile(ms, 50),
         "p99": np.percentile(ms, 99),
         "errors": errors[0],
+        "first_error": first_error[0] if first_error else "",
     }
 
 
@@ -227,6 +231,12 @@ def main() -> None:
                 f"custseg/{anchor.removeprefix('custseg-')} {statistics.median(ratios):.2f}x"
             )
         print(line)
+        told = {
+            n: _median(runs[n, path, c])["first_error"] for n in services if (n, path, c) in runs
+        }
+        for n, text in told.items():
+            if text:  # why the errors: a refusal by design (409) reads differently from a bug
+                print(f"      {n} refused with: {text}")
 
 
 SERVICES = ("custseg", "plain-default", "plain-tuned")
@@ -238,7 +248,8 @@ SENT = ("customer_id", "order_date", "amount", "is_refund", "product", "category
 def _median(rounds: list[dict]) -> dict:
     """Median of each figure over the rounds; errors add up."""
     out = {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50", "p99")}
-    return {**out, "errors": sum(r["errors"] for r in rounds)}
+    told = next((r["first_error"] for r in rounds if r["first_error"]), "")
+    return {**out, "errors": sum(r["errors"] for r in rounds), "first_error": told}
 
 
 def service_command(
