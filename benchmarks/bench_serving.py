@@ -214,10 +214,12 @@ def main() -> None:
         else:
             line = f"  {path:20} 1 customer, c={c:2}: {r['rps']:6,.0f} req/s"
         line += f", p50 {r['p50']:5.1f} ms, p99 {r['p99']:6.1f} ms, errors {r['errors']}"
+        told = {"custseg": r["first_error"]}  # what a refused request was told, per service
         for anchor in services[1:]:
             if (anchor, path, c) not in runs:
                 continue
             a = _median(runs[anchor, path, c])
+            told[anchor] = a["first_error"]
             unit = (
                 f"{a['rps'] * 500:,.0f} customers/s"
                 if path == "batch"
@@ -231,9 +233,6 @@ def main() -> None:
                 f"custseg/{anchor.removeprefix('custseg-')} {statistics.median(ratios):.2f}x"
             )
         print(line)
-        told = {
-            n: _median(runs[n, path, c])["first_error"] for n in services if (n, path, c) in runs
-        }
         for n, text in told.items():
             if text:  # why the errors: a refusal by design (409) reads differently from a bug
                 print(f"      {n} refused with: {text}")
