@@ -5,18 +5,19 @@
 
 Prints p50/p99 latency of single-customer /predict and /score_transactions, requests/s at
 concurrency 1, 8 and 32 (keep-alive connections, one per client thread), customers/s with
-batches of 500, and beside them the in-process call of the same model set. Two plain BentoML
-services over one of the champions' LightGBM boosters (`plain_service.py`, no custseg code) run
-beside custseg's, all three started at once with the same number of worker processes:
+batches of 500, and beside them the in-process call of the same model set. Plain BentoML
+services (`plain_service.py`, no custseg code) run beside custseg's, all started at once with
+the same number of worker processes: two over one of the champions' LightGBM boosters,
 plain-default (no thread settings, as the BentoML and LightGBM docs write it) and plain-tuned
-(one thread per request, as custseg's). Each /predict load runs on the three in turn, the order
-rotating each round (--rounds), so a slow spell of a shared machine hits them alike; figures are
-medians over the rounds, and custseg/plain ratios medians of the same-round ratios.
-CUSTSEG_WORKERS=1 measures one worker process for all three (default 2, one per core).
+(one thread per request, as custseg's), and plain-empty, the same request and answer with no
+model: the framework's ceiling on this machine. Each /predict load runs on all in turn, the
+order rotating each round (--rounds), so a slow spell of a shared machine hits them alike;
+figures are medians over the rounds, and custseg/plain ratios medians of the same-round ratios.
+CUSTSEG_WORKERS=1 measures one worker process for all (default 2, one per core).
 
     python benchmarks/bench_serving.py --before /path/to/older/checkout
 
-adds a fourth service, custseg from another checkout of the project (e.g. `git worktree add
+adds custseg from another checkout of the project (e.g. `git worktree add
 /tmp/before <commit>`), on the same champions in the same rounds: before/after in one run.
 """
 
@@ -169,8 +170,8 @@ def main() -> None:
     workers = os.environ.get("CUSTSEG_WORKERS", "2")
     print(
         f"custseg serving benchmark (loopback, {len(models.versions)} champions; custseg, "
-        f"plain-default and plain-tuned side by side, {workers} worker processes each; "
-        f"medians of {args.rounds} interleaved rounds)"
+        f"plain-default, plain-tuned and plain-empty side by side, {workers} worker processes "
+        f"each; medians of {args.rounds} interleaved rounds)"
     )
     p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
     print(
@@ -238,7 +239,9 @@ def main() -> None:
                 print(f"      {n} refused with: {text}")
 
 
-SERVICES = ("custseg", "plain-default", "plain-tuned")
+# plain-empty: the same framework, request and answer with no model at all: the ceiling any
+# BentoML service reaches on this machine (a ratio to it is how much of the framework is left)
+SERVICES = ("custseg", "plain-default", "plain-tuned", "plain-empty")
 # a transaction's fields /score_transactions is sent, where the log has them (a real log may
 # lack a channel or category)
 SENT = ("customer_id", "order_date", "amount", "is_refund", "product", "category", "channel")
@@ -255,8 +258,8 @@ def service_command(
     name: str, port: int, env: dict, model: Path, workers: str, before: Path | None = None
 ):
     """(the command for `running`, its environment): custseg's `serve` (custseg-before: from
-    the checkout `before`), or the plain service with the library defaults (plain-default) or
-    one thread per request (plain-tuned)."""
+    the checkout `before`), or the plain service with the library defaults (plain-default), one
+    thread per request (plain-tuned) or no model (plain-empty)."""
     if name == "custseg":
         return ["serve", "--port", str(port)], env
     if name == "custseg-before":
@@ -267,7 +270,8 @@ def service_command(
     if name == "plain-tuned":
         service_env.update(PLAIN_THREADS="1", OMP_NUM_THREADS="1")
     here = str(Path(__file__).resolve().parent)
-    cmd = ["-m", "bentoml", "serve", "plain_service:Plain", "--port", str(port)]
+    service = "plain_service:Empty" if name == "plain-empty" else "plain_service:Plain"
+    cmd = ["-m", "bentoml", "serve", service, "--port", str(port)]
     return [*cmd, "--working-dir", here], service_env
 
 

@@ -45,3 +45,12 @@ def _number(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+@bentoml.service(name="empty", workers=int(os.environ.get("PLAIN_WORKERS", "2")))
+class Empty:
+    """The framework's ceiling: the same request and answer shapes, no model (one 0.0 per row)."""
+
+    @bentoml.api
+    def predict(self, customers: list[dict]) -> list[float]:
+        return [0.0] * len(customers)
