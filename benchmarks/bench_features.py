@@ -1,7 +1,12 @@
 """Benchmark: the full feature table vs hand-written core RFM in Polars, DuckDB and pandas.
 
-    python benchmarks/bench_features.py                  # 1M customers / ~10M transactions
+    python benchmarks/bench_features.py                  # 1M customers / ~13M transactions
     python benchmarks/bench_features.py --customers 100000
+    python benchmarks/bench_features.py --transactions clean/transactions.parquet --copies 40
+
+`--transactions` takes a clean log (`custseg clean --out clean/`, e.g. of Online Retail) instead
+of a generated one, as of the day after its last order; `--copies K` repeats it K times with
+suffixed customer and order ids: a real log's shape (order lines, cancellations) at scale.
 
 Prepares clean transactions once (generate + clean, not timed), then runs each contender in its
 own process on the same Parquet file, three rounds interleaved (--rounds), and prints the median
@@ -18,7 +23,14 @@ from pathlib import Path
 
 import harness
 
-AS_OF = date(2026, 6, 30)
+AS_OF = date(2026, 6, 30)  # the generated log's; a clean log given (--transactions): its own
+
+
+def as_of(path: Path) -> date:
+    """The day the features are built as of: the generated log's AS_OF, or the one a clean
+    log's preparation recorded beside it (`harness.clean_copies`: the day after its last order)."""
+    recorded = path.parent / harness.AS_OF_FILE
+    return date.fromisoformat(recorded.read_text().strip()) if recorded.exists() else AS_OF
 
 
 def prepare(out: Path, customers: int) -> dict:
@@ -31,7 +43,7 @@ def prepare(out: Path, customers: int) -> dict:
     result = clean(t, None, CleaningConfig(reference_date=AS_OF))
     cols = ["customer_id", "order_date", "amount", "is_refund", "channel", "category"]
     result.transactions[cols].to_parquet(out / "tx.parquet", index=False)
-    return {"transactions": len(result.transactions)}
+    return {"transactions": len(result.transactions), "as_of": str(AS_OF)}
 
 
 def _engine_loaded(engine: str) -> None:
@@ -55,7 +67,7 @@ def full(path: Path) -> dict:
     tx = pd.read_parquet(path, dtype_backend="pyarrow")
     tx["customer_id"] = tx["customer_id"].astype("string[pyarrow]")
     t1 = time.perf_counter()
-    table = build_features(tx, None, AS_OF)
+    table = build_features(tx, None, as_of(path))
     t2 = time.perf_counter()
     return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": len(table), "cols": table.shape[1]}
 
@@ -67,7 +79,7 @@ def full_parquet(path: Path, engine: str | None = None) -> dict:
     engine = engine or DEFAULT_ENGINE
     _engine_loaded(engine)
     t0 = time.perf_counter()
-    table = build_features_from_parquet(path, AS_OF, engine=engine)
+    table = build_features_from_parquet(path, as_of(path), engine=engine)
     t1 = time.perf_counter()
     return {"total_s": t1 - t0, "compute_s": t1 - t0, "rows": len(table), "cols": table.shape[1]}
 
@@ -75,6 +87,7 @@ def full_parquet(path: Path, engine: str | None = None) -> dict:
 def rfm_polars(path: Path) -> dict:
     import polars as pl
 
+    day = as_of(path)
     t0 = time.perf_counter()
     tx = pl.read_parquet(path)
     t1 = time.perf_counter()
@@ -82,7 +95,7 @@ def rfm_polars(path: Path) -> dict:
         tx.filter(~pl.col("is_refund"))
         .group_by("customer_id")
         .agg(
-            recency=(pl.lit(AS_OF) - pl.col("order_date").max().dt.date()).dt.total_days(),
+            recency=(pl.lit(day) - pl.col("order_date").max().dt.date()).dt.total_days(),
             order_days=pl.col("order_date").n_unique(),
             spend=pl.col("amount").sum(),
         )
@@ -95,11 +108,12 @@ def rfm_duckdb(path: Path) -> dict:
     import duckdb
 
     con = duckdb.connect()
+    day = as_of(path)
     t0 = time.perf_counter()
     con.execute(f"CREATE TABLE tx AS SELECT * FROM read_parquet('{path}')")
     t1 = time.perf_counter()
     out = con.sql(
-        f"""SELECT customer_id, date_diff('day', max(order_date)::DATE, DATE '{AS_OF}') AS recency,
+        f"""SELECT customer_id, date_diff('day', max(order_date)::DATE, DATE '{day}') AS recency,
                    count(DISTINCT order_date) AS order_days, sum(amount) AS spend
             FROM tx WHERE NOT is_refund GROUP BY customer_id"""
     ).to_arrow_table()
@@ -110,6 +124,7 @@ def rfm_duckdb(path: Path) -> dict:
 def rfm_pandas(path: Path) -> dict:
     import pandas as pd
 
+    day = as_of(path)
     t0 = time.perf_counter()
     tx = pd.read_parquet(path)
     t1 = time.perf_counter()
@@ -117,7 +132,7 @@ def rfm_pandas(path: Path) -> dict:
     out = tx.groupby("customer_id").agg(
         last=("order_date", "max"), order_days=("order_date", "nunique"), spend=("amount", "sum")
     )
-    out["recency"] = (pd.Timestamp(AS_OF) - out["last"]).dt.days
+    out["recency"] = (pd.Timestamp(day) - out["last"]).dt.days
     t2 = time.perf_counter()
     return {"total_s": t2 - t0, "compute_s": t2 - t1, "rows": len(out)}
 
@@ -126,17 +141,23 @@ def online(path: Path) -> dict:
     import numpy as np
     import pandas as pd
 
+    from features.definitions import FeatureConfig
     from features.online import OnlineFeatures
 
+    day = as_of(path)
     tx = pd.read_parquet(path)
     ids = tx["customer_id"].drop_duplicates().head(3)
     few = tx[tx["customer_id"].isin(ids)].reset_index(drop=True)
-    features = OnlineFeatures(sorted(tx["category"].dropna().unique()), with_customers=False)
-    features(few, AS_OF)
+    top = []  # the top categories by spend, as a served snapshot fixes them
+    if "category" in tx:
+        spend = tx[~tx["is_refund"]].groupby("category")["amount"].sum()
+        top = sorted(spend.nlargest(FeatureConfig().top_categories).index)
+    features = OnlineFeatures(top, with_customers=False)
+    features(few, day)
     times = []
     for _ in range(200):
         t = time.perf_counter()
-        features(few, AS_OF)
+        features(few, day)
         times.append(time.perf_counter() - t)
     return {
         "p50_ms": float(np.median(times) * 1000),
@@ -166,14 +187,14 @@ LABELS = {
 
 def main() -> None:
     phases = {k: (lambda out, f=f: f(out / "tx.parquet")) for k, f in PHASES.items()}
-    ran = harness.main(__file__, __doc__, prepare, phases, 1_000_000, rounds=3)
+    ran = harness.main(__file__, __doc__, prepare, phases, 1_000_000, rounds=3, clean_log=True)
     if ran is None:
         return
     customers, res = ran
     rounds = len(res["full_parquet"]["rounds"])
     print(
         f"custseg feature benchmark: {customers:,} customers, "
-        f"{res['prepare']['transactions']:,} clean transactions, as of {AS_OF}; "
+        f"{res['prepare']['transactions']:,} clean transactions, as of {res['prepare']['as_of']}; "
         f"medians of {rounds} rounds"
     )
     print(f"  {'':42} {'read+compute':>12} {'compute':>9} {'peak RSS':>10}")

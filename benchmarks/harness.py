@@ -13,7 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
+
+AS_OF_FILE = "as_of"  # beside a clean log's tx.parquet: the day its features are built as of
 
 
 def peak_rss_mb() -> float:
@@ -90,15 +93,38 @@ def _medians(runs: list[dict]) -> dict:
     return out
 
 
-def main(script: str, doc: str, prepare, phases: dict, default_customers: int, rounds: int = 1):
+def main(
+    script: str,
+    doc: str,
+    prepare,
+    phases: dict,
+    default_customers: int,
+    rounds: int = 1,
+    clean_log: bool = False,
+):
     """The shared command line of a phased benchmark. Inside a phase process: run that phase
     (`prepare(dir, customers)` or `phases[name](dir)`), print its JSON line and return None.
     Otherwise: run prepare and every phase, each in a fresh process, and return
-    (customers, results by phase)."""
+    (customers, results by phase). `clean_log`: the benchmark's phases read DIR/tx.parquet, so
+    `--transactions` may give a clean log to use instead of a generated one (`clean_copies`)."""
     ap = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--customers", type=int, default=default_customers)
+    if clean_log:
+        ap.add_argument(
+            "--transactions",
+            type=Path,
+            help="a clean transactions Parquet (`custseg clean --out DIR`: DIR/transactions."
+            "parquet, e.g. of a real log) instead of a generated log; --customers is ignored",
+        )
+        ap.add_argument(
+            "--copies",
+            type=int,
+            default=1,
+            help="with --transactions: that log this many times over, each copy's customer and "
+            "order ids suffixed (a real log's shape at a larger scale; default 1)",
+        )
     ap.add_argument(
         "--rounds",
         type=int,
@@ -108,22 +134,57 @@ def main(script: str, doc: str, prepare, phases: dict, default_customers: int, r
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    source = getattr(args, "transactions", None)
     if args.phase:
-        from pathlib import Path
-
         out = Path(args.dir)
-        result = (
-            prepare(out, args.customers) if args.phase == "prepare" else phases[args.phase](out)
-        )
+        if args.phase != "prepare":
+            result = phases[args.phase](out)
+        elif source:
+            result = clean_copies(source, args.copies, out / "tx.parquet")
+        else:
+            result = prepare(out, args.customers)
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return None
-    return args.customers, run_phases(
-        script,
-        ["prepare", *phases],
-        ["--customers", str(args.customers)],
-        rounds=max(1, args.rounds),
-        setup=1,
-    )
+    extra = ["--customers", str(args.customers)]
+    if source:
+        if not source.is_file():
+            sys.exit(f"--transactions {source}: no such file")
+        extra += ["--transactions", str(source.resolve()), "--copies", str(max(1, args.copies))]
+    ran = run_phases(script, ["prepare", *phases], extra, rounds=max(1, args.rounds), setup=1)
+    return ran["prepare"].get("customers", args.customers), ran
+
+
+def clean_copies(source: Path, copies: int, target: Path) -> dict:
+    """A clean transactions file as a benchmark's tx.parquet, `copies` times over: copy k's
+    customer and order ids get the suffix "~k" (every copy's customers are new customers with
+    the same history). One DuckDB statement, no Python loop over rows. Records the day after
+    the last order as the as-of day (AS_OF_FILE)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    rel = con.read_parquet(str(source))
+    ids = [c for c in ("customer_id", "order_id") if c in rel.columns]
+    if "customer_id" not in ids:
+        sys.exit(f"--transactions {source}: no customer_id column (a clean log has one)")
+    scan = f"read_parquet({_text(source)})"
+    query = f"SELECT * FROM {scan}"
+    if copies > 1:
+        suffixed = ", ".join(f'CAST("{c}" AS VARCHAR) || \'~\' || k AS "{c}"' for c in ids)
+        query = f"SELECT * EXCLUDE (k) REPLACE ({suffixed}) FROM {scan}, range({copies}) AS r(k)"
+    con.execute(f"COPY ({query}) TO {_text(target)} (FORMAT parquet)")
+    ((rows, customers, last),) = con.execute(
+        "SELECT count(*), count(DISTINCT customer_id), max(CAST(order_date AS DATE)) "
+        f"FROM read_parquet({_text(target)})"
+    ).fetchall()
+    as_of = last + timedelta(days=1)  # every order counts
+    (target.parent / AS_OF_FILE).write_text(as_of.isoformat())
+    return {"transactions": rows, "customers": customers, "as_of": as_of.isoformat()}
+
+
+def _text(value) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 STAGE_LINE = re.compile(r"^✓ (.+?)\s+([\d.]+) s$")

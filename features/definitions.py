@@ -267,32 +267,33 @@ def customer_features(
     names = tx.collect_schema().names()
     by = KEY if KEY in names else "customer_id"
     tx = tx.filter(c("day") <= c("as_of"))
-    # gap to the customer's previous order: 0 for a second order on the same day, so the
-    # positive gaps are exactly the gaps between distinct order days (one window, no extra
-    # group-by over customer-days). The window carries only the columns used after it.
+    # order lines (an order_total column: the order's total on its first line) count and
+    # value orders; without it every row is an order
+    lines = ORDER_TOTAL in names
+    # the distinct order days come from a window over the customer's rows sorted by day
+    # (`_with_gap`). A row per order: over the orders, in the one aggregation (a group-by over
+    # customer-days first would cost more than it saves: 1M customers, 13M orders, the table
+    # 3.3 -> 4.7 s). Order lines, dozens a day in a real log: over one row per customer-day,
+    # aggregated apart and joined (Online Retail II x40, 16M lines: 3.1 -> 2.1 s). The window
+    # carries only the columns used after it.
     carried = ["customer_id", KEY, "day", "amount", "online", "category", "as_of", ORDER_TOTAL]
-    orders = (
-        tx.filter(~c("is_refund"))
-        .select(*[n for n in carried if n in names])
-        .with_columns(gap=c("day").diff().over(by, order_by="day"))
-        .with_columns(age=c("as_of") - c("day"))
-    )
+    orders = tx.filter(~c("is_refund")).select(*[n for n in carried if n in names])
+    days = orders.group_by(by, "day").agg(c("as_of").max()) if lines else None
+    if not lines:
+        orders = _with_gap(orders, by)
+    orders = orders.with_columns(age=c("as_of") - c("day"))
     tags = list(cfg.tags if tags is None else tags)
     codes = {**(tag_codes or {}), **categories}
     top = next(iter(categories.values()), -2)
     buys = [t for t in tags if not t.refund]
     if weights := _decay_weights(buys):
         orders = orders.with_columns(**weights)
-    new_day = c("gap").is_null() | (c("gap") > 0)
     t = cfg.trend_days
     # orders and spend over the windows and over the trend's t and 2t days, each once: the
     # trend (last t days vs the t before) is 2 * (last t) - (last 2t)
     spans = sorted({*cfg.windows, t, 2 * t})
     hidden = [f"{kind}_{s}d" for s in spans if s not in cfg.windows for kind in ("orders", "spend")]
 
-    # order lines (an order_total column: the order's total on its first line) count and
-    # value orders; without it every row is an order
-    lines = ORDER_TOTAL in names
     is_order = ~c(ORDER_TOTAL).is_null() if lines else None
     value = c(ORDER_TOTAL) if lines else c("amount")
 
@@ -304,10 +305,8 @@ def customer_features(
     order_aggs = [
         c("as_of").max().alias("as_of"),
         orders_where().alias("frequency_orders"),
-        _count_if(new_day).alias("frequency_days"),
         c("day").max().alias("last_day"),
         c("day").min().alias("first_day"),
-        _sum_if(c("gap") > 0, c("gap").cast(nw.Float64) * c("gap")).alias("_gap_squares"),
         c("amount").sum().alias("monetary"),
         value.max().alias("max_order_value"),
         (nw.when(is_order).then(c("online")) if lines else c("online"))
@@ -321,10 +320,9 @@ def customer_features(
             _sum_if(cond, c("amount")).alias(f"spend_{s}d"),
         ]
         if s in cfg.windows:
-            order_aggs += [
-                _count_if(cond & new_day).alias(f"order_days_{s}d"),
-                nw.when(cond).then(value).max().alias(f"max_order_value_{s}d"),
-            ]
+            order_aggs.append(nw.when(cond).then(value).max().alias(f"max_order_value_{s}d"))
+    if days is None:
+        order_aggs += _day_aggs(cfg.windows)
     # share columns are named from data values: safe characters only, unique (registry)
     share = registry.category_columns(categories)
     order_aggs += [
@@ -340,18 +338,20 @@ def customer_features(
     # (Folding the refunds into this pass instead of their own scan measured slower: 2026-11-30)
     span = c("last_day") - c("first_day")
     n_gaps = c("frequency_days") - 1
-    per_customer = (
-        orders.group_by("customer_id")
-        .agg(*order_aggs)
-        .with_columns(
-            interpurchase_mean_days=nw.when(n_gaps > 0).then(span / n_gaps),
-            interpurchase_std_days=nw.when(n_gaps > 1).then(
-                (
-                    (n_gaps * c("_gap_squares") - span.cast(nw.Float64) * span)
-                    / (n_gaps * (n_gaps - 1))
-                ).sqrt()
-            ),
+    per_customer = orders.group_by("customer_id").agg(*order_aggs)
+    if days is not None:
+        days = _with_gap(days, by).with_columns(age=c("as_of") - c("day"))
+        per_customer = per_customer.join(
+            days.group_by(by).agg(*_day_aggs(cfg.windows)), on=by, how="left"
         )
+    per_customer = per_customer.with_columns(
+        interpurchase_mean_days=nw.when(n_gaps > 0).then(span / n_gaps),
+        interpurchase_std_days=nw.when(n_gaps > 1).then(
+            (
+                (n_gaps * c("_gap_squares") - span.cast(nw.Float64) * span)
+                / (n_gaps * (n_gaps - 1))
+            ).sqrt()
+        ),
     )
     backs = [t for t in tags if t.refund]
     refunds = tx.filter(c("is_refund"))
@@ -399,6 +399,23 @@ def customer_features(
         if "signup_day" in customers.collect_schema().names():
             out = out.with_columns(signup_tenure_days=c("as_of") - c("signup_day"))
     return out.drop(*[n for n in ("as_of", "signup_day") if n in out.collect_schema().names()])
+
+
+def _with_gap(rows: nw.LazyFrame, by: str) -> nw.LazyFrame:
+    """`gap`: days since the customer's previous row, 0 for a second row on the same day, so
+    the positive gaps are exactly the gaps between its distinct order days."""
+    return rows.with_columns(gap=c("day").diff().over(by, order_by="day"))
+
+
+def _day_aggs(windows) -> list[nw.Expr]:
+    """Over a customer's rows with `gap` and `age`: its distinct order days in all and within
+    each window, and the sum of the squared gaps between consecutive ones."""
+    new_day = c("gap").is_null() | (c("gap") > 0)
+    return [
+        _count_if(new_day).alias("frequency_days"),
+        _sum_if(c("gap") > 0, c("gap").cast(nw.Float64) * c("gap")).alias("_gap_squares"),
+        *[_count_if((c("age") < w) & new_day).alias(f"order_days_{w}d") for w in windows],
+    ]
 
 
 def _weight_column(tag: TagConfig) -> str:

@@ -7,8 +7,11 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from features.build import build_features
+from features.definitions import FeatureConfig
 from features.online import OnlineFeatures
 
 AS_OF = date(2024, 3, 31)
@@ -60,3 +63,52 @@ def test_the_online_path_counts_orders_too():
         _lines().drop(columns="order_id"), AS_OF
     )
     assert plain.set_index("customer_id").loc["A", "frequency_orders"] == 5 and len(online_rows)
+
+
+WINDOWS = FeatureConfig().windows
+# days before AS_OF: any, and often a window's edge
+_ago = st.integers(0, 400) | st.sampled_from([w + d for w in WINDOWS for d in (-1, 0)])
+# (customer, days before AS_OF, order of that day, lines of that order, refund)
+_orders = st.lists(
+    st.tuples(
+        st.sampled_from("ABC"),
+        _ago,
+        st.integers(0, 2),
+        st.integers(1, 3),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=30,
+)
+DAY_COLUMNS = [
+    "frequency_days",
+    "interpurchase_mean_days",
+    "interpurchase_std_days",
+    "recency_days",
+    "tenure_days",
+    *[f"order_days_{w}d" for w in WINDOWS],
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_orders, st.sampled_from(["duckdb", "polars"]))
+def test_order_days_are_the_same_from_lines_and_from_orders(orders, engine):
+    """Order lines take the distinct days from one row per customer-day, a row per order from
+    the orders (`definitions.customer_features`): the same days either way."""
+    rows = [
+        (cid, AS_OF - pd.Timedelta(days=ago), f"{cid}{ago}-{k}{'C' * refund}", refund)
+        for cid, ago, k, n, refund in orders
+        for _ in range(n)
+    ]
+    lines = pd.DataFrame(rows, columns=["customer_id", "order_date", "order_id", "is_refund"])
+    lines["order_date"] = pd.to_datetime(lines["order_date"])
+    lines["amount"] = lines["is_refund"].map({True: -5.0, False: 10.0})
+    by_line = build_features(lines, None, AS_OF, engine=engine)
+    by_order = build_features(lines.drop(columns="order_id"), None, AS_OF, engine=engine)
+    assert len(by_line) == len(by_order)
+    pd.testing.assert_frame_equal(
+        by_line.set_index("customer_id")[DAY_COLUMNS],
+        by_order.set_index("customer_id")[DAY_COLUMNS],
+        check_exact=False,
+        rtol=1e-12,
+    )
