@@ -75,16 +75,15 @@ PHASES = {
     "duckdb": bench_features.rfm_duckdb,
 }
 LABELS = {
-    "full_parquet": "(a) full feature table, Parquet in",
+    "full_parquet": bench_features.LABELS["full_parquet"],
     "query": "    its DuckDB query alone",
     "floor": "    that query, no gap window, no sort",
-    "polars": "(b) core RFM, hand-written Polars",
-    "duckdb": "(b) core RFM, hand-written DuckDB SQL",
+    **{k: bench_features.LABELS[k] for k in ("polars", "duckdb")},
 }
 
 
 def main() -> None:
-    phases = {k: (lambda out, f=f: f(out / "tx.parquet")) for k, f in PHASES.items()}
+    phases = harness.on_transactions(PHASES)
     ran = harness.main(
         __file__, __doc__, bench_features.prepare, phases, 1_000_000, rounds=3, clean_log=True
     )

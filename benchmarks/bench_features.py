@@ -186,7 +186,7 @@ LABELS = {
 
 
 def main() -> None:
-    phases = {k: (lambda out, f=f: f(out / "tx.parquet")) for k, f in PHASES.items()}
+    phases = harness.on_transactions(PHASES)
     ran = harness.main(__file__, __doc__, prepare, phases, 1_000_000, rounds=3, clean_log=True)
     if ran is None:
         return

@@ -154,6 +154,12 @@ def main(
     return ran["prepare"].get("customers", args.customers), ran
 
 
+def on_transactions(phases: dict) -> dict:
+    """Phases that read one transactions file, as phases of the shared folder (DIR/tx.parquet:
+    what `prepare` or `clean_copies` wrote)."""
+    return {name: (lambda out, f=f: f(out / "tx.parquet")) for name, f in phases.items()}
+
+
 def clean_copies(source: Path, copies: int, target: Path) -> dict:
     """A clean transactions file as a benchmark's tx.parquet, `copies` times over: copy k's
     customer and order ids get the suffix "~k" (every copy's customers are new customers with
