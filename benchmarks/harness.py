@@ -146,6 +146,8 @@ def main(
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return None
     extra = ["--customers", str(args.customers)]
+    if clean_log and args.copies != 1 and not source:
+        sys.exit("--copies repeats a clean log: give it with --transactions")
     if source:
         if not source.is_file():
             sys.exit(f"--transactions {source}: no such file")
@@ -176,8 +178,12 @@ def clean_copies(source: Path, copies: int, target: Path) -> dict:
     scan = f"read_parquet({_text(source)})"
     query = f"SELECT * FROM {scan}"
     if copies > 1:
-        suffixed = ", ".join(f'CAST("{c}" AS VARCHAR) || \'~\' || k AS "{c}"' for c in ids)
-        query = f"SELECT * EXCLUDE (k) REPLACE ({suffixed}) FROM {scan}, range({copies}) AS r(k)"
+        copy = '"__copy"'
+        suffixed = ", ".join(f'CAST("{c}" AS VARCHAR) || \'~\' || {copy} AS "{c}"' for c in ids)
+        query = (
+            f"SELECT * EXCLUDE ({copy}) REPLACE ({suffixed}) "
+            f"FROM {scan}, range({copies}) AS r({copy})"
+        )
     con.execute(f"COPY ({query}) TO {_text(target)} (FORMAT parquet)")
     ((rows, customers, last),) = con.execute(
         "SELECT count(*), count(DISTINCT customer_id), max(CAST(order_date AS DATE)) "

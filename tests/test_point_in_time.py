@@ -230,17 +230,21 @@ def test_features_from_clean_parquet_equal_the_in_memory_build(cleaned, engine):
     assert got.attrs["definition_hash"] == want.attrs["definition_hash"]
 
 
-def test_a_customer_key_clash_is_caught_and_the_gaps_rebuilt_by_customer_id(cleaned):
+@pytest.mark.parametrize("lines", [True, False], ids=["order-lines", "row-per-order"])
+def test_a_customer_key_clash_is_caught_and_the_gaps_rebuilt_by_customer_id(cleaned, lines):
     """DuckDB's gap window partitions by a 64-bit hash of the customer id; were two customers to
-    share one, their order days would interleave. Here every customer gets key 0."""
+    share one, their order days would interleave (with order lines: their day tables would
+    merge). Here every customer gets key 0."""
     import narwhals as nw
 
     from features import build, definitions
-    from features.definitions import KEY, FeatureConfig
+    from features.definitions import KEY, ORDER_TOTAL, FeatureConfig
     from features.engines import collect, prepare_transactions, to_lazy
 
     result, _ = cleaned
-    prepared = prepare_transactions(result.transactions, build.as_day(date(2026, 3, 31)))
+    tx = result.transactions if lines else result.transactions.drop(columns="order_id")
+    prepared = prepare_transactions(tx, build.as_day(date(2026, 3, 31)))
+    assert (ORDER_TOTAL in prepared.table.column_names) == lines
     cfg = FeatureConfig()
     clashing = to_lazy(prepared.table, "duckdb").with_columns(nw.lit(0, nw.UInt64).alias(KEY))
     unchecked = collect(definitions.customer_features(clashing, cfg, {})).to_pandas()
