@@ -7,7 +7,6 @@ labels = build_labels(clean_tx, cutoffs=[date(2026, 3, 31)], repurchase_days=30,
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -89,11 +88,12 @@ def scanned_top_categories(scanned: nw.LazyFrame, as_of: int, n: int) -> list[st
 def definition_hash(
     cfg: FeatureConfig, categories: list[str], tags: list[str] | None = None
 ) -> str:
-    """Names the exact definition: source of the definitions, the config (tag definitions
-    included), the categories and the tags computed (default: all configured)."""
+    """Names the exact definition: the definitions' version (`definitions.VERSION`), the
+    config (tag definitions included), the categories and the tags computed (default: all
+    configured)."""
     tags = [t.name for t in cfg.tags] if tags is None else list(tags)
     text = (
-        inspect.getsource(definitions)
+        f"features v{definitions.VERSION}"
         + json.dumps(asdict(cfg))
         + json.dumps(categories)
         + json.dumps(tags)

@@ -28,6 +28,12 @@ from core.errors import ConfigError, check_keys
 from features import registry
 from features.registry import WINDOWS
 
+# The version of what the definitions compute. The definition hash names it (with the config,
+# categories and tags), so a change that keeps every value (a speed-up, a refactor, a comment)
+# keeps serving the models trained before it. Bump it when any value may change for any log:
+# tests/test_definition_version.py fails when the fixed log's values move and it did not.
+VERSION = 1
+
 c = nw.col
 # An engine may add this integer column (DuckDB: a 64-bit hash of customer_id): its window
 # sorts integers about twice as fast as text. The output then carries it, so the caller can

@@ -1,0 +1,63 @@
+"""Golden feature values: what each version of the feature definitions computes on one small
+fixed log (`definitions.VERSION`). The definition hash names the version, not the source text,
+so a change that keeps every value (a speed-up, a refactor) keeps serving the models trained
+before it; `tests/test_definition_version.py` fails when the values move and the version did
+not. Record a new version's values with `python -m tests.golden.record` (it never overwrites a
+version's file)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).parent
+AS_OF = date(2026, 6, 30)
+SHAPES = ("order-lines", "row-per-order")  # the log as written; the same without order ids
+
+
+def values_path(version: int) -> Path:
+    return HERE / f"features_v{version}.json"
+
+
+def fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clean transactions, clean customers) of the fixed log."""
+    return (
+        pd.read_parquet(HERE / "transactions.parquet"),
+        pd.read_parquet(HERE / "customers.parquet"),
+    )
+
+
+def features(shape: str, engine: str) -> pd.DataFrame:
+    """The feature table of the fixed log in `shape` (with the customer table) on `engine`."""
+    from features.build import build_features
+
+    tx, customers = fixture()
+    if shape == "row-per-order":
+        tx = tx.drop(columns="order_id")
+    return build_features(tx, customers, AS_OF, engine=engine)
+
+
+def as_records(table: pd.DataFrame) -> list[dict]:
+    """One JSON-ready dict a customer: missing values as None, numbers as Python numbers."""
+    return json.loads(table.to_json(orient="records", double_precision=15))
+
+
+def recorded(version: int) -> dict[str, list[dict]]:
+    """shape -> the recorded records of `version` (as `as_records` gives them)."""
+    doc = json.loads(values_path(version).read_text(encoding="utf-8"))
+    return {
+        shape: [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
+        for shape, t in doc["tables"].items()
+    }
+
+
+def same(a, b, rtol: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-9)
+    return a == b
