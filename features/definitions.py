@@ -30,8 +30,9 @@ from features.registry import WINDOWS
 
 # The version of what the definitions compute. The definition hash names it (with the config,
 # categories and tags), so a change that keeps every value (a speed-up, a refactor, a comment)
-# keeps serving the models trained before it. Bump it when any value may change for any log:
-# tests/test_definition_version.py fails when the fixed log's values move and it did not.
+# keeps serving the models trained before it. Bump it when any value (a feature or a label) may
+# change for any log: tests/test_definition_version.py fails when the fixed log's values move
+# and it did not.
 VERSION = 1
 
 c = nw.col

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from features.definitions import VERSION
-from tests.golden import SHAPES, as_records, features, recorded, same, values_path
+from tests.conftest import needs_spark
+from tests.golden import SHAPES, as_records, features, labels, recorded, same, values_path
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,14 @@ def golden() -> dict:
     return recorded(VERSION)
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "polars"])
-@pytest.mark.parametrize("shape", SHAPES)
-def test_feature_values_are_their_versions(golden, shape, engine):
-    got, want = as_records(features(shape, engine)), golden[shape]
+ENGINES = ["duckdb", "polars", pytest.param("spark", marks=[needs_spark, pytest.mark.slow])]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("table", [*SHAPES, "labels"])
+def test_feature_values_are_their_versions(golden, table, engine):
+    made = labels(engine) if table == "labels" else features(table, engine)
+    got, want = as_records(made), golden[table]
     assert [r["customer_id"] for r in got] == [r["customer_id"] for r in want]
     assert list(got[0]) == list(want[0]), "the feature columns changed"
     moved = [

@@ -16,7 +16,9 @@ import pandas as pd
 
 HERE = Path(__file__).parent
 AS_OF = date(2026, 6, 30)
-SHAPES = ("order-lines", "row-per-order")  # the log as written; the same without order ids
+# the log as written, with the customer table; the same without order ids or customer table
+SHAPES = ("order-lines", "row-per-order")
+CUTOFFS = [date(2026, 3, 31), date(2026, 5, 31)]  # labels: repurchase in 30 days, churn in 90
 
 
 def values_path(version: int) -> Path:
@@ -32,18 +34,31 @@ def fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def features(shape: str, engine: str) -> pd.DataFrame:
-    """The feature table of the fixed log in `shape` (with the customer table) on `engine`."""
+    """The feature table of the fixed log in `shape` on `engine`."""
     from features.build import build_features
 
     tx, customers = fixture()
     if shape == "row-per-order":
-        tx = tx.drop(columns="order_id")
+        return build_features(tx.drop(columns="order_id"), None, AS_OF, engine=engine)
     return build_features(tx, customers, AS_OF, engine=engine)
 
 
+def labels(engine: str) -> pd.DataFrame:
+    """The targets of the fixed log at CUTOFFS (`definitions.labels`)."""
+    from features.build import build_labels
+
+    return build_labels(fixture()[0], CUTOFFS, engine=engine)
+
+
 def as_records(table: pd.DataFrame) -> list[dict]:
-    """One JSON-ready dict a customer: missing values as None, numbers as Python numbers."""
-    return json.loads(table.to_json(orient="records", double_precision=15))
+    """One JSON-ready dict a row: missing values as None, numbers as Python numbers at full
+    precision, dates as text."""
+    out = table.copy()
+    for name in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[name]):
+            out[name] = out[name].dt.strftime("%Y-%m-%d")
+    out = out.astype(object)
+    return out.where(out.notna(), None).to_dict("records")
 
 
 def recorded(version: int) -> dict[str, list[dict]]:
@@ -59,5 +74,5 @@ def same(a, b, rtol: float = 1e-9) -> bool:
     if a is None or b is None:
         return a is b
     if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-9)
+        return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-12)
     return a == b

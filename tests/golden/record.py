@@ -10,11 +10,18 @@ import json
 import sys
 
 from features.definitions import VERSION
-from tests.golden import AS_OF, HERE, SHAPES, as_records, features, values_path
+from tests.golden import AS_OF, HERE, SHAPES, as_records, features, labels, values_path
 
 
 def write_fixture() -> None:
-    """A small generated log with order lines, cancellations and a customer table, cleaned."""
+    """A small generated log with order lines, cancellations and a customer table, cleaned,
+    then given what real logs and /score_transactions requests have and the generator does
+    not: more categories than the share columns (14, 10 kept), lines without a category or
+    channel, orders after the cutoff (never counted) and customers without attributes."""
+    from datetime import timedelta
+
+    import pandas as pd
+
     from custseg.sample import SampleConfig, generate
     from features.cleaning import CleaningConfig, clean
     from features.contract import CUSTOMERS, TRANSACTIONS, type_table
@@ -25,8 +32,17 @@ def write_fixture() -> None:
         type_table(data["customers"], CUSTOMERS),
         CleaningConfig(reference_date=AS_OF),
     )
-    result.transactions.to_parquet(HERE / "transactions.parquet", index=False)
-    result.customers.to_parquet(HERE / "customers.parquet", index=False)
+    tx, customers = result.transactions.copy(), result.customers.copy()
+    rare = tx.index[::7]
+    tx.loc[rare, "category"] = [f"类目{i % 8}" for i in range(len(rare))]
+    tx.loc[tx.index[3::29], "category"] = None
+    tx.loc[tx.index[5::31], "channel"] = None
+    later = tx.drop_duplicates("customer_id").head(10).copy()
+    later["order_date"] = pd.Timestamp(AS_OF + timedelta(days=5))
+    later["order_id"] = later["order_id"] + "-later"
+    tx = pd.concat([tx, later], ignore_index=True)
+    tx.to_parquet(HERE / "transactions.parquet", index=False)
+    customers.iloc[5:].to_parquet(HERE / "customers.parquet", index=False)
 
 
 def _one_customer_a_line(version: int, tables: dict[str, list[dict]]) -> str:
@@ -50,6 +66,7 @@ def main() -> None:
     if not (HERE / "transactions.parquet").exists():
         write_fixture()
     tables = {shape: as_records(features(shape, "duckdb")) for shape in SHAPES}
+    tables["labels"] = as_records(labels("duckdb"))
     target.write_text(_one_customer_a_line(VERSION, tables), encoding="utf-8")
     print(f"wrote {target} ({', '.join(f'{s}: {len(t)} customers' for s, t in tables.items())})")
 
