@@ -16,8 +16,22 @@ import pandas as pd
 
 HERE = Path(__file__).parent
 AS_OF = date(2026, 6, 30)
-# the log as written, with the customer table; the same without order ids or customer table
-SHAPES = ("order-lines", "row-per-order")
+# the log as written, with the customer table; the same without order ids or customer table;
+# the log as written under a custom [features] config (CUSTOM)
+SHAPES = ("order-lines", "row-per-order", "custom-config")
+CUSTOM = {
+    "windows": [14, 60],  # the trend's 45 and 90 days are then hidden spans
+    "trend_days": 45,
+    "top_categories": 3,
+    "age_bands": [30, 50],
+    "tags": {
+        "steady": {"alpha": 1.0, "period_days": 30, "threshold": 3},
+        "small_online": {"channel": "online", "max_amount": 50, "min_amount": 5},
+        "category_fan": {"category": ["服装", "类目3"], "days": "weekday", "alpha": 0.5},
+        "big_refunder": {"refund": True, "min_amount": 20, "threshold": 1},
+        "category_refunder": {"refund": True, "category": "@top", "threshold": 1},
+    },
+}
 CUTOFFS = [date(2026, 3, 31), date(2026, 5, 31)]  # labels: repurchase in 30 days, churn in 90
 
 
@@ -37,10 +51,13 @@ def features(shape: str, engine: str) -> pd.DataFrame:
     """The feature table of the fixed log in `shape` on `engine`."""
     from features.build import build_features
 
+    from features.definitions import FeatureConfig
+
     tx, customers = fixture()
     if shape == "row-per-order":
         return build_features(tx.drop(columns="order_id"), None, AS_OF, engine=engine)
-    return build_features(tx, customers, AS_OF, engine=engine)
+    cfg = FeatureConfig.from_dict(CUSTOM) if shape == "custom-config" else None
+    return build_features(tx, customers, AS_OF, cfg, engine=engine)
 
 
 def labels(engine: str) -> pd.DataFrame:
