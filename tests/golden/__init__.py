@@ -50,7 +50,6 @@ def fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
 def features(shape: str, engine: str) -> pd.DataFrame:
     """The feature table of the fixed log in `shape` on `engine`."""
     from features.build import build_features
-
     from features.definitions import FeatureConfig
 
     tx, customers = fixture()
