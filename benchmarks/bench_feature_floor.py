@@ -33,17 +33,11 @@ def product_sql(path: Path) -> str:
     import narwhals as nw
 
     from features import build, definitions
-    from features.engines import code_categories, prepare_scanned
 
     cfg = definitions.FeatureConfig()
     day = build.as_day(bench_features.as_of(path))
-    tx = build.scan_clean(path, "transactions", "duckdb")
-    columns = tx.collect_schema().names()
-    cats = build.scanned_top_categories(tx, day, cfg.top_categories)
-    tags, _, extra = build.tag_plan(cfg, columns, cats)
-    tx, codes = code_categories(prepare_scanned(tx, day), cats + extra)
-    share = {k: v for k, v in codes.items() if k in cats}
-    tag_codes = {k: v for k, v in codes.items() if k in extra}
+    scanned = build.scan_clean(path, "transactions", "duckdb")
+    tx, share, tag_codes, _, tags, _ = build.scanned_plan(scanned, day, cfg, None)
     query = definitions.customer_features(tx, cfg, share, None, tags, tag_codes)
     return nw.to_native(query.sort("customer_id")).sql_query()
 

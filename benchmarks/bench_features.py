@@ -42,7 +42,7 @@ def prepare(out: Path, customers: int) -> dict:
     t = type_table(data["transactions"], TRANSACTIONS)
     result = clean(t, None, CleaningConfig(reference_date=AS_OF))
     cols = ["customer_id", "order_date", "amount", "is_refund", "channel", "category"]
-    result.transactions[cols].to_parquet(out / "tx.parquet", index=False)
+    result.transactions[cols].to_parquet(out / harness.TX_FILE, index=False)
     return {"transactions": len(result.transactions), "as_of": str(AS_OF)}
 
 

@@ -16,7 +16,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-AS_OF_FILE = "as_of"  # beside a clean log's tx.parquet: the day its features are built as of
+TX_FILE = "tx.parquet"  # the transactions a benchmark's phases share, in its folder
+AS_OF_FILE = "as_of"  # beside a clean log's TX_FILE: the day its features are built as of
 
 
 def peak_rss_mb() -> float:
@@ -140,7 +141,7 @@ def main(
         if args.phase != "prepare":
             result = phases[args.phase](out)
         elif source:
-            result = clean_copies(source, args.copies, out / "tx.parquet")
+            result = clean_copies(source, args.copies, out / TX_FILE)
         else:
             result = prepare(out, args.customers)
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
@@ -157,9 +158,9 @@ def main(
 
 
 def on_transactions(phases: dict) -> dict:
-    """Phases that read one transactions file, as phases of the shared folder (DIR/tx.parquet:
+    """Phases that read one transactions file, as phases of the shared folder (DIR/TX_FILE:
     what `prepare` or `clean_copies` wrote)."""
-    return {name: (lambda out, f=f: f(out / "tx.parquet")) for name, f in phases.items()}
+    return {name: (lambda out, f=f: f(out / TX_FILE)) for name, f in phases.items()}
 
 
 def clean_copies(source: Path, copies: int, target: Path) -> dict:

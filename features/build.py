@@ -473,22 +473,28 @@ def build_features_from_scans(
 ) -> pd.DataFrame:
     """`build_features_from_parquet` on tables `scan_clean` already scanned and checked."""
     cfg = cfg or FeatureConfig()
-    day = as_day(as_of)
+    tx, share, tag_codes, cats, tags, notes = scanned_plan(tx, as_day(as_of), cfg, categories)
+    cust = None if customers is None else scanned_attributes(customers)
+    out = _feature_table(tx, cfg, share, cust, cats, tags, tag_codes)
+    _describe(out, as_of, cfg, cats, tags, notes, engine)
+    return out
+
+
+def scanned_plan(tx: nw.LazyFrame, day: int, cfg: FeatureConfig, categories: list[str] | None):
+    """What `definitions.customer_features` reads from a scanned log as of `day`: (the prepared
+    transactions with coded categories, share column codes, the codes of the other categories
+    the tags name, the share categories, the tags computed, a note per tag skipped)."""
     columns = tx.collect_schema().names()
     cats = (
         scanned_top_categories(tx, day, cfg.top_categories)
         if categories is None
         else fixed_categories(categories, columns)
     )
-    tx = prepare_scanned(tx, day)
-    cust = None if customers is None else scanned_attributes(customers)
     tags, notes, extra = tag_plan(cfg, columns, cats)
-    tx, codes = code_categories(tx, cats + extra)
+    tx, codes = code_categories(prepare_scanned(tx, day), cats + extra)
     share = {k: v for k, v in codes.items() if k in cats}
     tag_codes = {k: v for k, v in codes.items() if k in extra}
-    out = _feature_table(tx, cfg, share, cust, cats, tags, tag_codes)
-    _describe(out, as_of, cfg, cats, tags, notes, engine)
-    return out
+    return tx, share, tag_codes, cats, tags, notes
 
 
 def build_labels(

@@ -285,11 +285,13 @@ def customer_features(
     # path always has order totals, so it always takes the second way (same values). The
     # window carries only the columns used after it.
     carried = ["customer_id", KEY, "day", "amount", "online", "category", "as_of", ORDER_TOTAL]
+    age = c("as_of") - c("day")
     orders = tx.filter(~c("is_refund")).select(*[n for n in carried if n in names])
-    days = orders.group_by(by, "day").agg(c("as_of").max()) if lines else None
-    if not lines:
+    if lines:
+        days = _with_gap(orders.group_by(by, "day").agg(c("as_of").max()), by)
+    else:
         orders = _with_gap(orders, by)
-    orders = orders.with_columns(age=c("as_of") - c("day"))
+    orders = orders.with_columns(age=age)
     tags = list(cfg.tags if tags is None else tags)
     codes = {**(tag_codes or {}), **categories}
     top = next(iter(categories.values()), -2)
@@ -329,7 +331,7 @@ def customer_features(
         ]
         if s in cfg.windows:
             order_aggs.append(nw.when(cond).then(value).max().alias(f"max_order_value_{s}d"))
-    if days is None:
+    if not lines:
         order_aggs += _day_aggs(cfg.windows)
     # share columns are named from data values: safe characters only, unique (registry)
     share = registry.category_columns(categories)
@@ -347,11 +349,9 @@ def customer_features(
     span = c("last_day") - c("first_day")
     n_gaps = c("frequency_days") - 1
     per_customer = orders.group_by("customer_id").agg(*order_aggs)
-    if days is not None:
-        days = _with_gap(days, by).with_columns(age=c("as_of") - c("day"))
-        per_customer = per_customer.join(
-            days.group_by(by).agg(*_day_aggs(cfg.windows)), on=by, how="left"
-        )
+    if lines:
+        per_day = days.with_columns(age=age).group_by(by).agg(*_day_aggs(cfg.windows))
+        per_customer = per_customer.join(per_day, on=by, how="left")
     per_customer = per_customer.with_columns(
         interpurchase_mean_days=nw.when(n_gaps > 0).then(span / n_gaps),
         interpurchase_std_days=nw.when(n_gaps > 1).then(
@@ -364,7 +364,7 @@ def customer_features(
     backs = [t for t in tags if t.refund]
     refunds = tx.filter(c("is_refund"))
     if backs:
-        refunds = refunds.with_columns(age=c("as_of") - c("day"))
+        refunds = refunds.with_columns(age=age)
     if weights := _decay_weights(backs):
         refunds = refunds.with_columns(**weights)
     refunds = refunds.group_by("customer_id").agg(
